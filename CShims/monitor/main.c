@@ -1,0 +1,500 @@
+// swiftlet-monitor: one per container, like conmon. Single-threaded C, so it may fork freely.
+//
+//   swiftlet-monitor create PLAN [REPORT_FD [CTL_FD]]
+//                                  create the container described by PLAN, report to fd 3,
+//                                  hold its stdio, write CRI logs, record the exit, exit.
+//   swiftlet-monitor exec PLAN [REPORT_FD]
+//                                  run a process inside a running container (namespaces joined
+//                                  from the plan), in the foreground; exit with its status.
+//
+// Reports on REPORT_FD (one line each): "pid N", "hooks N", "error STAGE<TAB>ERRNO<TAB>DETAIL",
+// "exit CODE SIGNAL". Control on CTL_FD (create with hooks): 'g' = continue, anything else = abort.
+#define _GNU_SOURCE
+#include "cshims.h"
+
+#include <dirent.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <poll.h>
+#include <sched.h>
+#include <signal.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/prctl.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
+#include <time.h>
+#include <unistd.h>
+
+static int report_fd = -1;
+static int ctl_fd = -1;
+static pid_t child_pid = -1;
+static int child_pidfd = -1;
+
+static void report(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+static void report(const char *fmt, ...) {
+    if (report_fd < 0) return;
+    char buf[1024];
+    va_list ap;
+    va_start(ap, fmt);
+    int n = vsnprintf(buf, sizeof(buf), fmt, ap);
+    va_end(ap);
+    if (n < 0) return;
+    if ((size_t)n >= sizeof(buf)) n = sizeof(buf) - 1;
+    ssize_t w;
+    do { w = write(report_fd, buf, (size_t)n); } while (w < 0 && errno == EINTR);
+    if (w < 0) { close(report_fd); report_fd = -1; }
+}
+
+static void sanitize(char *s) {
+    for (; *s; s++) if (*s == '\t' || *s == '\n') *s = ' ';
+}
+
+static void report_error(const char *stage, int err, const char *detail) {
+    char d[512];
+    snprintf(d, sizeof(d), "%s", detail ? detail : "");
+    sanitize(d);
+    report("error %s\t%d\t%s\n", stage, err, d);
+}
+
+static int read_file(const char *path, uint8_t **out, size_t *len) {
+    int fd = open(path, O_RDONLY | O_CLOEXEC);
+    if (fd < 0) return -1;
+    struct stat st;
+    if (fstat(fd, &st) < 0) { close(fd); return -1; }
+    uint8_t *buf = malloc((size_t)st.st_size + 1);
+    if (!buf) { close(fd); errno = ENOMEM; return -1; }
+    size_t got = 0;
+    while (got < (size_t)st.st_size) {
+        ssize_t r = read(fd, buf + got, (size_t)st.st_size - got);
+        if (r < 0 && errno == EINTR) continue;
+        if (r <= 0) break;
+        got += (size_t)r;
+    }
+    close(fd);
+    *out = buf;
+    *len = got;
+    return 0;
+}
+
+static void rfc3339nano(char *out, size_t n, const struct timespec *ts) {
+    struct tm tm;
+    gmtime_r(&ts->tv_sec, &tm);
+    size_t l = strftime(out, n, "%Y-%m-%dT%H:%M:%S", &tm);
+    char frac[16];
+    snprintf(frac, sizeof(frac), "%09ld", ts->tv_nsec);
+    int fl = 9;
+    while (fl > 0 && frac[fl - 1] == '0') fl--; // Go's RFC3339Nano trims trailing zeros
+    if (fl > 0) l += (size_t)snprintf(out + l, n - l, ".%.*s", fl, frac);
+    snprintf(out + l, n - l, "Z");
+}
+
+// ---- CRI log writer ---------------------------------------------------------------------
+#define LOG_BUF 16384
+struct stream {
+    int fd;
+    const char *name;
+    char buf[LOG_BUF];
+    size_t len;
+};
+
+static int log_fd = -1;
+static const struct sl_plan *g_plan;
+static uint64_t log_size;
+
+static void log_open(void) {
+    log_fd = open(g_plan->log_path, O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0640);
+    struct stat st;
+    log_size = (log_fd >= 0 && fstat(log_fd, &st) == 0) ? (uint64_t)st.st_size : 0;
+}
+
+static int cmpstr(const void *a, const void *b) { return strcmp(*(char *const *)a, *(char *const *)b); }
+
+// kubelet-style rotation: <path> -> <path>.<YYYYMMDD-hhmmss>, keep max_files in total
+static void log_rotate(void) {
+    char stamp[32], dst[4200];
+    time_t now = time(NULL);
+    struct tm tm;
+    gmtime_r(&now, &tm);
+    strftime(stamp, sizeof(stamp), "%Y%m%d-%H%M%S", &tm);
+    snprintf(dst, sizeof(dst), "%s.%s", g_plan->log_path, stamp);
+    for (int i = 1; access(dst, F_OK) == 0 && i < 1000; i++) snprintf(dst, sizeof(dst), "%s.%s.%d", g_plan->log_path, stamp, i);
+    close(log_fd);
+    rename(g_plan->log_path, dst);
+    log_open();
+    if (g_plan->log_max_files == 0) return;
+    // prune the oldest rotated files
+    char dir[4096];
+    snprintf(dir, sizeof(dir), "%s", g_plan->log_path);
+    char *slash = strrchr(dir, '/');
+    const char *base = g_plan->log_path;
+    if (slash) { *slash = 0; base = slash + 1; } else snprintf(dir, sizeof(dir), ".");
+    size_t bl = strlen(base);
+    DIR *d = opendir(dir);
+    if (!d) return;
+    char *names[256];
+    int n = 0;
+    struct dirent *e;
+    while ((e = readdir(d)) && n < 256) {
+        if (strncmp(e->d_name, base, bl) == 0 && e->d_name[bl] == '.') names[n++] = strdup(e->d_name);
+    }
+    closedir(d);
+    qsort(names, (size_t)n, sizeof(char *), cmpstr);
+    int keep = (int)g_plan->log_max_files - 1; // the live file counts
+    for (int i = 0; i < n; i++) {
+        if (i < n - keep) {
+            char p[8200];
+            snprintf(p, sizeof(p), "%s/%s", dir, names[i]);
+            unlink(p);
+        }
+        free(names[i]);
+    }
+}
+
+static void log_line(const char *stream, const char *tag, const char *msg, size_t len) {
+    if (log_fd < 0) return;
+    struct timespec ts;
+    clock_gettime(CLOCK_REALTIME, &ts);
+    char head[96];
+    char t[64];
+    rfc3339nano(t, sizeof(t), &ts);
+    int hl = snprintf(head, sizeof(head), "%s %s %s ", t, stream, tag);
+    // one write per line keeps lines whole for concurrent readers
+    char line[LOG_BUF + 128];
+    memcpy(line, head, (size_t)hl);
+    memcpy(line + hl, msg, len);
+    line[(size_t)hl + len] = '\n';
+    size_t total = (size_t)hl + len + 1;
+    ssize_t w;
+    do { w = write(log_fd, line, total); } while (w < 0 && errno == EINTR);
+    if (w > 0) log_size += (uint64_t)w;
+    if (g_plan->log_max_bytes && log_size >= g_plan->log_max_bytes) log_rotate();
+}
+
+static void stream_flush_lines(struct stream *s, int eof) {
+    size_t start = 0;
+    for (size_t i = 0; i < s->len; i++) {
+        if (s->buf[i] == '\n') {
+            log_line(s->name, "F", s->buf + start, i - start);
+            start = i + 1;
+        }
+    }
+    if (start < s->len && (eof || (start == 0 && s->len == LOG_BUF))) {
+        log_line(s->name, eof ? "F" : "P", s->buf + start, s->len - start);
+        start = s->len;
+    }
+    memmove(s->buf, s->buf + start, s->len - start);
+    s->len -= start;
+}
+
+// returns 0 at EOF, 1 otherwise
+static int stream_read(struct stream *s) {
+    ssize_t r = read(s->fd, s->buf + s->len, LOG_BUF - s->len);
+    if (r < 0 && (errno == EINTR || errno == EAGAIN)) return 1;
+    if (r <= 0) {
+        stream_flush_lines(s, 1);
+        return 0;
+    }
+    s->len += (size_t)r;
+    stream_flush_lines(s, 0);
+    return 1;
+}
+
+// ---- exit record ------------------------------------------------------------------------
+static void json_escape(char *out, size_t n, const char *in) {
+    size_t o = 0;
+    for (; *in && o + 7 < n; in++) {
+        unsigned char c = (unsigned char)*in;
+        if (c == '"' || c == '\\') { out[o++] = '\\'; out[o++] = (char)c; }
+        else if (c < 0x20) o += (size_t)snprintf(out + o, n - o, "\\u%04x", c);
+        else out[o++] = (char)c;
+    }
+    out[o] = 0;
+}
+
+static void write_exit(const char *state_dir, int code, int sig, const char *error) {
+    if (!state_dir) return;
+    char tmp[4200], dst[4200], t[64], err[1200] = "";
+    struct timespec ts;
+    clock_gettime(CLOCK_REALTIME, &ts);
+    rfc3339nano(t, sizeof(t), &ts);
+    if (error) json_escape(err, sizeof(err), error);
+    snprintf(tmp, sizeof(tmp), "%s/.exit.json.tmp", state_dir);
+    snprintf(dst, sizeof(dst), "%s/exit.json", state_dir);
+    int fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
+    if (fd < 0) return;
+    char body[2048];
+    int n = snprintf(body, sizeof(body), "{\"exitCode\":%d,\"signal\":%d,\"finishedAt\":\"%s\"%s%s%s}\n",
+                     code, sig, t, error ? ",\"error\":\"" : "", error ? err : "", error ? "\"" : "");
+    if (write(fd, body, (size_t)n) == n) fsync(fd);
+    close(fd);
+    rename(tmp, dst);
+}
+
+static void forward_signal(int sig) {
+    if (child_pidfd >= 0) sl_pidfd_send_signal(child_pidfd, sig);
+}
+
+static int read_msg(int fd, struct sl_msg *m) {
+    size_t got = 0;
+    while (got < sizeof(*m)) {
+        ssize_t r = read(fd, (char *)m + got, sizeof(*m) - got);
+        if (r < 0 && errno == EINTR) continue;
+        if (r <= 0) return got == 0 ? 0 : -1;
+        got += (size_t)r;
+    }
+    return 1;
+}
+
+static void format_msg(char *out, size_t n, const struct sl_msg *m) {
+    if (m->detail[0]) snprintf(out, n, "%s", m->detail);
+    else out[0] = 0;
+}
+
+static int write_map(pid_t pid, const char *file, const char *content) {
+    char p[64];
+    snprintf(p, sizeof(p), "/proc/%d/%s", pid, file);
+    int fd = open(p, O_WRONLY | O_CLOEXEC);
+    if (fd < 0) return -1;
+    size_t l = strlen(content);
+    ssize_t w = write(fd, content, l);
+    int e = errno;
+    close(fd);
+    if (w != (ssize_t)l) { errno = w < 0 ? e : EIO; return -1; }
+    return 0;
+}
+
+static int status_code(const siginfo_t *si, int *sig_out) {
+    *sig_out = 0;
+    if (si->si_code == CLD_EXITED) return si->si_status;
+    *sig_out = si->si_status;
+    return 128 + si->si_status;
+}
+
+int main(int argc, char **argv) {
+    if (argc < 3 || argc > 5 || (strcmp(argv[1], "create") != 0 && strcmp(argv[1], "exec") != 0)) {
+        fprintf(stderr, "usage: swiftlet-monitor create|exec PLAN [REPORT_FD [CTL_FD]]\n");
+        return 2;
+    }
+    int exec_mode = strcmp(argv[1], "exec") == 0;
+    signal(SIGPIPE, SIG_IGN);
+    if (argc > 3) { report_fd = atoi(argv[3]); if (fcntl(report_fd, F_SETFD, FD_CLOEXEC) < 0) report_fd = -1; }
+    if (argc > 4) { ctl_fd = atoi(argv[4]); if (fcntl(ctl_fd, F_SETFD, FD_CLOEXEC) < 0) ctl_fd = -1; }
+
+    uint8_t *buf;
+    size_t len;
+    if (read_file(argv[2], &buf, &len) < 0) {
+        char d[4200];
+        snprintf(d, sizeof(d), "%s", argv[2]);
+        report_error("read plan", errno, d);
+        fprintf(stderr, "swiftlet-monitor: read plan %s: %s\n", argv[2], strerror(errno));
+        return 1;
+    }
+    if (exec_mode) unlink(argv[2]);
+    struct sl_plan plan;
+    char perr[256];
+    if (sl_plan_parse(buf, len, &plan, perr, sizeof(perr)) < 0) {
+        report_error("parse plan", EINVAL, perr);
+        fprintf(stderr, "swiftlet-monitor: %s\n", perr);
+        return 1;
+    }
+    g_plan = &plan;
+    if (!exec_mode) prctl(PR_SET_CHILD_SUBREAPER, 1);
+
+    int cgfd = -1;
+    if (plan.cgroup) {
+        cgfd = open(plan.cgroup, O_PATH | O_DIRECTORY | O_CLOEXEC);
+        if (cgfd < 0) { report_error("cgroup", errno, plan.cgroup); return 1; }
+    }
+
+    // exec: enter the container's namespaces here (single-threaded); create: join the pid ns
+    // here (it applies to children), the rest in the child
+    if (exec_mode) {
+        int fds[16];
+        for (int i = 0; i < plan.n_nsjoin; i++) {
+            fds[i] = open(plan.nsjoin[i].path, O_RDONLY | O_CLOEXEC);
+            if (fds[i] < 0) { report_error("setns", errno, plan.nsjoin[i].path); fprintf(stderr, "swiftlet-monitor: open %s: %s\n", plan.nsjoin[i].path, strerror(errno)); return 1; }
+        }
+        // user first, mount last
+        static const uint32_t order[] = { CLONE_NEWUSER, CLONE_NEWIPC, CLONE_NEWUTS, CLONE_NEWNET, CLONE_NEWCGROUP, CLONE_NEWPID, CLONE_NEWNS };
+        for (size_t o = 0; o < sizeof(order) / sizeof(order[0]); o++) {
+            for (int i = 0; i < plan.n_nsjoin; i++) {
+                if (plan.nsjoin[i].type != order[o]) continue;
+                if (setns(fds[i], (int)plan.nsjoin[i].type) < 0) {
+                    report_error("setns", errno, plan.nsjoin[i].path);
+                    fprintf(stderr, "swiftlet-monitor: setns %s: %s\n", plan.nsjoin[i].path, strerror(errno));
+                    return 1;
+                }
+            }
+        }
+        for (int i = 0; i < plan.n_nsjoin; i++) close(fds[i]);
+    } else {
+        for (int i = 0; i < plan.n_nsjoin; i++) {
+            if (plan.nsjoin[i].type != CLONE_NEWPID) continue;
+            int fd = open(plan.nsjoin[i].path, O_RDONLY | O_CLOEXEC);
+            if (fd < 0 || setns(fd, CLONE_NEWPID) < 0) { report_error("setns", errno, plan.nsjoin[i].path); return 1; }
+            close(fd);
+        }
+    }
+
+    int fifo_fd = -1;
+    if (plan.exec_fifo) {
+        fifo_fd = open(plan.exec_fifo, O_PATH | O_CLOEXEC);
+        if (fifo_fd < 0) { report_error("exec fifo", errno, plan.exec_fifo); return 1; }
+    }
+
+    int c2p[2], p2c[2];
+    if (pipe2(c2p, O_CLOEXEC) < 0 || pipe2(p2c, O_CLOEXEC) < 0) { report_error("pipe", errno, NULL); return 1; }
+    int outp[2] = { -1, -1 }, errp[2] = { -1, -1 };
+    int devnull = -1;
+    struct sl_child_ctx ctx = { .plan = &plan, .c2p = c2p[1], .p2c = p2c[0], .fifo_fd = fifo_fd,
+                                .stdio = { -1, -1, -1 }, .exec_mode = exec_mode };
+    if (plan.log_path || plan.detach_stdio) {
+        devnull = open("/dev/null", O_RDWR | O_CLOEXEC);
+        ctx.stdio[0] = devnull;
+        ctx.stdio[1] = devnull;
+        ctx.stdio[2] = devnull;
+    }
+    if (plan.log_path) {
+        if (pipe2(outp, O_CLOEXEC) < 0 || pipe2(errp, O_CLOEXEC) < 0) { report_error("pipe", errno, NULL); return 1; }
+        ctx.stdio[1] = outp[1];
+        ctx.stdio[2] = errp[1];
+        log_open();
+        if (log_fd < 0) { report_error("open log", errno, plan.log_path); return 1; }
+    }
+
+    uint64_t flags = exec_mode ? 0 : (plan.clone_flags & (CLONE_NEWNS | CLONE_NEWUTS | CLONE_NEWIPC | CLONE_NEWUSER | CLONE_NEWPID | CLONE_NEWNET | CLONE_NEWCGROUP | 0x80 /* CLONE_NEWTIME */));
+    pid_t pid = sl_clone3(flags, cgfd, &child_pidfd);
+    if (pid < 0) {
+        int e = errno;
+        report_error("clone3", e, cgfd >= 0 ? plan.cgroup : NULL);
+        fprintf(stderr, "swiftlet-monitor: clone3: %s\n", strerror(e));
+        return 1;
+    }
+    if (pid == 0) sl_child_main(&ctx);
+    child_pid = pid;
+    close(c2p[1]);
+    close(p2c[0]);
+    if (outp[1] >= 0) { close(outp[1]); close(errp[1]); }
+    if (cgfd >= 0) close(cgfd);
+    if (fifo_fd >= 0) close(fifo_fd);
+
+    if ((flags & CLONE_NEWUSER)) {
+        int ok = 1;
+        if (plan.gid_map && write_map(pid, "setgroups", "deny") < 0 && errno != ENOENT) ok = 0;
+        if (ok && plan.uid_map && write_map(pid, "uid_map", plan.uid_map) < 0) { report_error("userns", errno, "write uid_map"); ok = 0; }
+        if (ok && plan.gid_map && write_map(pid, "gid_map", plan.gid_map) < 0) { report_error("userns", errno, "write gid_map"); ok = 0; }
+        if (!ok) { kill(pid, SIGKILL); waitpid(pid, NULL, 0); return 1; }
+        if (write(p2c[1], "g", 1) != 1) { report_error("userns", errno, "signal child"); kill(pid, SIGKILL); return 1; }
+    }
+
+    struct sl_msg m;
+    char detail[512];
+    int created = 0;
+    while (!created) {
+        int r = read_msg(c2p[0], &m);
+        if (r <= 0) {
+            siginfo_t si;
+            memset(&si, 0, sizeof(si));
+            waitid(P_PIDFD, (id_t)child_pidfd, &si, WEXITED);
+            int sig;
+            int code = status_code(&si, &sig);
+            snprintf(detail, sizeof(detail), "container init exited during setup with status %d", code);
+            report_error("init", ECHILD, detail);
+            if (exec_mode) fprintf(stderr, "swiftlet-monitor: %s\n", detail);
+            return 1;
+        }
+        if (m.type == SL_MSG_ERROR) {
+            format_msg(detail, sizeof(detail), &m);
+            report_error(m.stage, m.err, detail);
+            if (exec_mode) fprintf(stderr, "swiftlet: %s %s: %s\n", m.stage, detail, strerror(m.err));
+            siginfo_t si;
+            waitid(P_PIDFD, (id_t)child_pidfd, &si, WEXITED);
+            return m.stage[0] == 'e' && strcmp(m.stage, "exec") == 0 ? 127 : 1;
+        }
+        if (m.type == SL_MSG_HOOKS) {
+            report("hooks %d\n", pid);
+            char b = 0;
+            ssize_t rr;
+            do { rr = ctl_fd >= 0 ? read(ctl_fd, &b, 1) : -1; } while (rr < 0 && errno == EINTR);
+            if (rr != 1 || b != 'g') {
+                kill(pid, SIGKILL);
+                siginfo_t si;
+                waitid(P_PIDFD, (id_t)child_pidfd, &si, WEXITED);
+                return 1;
+            }
+            if (write(p2c[1], "g", 1) != 1) { kill(pid, SIGKILL); return 1; }
+            continue;
+        }
+        if (m.type == SL_MSG_READY) created = 1;
+    }
+    close(p2c[1]);
+    report("pid %d\n", pid);
+
+    if (exec_mode) {
+        signal(SIGINT, forward_signal);
+        signal(SIGTERM, forward_signal);
+        signal(SIGHUP, forward_signal);
+        signal(SIGQUIT, forward_signal);
+        signal(SIGUSR1, forward_signal);
+        signal(SIGUSR2, forward_signal);
+    } else {
+        // the container holds the caller's stdio if asked to; the monitor itself lets go of it
+        int nul = devnull >= 0 ? devnull : open("/dev/null", O_RDWR | O_CLOEXEC);
+        if (nul >= 0) { dup2(nul, 0); dup2(nul, 1); dup2(nul, 2); }
+        if (ctl_fd >= 0) { close(ctl_fd); ctl_fd = -1; }
+    }
+
+    struct stream out = { .fd = outp[0], .name = "stdout" }, err = { .fd = errp[0], .name = "stderr" };
+    char exec_error[600] = "";
+    int have_error = 0;
+    int live_out = outp[0] >= 0, live_err = errp[0] >= 0, live_msg = 1;
+    int exited = 0;
+    siginfo_t si;
+    memset(&si, 0, sizeof(si));
+    while (!exited || live_out || live_err) {
+        struct pollfd p[4];
+        int np = 0, i_pid = -1, i_out = -1, i_err = -1, i_msg = -1;
+        if (!exited) { i_pid = np; p[np].fd = child_pidfd; p[np].events = POLLIN; np++; }
+        if (live_out) { i_out = np; p[np].fd = out.fd; p[np].events = POLLIN; np++; }
+        if (live_err) { i_err = np; p[np].fd = err.fd; p[np].events = POLLIN; np++; }
+        if (live_msg) { i_msg = np; p[np].fd = c2p[0]; p[np].events = POLLIN; np++; }
+        // once the init is gone, descendants may still hold the pipes: drain what is there and stop
+        int rc = poll(p, (nfds_t)np, exited ? 0 : -1);
+        if (rc < 0 && errno == EINTR) continue;
+        if (rc <= 0 && exited) break;
+        if (i_msg >= 0 && p[i_msg].revents) {
+            int r = read_msg(c2p[0], &m);
+            if (r > 0 && m.type == SL_MSG_ERROR) {
+                format_msg(detail, sizeof(detail), &m);
+                snprintf(exec_error, sizeof(exec_error), "%s %s: %s", m.stage, detail, strerror(m.err));
+                have_error = 1;
+                if (exec_mode) fprintf(stderr, "swiftlet: %s\n", exec_error);
+            } else {
+                live_msg = 0;
+            }
+        }
+        if (i_out >= 0 && (p[i_out].revents & (POLLIN | POLLHUP | POLLERR))) live_out = stream_read(&out);
+        if (i_err >= 0 && (p[i_err].revents & (POLLIN | POLLHUP | POLLERR))) live_err = stream_read(&err);
+        if (i_pid >= 0 && (p[i_pid].revents & POLLIN)) {
+            if (waitid(P_PIDFD, (id_t)child_pidfd, &si, WEXITED) == 0) {
+                exited = 1;
+                if (live_out) fcntl(out.fd, F_SETFL, O_NONBLOCK);
+                if (live_err) fcntl(err.fd, F_SETFL, O_NONBLOCK);
+            }
+        }
+    }
+    if (live_out) stream_flush_lines(&out, 1);
+    if (live_err) stream_flush_lines(&err, 1);
+    // orphans reparented to us (no pid namespace): reap them
+    while (waitpid(-1, NULL, WNOHANG) > 0) {}
+
+    int sig;
+    int code = status_code(&si, &sig);
+    if (have_error && code == 127) sig = 0;
+    if (!exec_mode) write_exit(plan.state_dir, code, sig, have_error ? exec_error : NULL);
+    report("exit %d %d\n", code, sig);
+    return code;
+}

@@ -1,0 +1,152 @@
+// Small helpers for Swift: a posix_spawn wrapper (safe from a multi-threaded process),
+// pidfd syscalls, and the parent-side seccomp filter builder (libseccomp).
+#define _GNU_SOURCE
+#include "cshims.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <seccomp.h>
+#include <signal.h>
+#include <spawn.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/mman.h>
+#include <sys/stat.h>
+#include <sys/syscall.h>
+#include <unistd.h>
+
+#ifndef POSIX_SPAWN_SETSID
+#define POSIX_SPAWN_SETSID 0x80
+#endif
+
+int sl_spawn(const char *path, char *const argv[], char *const envp[],
+             const int *fd_src, const int *fd_dst, int nfds, int flags, pid_t *pid_out) {
+    posix_spawn_file_actions_t fa;
+    posix_spawnattr_t attr;
+    int rc = posix_spawn_file_actions_init(&fa);
+    if (rc) return rc;
+    rc = posix_spawnattr_init(&attr);
+    if (rc) { posix_spawn_file_actions_destroy(&fa); return rc; }
+    for (int i = 0; i < nfds && rc == 0; i++) {
+        if (fd_src[i] == fd_dst[i]) {
+            // dup2 onto itself would keep O_CLOEXEC: go through a spare slot
+            rc = posix_spawn_file_actions_adddup2(&fa, fd_src[i], 1000 + i);
+            if (!rc) rc = posix_spawn_file_actions_adddup2(&fa, 1000 + i, fd_dst[i]);
+            if (!rc) rc = posix_spawn_file_actions_addclose(&fa, 1000 + i);
+        } else {
+            rc = posix_spawn_file_actions_adddup2(&fa, fd_src[i], fd_dst[i]);
+        }
+    }
+    sigset_t none, all;
+    sigemptyset(&none);
+    sigfillset(&all);
+    short sflags = POSIX_SPAWN_SETSIGMASK | POSIX_SPAWN_SETSIGDEF;
+    if (flags & SL_SPAWN_SETSID) sflags |= POSIX_SPAWN_SETSID;
+    if (!rc) rc = posix_spawnattr_setsigmask(&attr, &none);
+    if (!rc) rc = posix_spawnattr_setsigdefault(&attr, &all);
+    if (!rc) rc = posix_spawnattr_setflags(&attr, sflags);
+    if (!rc) rc = posix_spawn(pid_out, path, &fa, &attr, argv, envp);
+    posix_spawnattr_destroy(&attr);
+    posix_spawn_file_actions_destroy(&fa);
+    return rc;
+}
+
+int sl_pidfd_open(pid_t pid, unsigned int flags) { return (int)syscall(SYS_pidfd_open, pid, flags); }
+
+int sl_pidfd_send_signal(int pidfd, int sig) { return (int)syscall(SYS_pidfd_send_signal, pidfd, sig, NULL, 0); }
+
+int sl_mkfifo(const char *path, unsigned int mode) { return mkfifo(path, (mode_t)mode); }
+
+int sl_close_range_cloexec(unsigned int first) { return (int)syscall(SYS_close_range, first, ~0U, 1U << 2); }
+
+void sl_free(void *p) { free(p); }
+
+uint32_t sl_seccomp_action(int kind, uint32_t arg) {
+    switch (kind) {
+    case SL_SCMP_KILL_THREAD: return SCMP_ACT_KILL_THREAD;
+    case SL_SCMP_KILL_PROCESS: return SCMP_ACT_KILL_PROCESS;
+    case SL_SCMP_TRAP: return SCMP_ACT_TRAP;
+    case SL_SCMP_ERRNO: return SCMP_ACT_ERRNO(arg);
+    case SL_SCMP_TRACE: return SCMP_ACT_TRACE(arg);
+    case SL_SCMP_ALLOW: return SCMP_ACT_ALLOW;
+    case SL_SCMP_LOG: return SCMP_ACT_LOG;
+    default: return SCMP_ACT_KILL_PROCESS;
+    }
+}
+
+void *sl_seccomp_new(uint32_t default_action, int *err_out) {
+    scmp_filter_ctx ctx = seccomp_init(default_action);
+    if (!ctx) { if (err_out) *err_out = EINVAL; return NULL; }
+    // we load the exported BPF ourselves; NNP is the plan's business
+    seccomp_attr_set(ctx, SCMP_FLTATR_CTL_NNP, 0);
+    return ctx;
+}
+
+int sl_seccomp_add_arch(void *ctx, const char *name) {
+    // OCI spells "SCMP_ARCH_X86_64"; libseccomp resolves "x86_64"
+    char lower[64];
+    const char *n = strncmp(name, "SCMP_ARCH_", 10) == 0 ? name + 10 : name;
+    size_t i = 0;
+    for (; n[i] && i < sizeof(lower) - 1; i++) lower[i] = (char)((n[i] >= 'A' && n[i] <= 'Z') ? n[i] + 32 : n[i]);
+    lower[i] = 0;
+    uint32_t arch = seccomp_arch_resolve_name(lower);
+    if (arch == 0) return -EINVAL;
+    int rc = seccomp_arch_add(ctx, arch);
+    return rc == -EEXIST ? 0 : rc;
+}
+
+int sl_seccomp_add_rule(void *ctx, uint32_t action, const char *syscall_name,
+                        const struct sl_scmp_arg *args, unsigned nargs) {
+    int nr = seccomp_syscall_resolve_name(syscall_name);
+    if (nr == __NR_SCMP_ERROR) return 1;
+    struct scmp_arg_cmp cmp[6];
+    if (nargs > 6) return -E2BIG;
+    for (unsigned i = 0; i < nargs; i++) {
+        cmp[i].arg = args[i].index;
+        cmp[i].op = (enum scmp_compare)args[i].op;
+        cmp[i].datum_a = args[i].value;
+        cmp[i].datum_b = args[i].value_two;
+    }
+    int rc = seccomp_rule_add_array(ctx, action, nr, nargs, cmp);
+    // a rule whose action equals the default action is redundant; libseccomp refuses it
+    if (rc == -EACCES || rc == -EEXIST) return 0;
+    return rc;
+}
+
+int sl_seccomp_export(void *ctx, uint8_t **out, size_t *len_out) {
+    int fd = memfd_create("seccomp-bpf", MFD_CLOEXEC);
+    if (fd < 0) return -errno;
+    int rc = seccomp_export_bpf(ctx, fd);
+    if (rc < 0) { close(fd); return rc; }
+    off_t size = lseek(fd, 0, SEEK_END);
+    if (size <= 0) { close(fd); return -EIO; }
+    uint8_t *buf = malloc((size_t)size);
+    if (!buf) { close(fd); return -ENOMEM; }
+    ssize_t got = pread(fd, buf, (size_t)size, 0);
+    close(fd);
+    if (got != size) { free(buf); return -EIO; }
+    *out = buf;
+    *len_out = (size_t)size;
+    return 0;
+}
+
+void sl_seccomp_free(void *ctx) { if (ctx) seccomp_release(ctx); }
+
+// ---- signal forwarding for foreground commands (`oci run`) ----------------------------------
+static volatile pid_t forward_pid = -1;
+static void forward_handler(int sig) {
+    if (forward_pid > 0) kill(forward_pid, sig);
+}
+
+void sl_forward_signals_to(pid_t pid) {
+    forward_pid = pid;
+    static const int sigs[] = { SIGINT, SIGTERM, SIGHUP, SIGQUIT, SIGUSR1, SIGUSR2, SIGWINCH };
+    struct sigaction sa;
+    memset(&sa, 0, sizeof(sa));
+    sa.sa_handler = forward_handler;
+    sa.sa_flags = SA_RESTART;
+    sigemptyset(&sa.sa_mask);
+    for (size_t i = 0; i < sizeof(sigs) / sizeof(sigs[0]); i++) sigaction(sigs[i], &sa, NULL);
+}
+
+int sl_pipe_cloexec(int fds[2]) { return pipe2(fds, O_CLOEXEC); }

@@ -1,0 +1,47 @@
+// swift-tools-version: 6.1
+import PackageDescription
+
+let package = Package(
+    name: "swiftlet",
+    platforms: [.macOS(.v15)],
+    products: [
+        .executable(name: "swiftlet", targets: ["swiftlet"]),
+        .executable(name: "swiftlet-monitor", targets: ["swiftlet-monitor"]),
+    ],
+    dependencies: [
+        .package(url: "https://github.com/apple/swift-argument-parser", from: "1.5.0"),
+    ],
+    targets: [
+        // C: everything between clone3 and execve, seccomp BPF building, spawn helpers.
+        .target(
+            name: "CShims",
+            path: "CShims",
+            exclude: ["monitor"],
+            sources: ["src"],
+            publicHeadersPath: "include",
+            cSettings: [.unsafeFlags(["-O2", "-Wall", "-Wno-unused-function"])],
+            linkerSettings: [.linkedLibrary("seccomp"), .linkedLibrary("cap")]
+        ),
+        // C: one per container, outlives the agent/CLI (like conmon).
+        .executableTarget(
+            name: "swiftlet-monitor",
+            dependencies: ["CShims"],
+            path: "CShims/monitor",
+            cSettings: [.unsafeFlags(["-O2", "-Wall"])]
+        ),
+        .target(name: "LinuxSystem", dependencies: ["CShims"]),
+        .target(name: "Cgroups", dependencies: ["LinuxSystem"]),
+        .target(name: "Runtime", dependencies: ["CShims", "LinuxSystem", "Cgroups"]),
+        .executableTarget(
+            name: "swiftlet",
+            dependencies: [
+                "Runtime",
+                .product(name: "ArgumentParser", package: "swift-argument-parser"),
+            ]
+        ),
+        .testTarget(name: "LinuxSystemTests", dependencies: ["LinuxSystem"]),
+        .testTarget(name: "CgroupsTests", dependencies: ["Cgroups"]),
+        .testTarget(name: "RuntimeTests", dependencies: ["Runtime"]),
+    ],
+    swiftLanguageModes: [.v6]
+)

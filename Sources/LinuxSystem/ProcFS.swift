@@ -1,0 +1,96 @@
+#if canImport(Glibc)
+import Glibc
+#elseif canImport(Musl)
+import Musl
+#endif
+
+/// One line of /proc/<pid>/mountinfo.
+public struct MountInfo: Equatable, Sendable {
+    public var mountID: Int
+    public var parentID: Int
+    public var root: String
+    public var mountPoint: String
+    public var options: String
+    public var optionalFields: [String]
+    public var fsType: String
+    public var source: String
+    public var superOptions: String
+}
+
+public enum ProcFS {
+    /// Parses mountinfo text (pure). Octal escapes (\040 etc.) are decoded.
+    public static func parseMountInfo(_ text: String) -> [MountInfo] {
+        var out: [MountInfo] = []
+        for line in text.split(separator: "\n") {
+            let f = line.split(separator: " ", omittingEmptySubsequences: false).map(String.init)
+            guard f.count >= 10, let sep = f.firstIndex(of: "-"), sep >= 6, sep + 3 < f.count + 1 else { continue }
+            guard let id = Int(f[0]), let parent = Int(f[1]), sep + 2 < f.count else { continue }
+            out.append(MountInfo(mountID: id, parentID: parent, root: unescape(f[3]), mountPoint: unescape(f[4]),
+                                 options: f[5], optionalFields: Array(f[6..<sep]), fsType: f[sep + 1],
+                                 source: unescape(f[sep + 2]), superOptions: sep + 3 < f.count ? f[sep + 3] : ""))
+        }
+        return out
+    }
+
+    static func unescape(_ s: String) -> String {
+        guard s.contains("\\") else { return s }
+        var bytes: [UInt8] = []
+        let u = Array(s.utf8)
+        var i = 0
+        while i < u.count {
+            if u[i] == UInt8(ascii: "\\"), i + 3 < u.count,
+               let v = UInt8(String(decoding: u[(i + 1)...(i + 3)], as: UTF8.self), radix: 8) {
+                bytes.append(v)
+                i += 4
+            } else {
+                bytes.append(u[i])
+                i += 1
+            }
+        }
+        return String(decoding: bytes, as: UTF8.self)
+    }
+
+    public static func mountInfo(pid: String = "self") throws(SystemError) -> [MountInfo] {
+        parseMountInfo(try Files.readString("/proc/\(pid)/mountinfo"))
+    }
+
+    /// Field 22 of /proc/<pid>/stat (start time in clock ticks since boot), used with the pid to
+    /// recognise a process again after pid reuse. The comm field may contain spaces and ')'.
+    public static func parseStartTime(stat: String) -> UInt64? {
+        guard let close = stat.lastIndex(of: ")") else { return nil }
+        let rest = stat[stat.index(after: close)...].split(separator: " ")
+        // rest[0] is field 3 (state); field 22 is rest[19]
+        guard rest.count > 19 else { return nil }
+        return UInt64(rest[19])
+    }
+
+    public static func startTime(pid: Int32) -> UInt64? {
+        guard let s = try? Files.readString("/proc/\(pid)/stat") else { return nil }
+        return parseStartTime(stat: s)
+    }
+
+    /// State letter of a process (R, S, D, Z, T ...), nil if gone.
+    public static func state(pid: Int32) -> Character? {
+        guard let s = try? Files.readString("/proc/\(pid)/stat"), let close = s.lastIndex(of: ")") else { return nil }
+        let rest = s[s.index(after: close)...].drop(while: { $0 == " " })
+        return rest.first
+    }
+
+    /// Parses a hex capability mask line value from /proc/<pid>/status ("CapBnd:\t000001ffffffffff").
+    public static func capabilityMask(status: String, field: String) -> UInt64? {
+        for line in status.split(separator: "\n") where line.hasPrefix(field + ":") {
+            let v = line.dropFirst(field.count + 1).trimmingCharacters(in: " \t")
+            return UInt64(v, radix: 16)
+        }
+        return nil
+    }
+}
+
+extension Substring {
+    func trimmingCharacters(in set: String) -> String {
+        var s = self[...]
+        while let f = s.first, set.contains(f) { s = s.dropFirst() }
+        while let l = s.last, set.contains(l) { s = s.dropLast() }
+        return String(s)
+    }
+}

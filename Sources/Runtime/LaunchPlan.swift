@@ -1,0 +1,418 @@
+import CShims
+import LinuxSystem
+
+/// Invalid input (config.json, flags): names the field and what is wrong with it.
+public struct SpecError: Error, Sendable, CustomStringConvertible, Equatable {
+    public let field: String
+    public let message: String
+    public init(_ field: String, _ message: String) {
+        self.field = field
+        self.message = message
+    }
+    public var description: String { field.isEmpty ? message : "\(field): \(message)" }
+}
+
+public struct PlannedMount: Equatable, Sendable {
+    public enum Kind: UInt32, Sendable { case fs = 0, bind = 1, sysfs = 2, cgroup = 3 }
+    public var kind: Kind
+    public var source: String
+    public var destination: String
+    public var fsType: String
+    public var flags: UInt64
+    public var propagation: UInt64
+    public var data: String
+    public var destinationIsFile: Bool = false
+}
+
+public struct PlannedDevice: Equatable, Sendable {
+    public var type: Character   // c, b, p
+    public var path: String
+    public var major: UInt32
+    public var minor: UInt32
+    public var mode: UInt32
+    public var uid: UInt32
+    public var gid: UInt32
+}
+
+public struct CapabilitySets: Equatable, Sendable {
+    public var bounding: UInt64 = 0
+    public var effective: UInt64 = 0
+    public var permitted: UInt64 = 0
+    public var inheritable: UInt64 = 0
+    public var ambient: UInt64 = 0
+}
+
+public struct NamespaceJoin: Equatable, Sendable {
+    public var type: UInt32
+    public var path: String
+}
+
+/// Everything the C child needs, decided in Swift. Pure data: built by `LaunchPlanner`,
+/// serialised by `PlanEncoder`, executed by `sl_child_main`.
+public struct LaunchPlan: Equatable, Sendable {
+    public var cloneFlags: UInt64 = 0
+    public var joins: [NamespaceJoin] = []
+    public var rootfs: String = ""
+    public var rootReadonly = false
+    public var rootPropagation: UInt64 = 0
+    public var mounts: [PlannedMount] = []
+    public var devices: [PlannedDevice] = []
+    public var symlinks: [(target: String, link: String)] = []
+    public var maskedPaths: [String] = []
+    public var readonlyPaths: [String] = []
+    public var hostname: String?
+    public var domainname: String?
+    public var sysctls: [(key: String, value: String)] = []
+    public var rlimits: [(resource: UInt32, soft: UInt64, hard: UInt64)] = []
+    public var oomScoreAdj: Int32?
+    public var uid: UInt32 = 0
+    public var gid: UInt32 = 0
+    public var umask: UInt32?
+    public var additionalGids: [UInt32] = []
+    public var capabilities = CapabilitySets()
+    public var noNewPrivileges = false
+    public var seccomp: OCISpec.Seccomp?
+    public var seccompBPF: [UInt8] = []
+    public var cwd: String = "/"
+    public var args: [String] = []
+    public var env: [String] = []
+    public var cgroupPath: String?
+    public var execFifo: String?
+    public var logPath: String?
+    public var logMaxBytes: UInt64 = 0
+    public var logMaxFiles: UInt32 = 0
+    public var stateDir: String?
+    public var uidMap: String?
+    public var gidMap: String?
+    public var hookBarrier = false
+    public var preserveFds: UInt32 = 0
+    public var detachStdio = false
+    /// Things that were relaxed, for the caller to log.
+    public var warnings: [String] = []
+
+    public init() {}
+
+    public static func == (a: LaunchPlan, b: LaunchPlan) -> Bool {
+        a.cloneFlags == b.cloneFlags && a.joins == b.joins && a.rootfs == b.rootfs && a.rootReadonly == b.rootReadonly
+            && a.mounts == b.mounts && a.devices == b.devices && a.symlinks.map { [$0.target, $0.link] } == b.symlinks.map { [$0.target, $0.link] }
+            && a.maskedPaths == b.maskedPaths && a.readonlyPaths == b.readonlyPaths && a.hostname == b.hostname
+            && a.sysctls.map { [$0.key, $0.value] } == b.sysctls.map { [$0.key, $0.value] }
+            && a.capabilities == b.capabilities && a.noNewPrivileges == b.noNewPrivileges && a.seccomp == b.seccomp
+            && a.cwd == b.cwd && a.args == b.args && a.env == b.env && a.uid == b.uid && a.gid == b.gid
+            && a.additionalGids == b.additionalGids && a.cgroupPath == b.cgroupPath && a.execFifo == b.execFifo
+            && a.logPath == b.logPath && a.uidMap == b.uidMap && a.gidMap == b.gidMap && a.hookBarrier == b.hookBarrier
+    }
+}
+
+public enum Namespaces {
+    public static let flags: [String: UInt64] = [
+        "mount": 0x0002_0000, "uts": 0x0400_0000, "ipc": 0x0800_0000, "user": 0x1000_0000,
+        "pid": 0x2000_0000, "network": 0x4000_0000, "cgroup": 0x0200_0000, "time": 0x0000_0080,
+    ]
+    /// /proc/<pid>/ns/<name> for each OCI namespace type.
+    public static let procName: [String: String] = [
+        "mount": "mnt", "uts": "uts", "ipc": "ipc", "user": "user", "pid": "pid", "network": "net",
+        "cgroup": "cgroup", "time": "time",
+    ]
+}
+
+public enum MountOptions {
+    static let MS_RDONLY: UInt64 = 1, MS_NOSUID: UInt64 = 2, MS_NODEV: UInt64 = 4, MS_NOEXEC: UInt64 = 8
+    static let MS_SYNCHRONOUS: UInt64 = 16, MS_REMOUNT: UInt64 = 32, MS_MANDLOCK: UInt64 = 64, MS_DIRSYNC: UInt64 = 128
+    static let MS_NOATIME: UInt64 = 1024, MS_NODIRATIME: UInt64 = 2048, MS_BIND: UInt64 = 4096, MS_REC: UInt64 = 16384
+    static let MS_UNBINDABLE: UInt64 = 1 << 17, MS_PRIVATE: UInt64 = 1 << 18, MS_SLAVE: UInt64 = 1 << 19, MS_SHARED: UInt64 = 1 << 20
+    static let MS_RELATIME: UInt64 = 1 << 21, MS_STRICTATIME: UInt64 = 1 << 24, MS_LAZYTIME: UInt64 = 1 << 25
+
+    /// option -> (set?, flag)
+    static let flagTable: [String: (Bool, UInt64)] = [
+        "ro": (true, MS_RDONLY), "rw": (false, MS_RDONLY), "nosuid": (true, MS_NOSUID), "suid": (false, MS_NOSUID),
+        "nodev": (true, MS_NODEV), "dev": (false, MS_NODEV), "noexec": (true, MS_NOEXEC), "exec": (false, MS_NOEXEC),
+        "sync": (true, MS_SYNCHRONOUS), "async": (false, MS_SYNCHRONOUS), "dirsync": (true, MS_DIRSYNC),
+        "remount": (true, MS_REMOUNT), "mand": (true, MS_MANDLOCK), "nomand": (false, MS_MANDLOCK),
+        "noatime": (true, MS_NOATIME), "atime": (false, MS_NOATIME), "nodiratime": (true, MS_NODIRATIME),
+        "diratime": (false, MS_NODIRATIME), "relatime": (true, MS_RELATIME), "norelatime": (false, MS_RELATIME),
+        "strictatime": (true, MS_STRICTATIME), "nostrictatime": (false, MS_STRICTATIME),
+        "lazytime": (true, MS_LAZYTIME), "nolazytime": (false, MS_LAZYTIME),
+        "bind": (true, MS_BIND), "rbind": (true, MS_BIND | MS_REC),
+    ]
+    static let propagationTable: [String: UInt64] = [
+        "private": MS_PRIVATE, "rprivate": MS_PRIVATE | MS_REC, "shared": MS_SHARED, "rshared": MS_SHARED | MS_REC,
+        "slave": MS_SLAVE, "rslave": MS_SLAVE | MS_REC, "unbindable": MS_UNBINDABLE, "runbindable": MS_UNBINDABLE | MS_REC,
+    ]
+
+    /// Splits OCI mount options into mount flags, propagation flags and the fs data string.
+    public static func parse(_ options: [String]) -> (flags: UInt64, propagation: UInt64, data: String) {
+        var flags: UInt64 = 0, prop: UInt64 = 0
+        var data: [String] = []
+        for o in options {
+            if let (set, f) = flagTable[o] {
+                if set { flags |= f } else { flags &= ~f }
+            } else if let p = propagationTable[o] {
+                prop |= p
+            } else if !o.isEmpty {
+                data.append(o)
+            }
+        }
+        return (flags, prop, data.joined(separator: ","))
+    }
+}
+
+public enum Rlimits {
+    public static let names: [String] = [
+        "RLIMIT_CPU", "RLIMIT_FSIZE", "RLIMIT_DATA", "RLIMIT_STACK", "RLIMIT_CORE", "RLIMIT_RSS", "RLIMIT_NPROC",
+        "RLIMIT_NOFILE", "RLIMIT_MEMLOCK", "RLIMIT_AS", "RLIMIT_LOCKS", "RLIMIT_SIGPENDING", "RLIMIT_MSGQUEUE",
+        "RLIMIT_NICE", "RLIMIT_RTPRIO", "RLIMIT_RTTIME",
+    ]
+}
+
+/// Host facts the planner needs, injectable for tests.
+public struct HostFacts: Sendable {
+    public var boundingSet: UInt64
+    public var isDirectory: @Sendable (String) -> Bool
+    public var exists: @Sendable (String) -> Bool
+
+    public init(boundingSet: UInt64, isDirectory: @escaping @Sendable (String) -> Bool, exists: @escaping @Sendable (String) -> Bool) {
+        self.boundingSet = boundingSet
+        self.isDirectory = isDirectory
+        self.exists = exists
+    }
+
+    public static func current() -> HostFacts {
+        HostFacts(boundingSet: Capabilities.currentBoundingSet(), isDirectory: { Files.isDirectory($0) },
+                  exists: { Files.exists($0) })
+    }
+}
+
+public enum LaunchPlanner {
+    static let defaultDevices: [PlannedDevice] = [
+        .init(type: "c", path: "/dev/null", major: 1, minor: 3, mode: 0o666, uid: 0, gid: 0),
+        .init(type: "c", path: "/dev/zero", major: 1, minor: 5, mode: 0o666, uid: 0, gid: 0),
+        .init(type: "c", path: "/dev/full", major: 1, minor: 7, mode: 0o666, uid: 0, gid: 0),
+        .init(type: "c", path: "/dev/random", major: 1, minor: 8, mode: 0o666, uid: 0, gid: 0),
+        .init(type: "c", path: "/dev/urandom", major: 1, minor: 9, mode: 0o666, uid: 0, gid: 0),
+        .init(type: "c", path: "/dev/tty", major: 5, minor: 0, mode: 0o666, uid: 0, gid: 0),
+    ]
+
+    /// Resolves `path` against `base` unless absolute; collapses "." and "..".
+    public static func resolve(_ path: String, against base: String) -> String {
+        let full = path.hasPrefix("/") ? path : base + "/" + path
+        var parts: [Substring] = []
+        for c in full.split(separator: "/") {
+            if c == "." { continue }
+            if c == ".." { _ = parts.popLast(); continue }
+            parts.append(c)
+        }
+        return "/" + parts.joined(separator: "/")
+    }
+
+    /// Builds the launch plan for an OCI spec. `bundle` is the bundle directory (absolute).
+    public static func plan(spec: OCISpec, bundle: String, host: HostFacts) throws(SpecError) -> LaunchPlan {
+        var p = LaunchPlan()
+        guard !spec.ociVersion.isEmpty else { throw SpecError("ociVersion", "Required value") }
+        guard spec.ociVersion.hasPrefix("1.") else {
+            throw SpecError("ociVersion", "unsupported version \"\(spec.ociVersion)\" (1.x expected)")
+        }
+        guard let process = spec.process else { throw SpecError("process", "Required value") }
+        guard let root = spec.root else { throw SpecError("root", "Required value") }
+        guard !root.path.isEmpty else { throw SpecError("root.path", "Required value") }
+        p.rootfs = resolve(root.path, against: bundle)
+        guard host.isDirectory(p.rootfs) else {
+            throw SpecError("root.path", "rootfs \(p.rootfs) does not exist or is not a directory")
+        }
+        p.rootReadonly = root.readonly ?? false
+
+        // process
+        if process.terminal == true {
+            throw SpecError("process.terminal", "terminal: true is not supported yet (set it to false)")
+        }
+        guard let args = process.args, !args.isEmpty else { throw SpecError("process.args", "Required value: at least one argument") }
+        guard !args[0].isEmpty else { throw SpecError("process.args[0]", "must not be empty") }
+        p.args = args
+        p.env = process.env ?? []
+        for (i, e) in p.env.enumerated() where !e.contains("=") || e.hasPrefix("=") {
+            throw SpecError("process.env[\(i)]", "\"\(e)\" is not of the form KEY=VALUE")
+        }
+        guard process.cwd.hasPrefix("/") else { throw SpecError("process.cwd", "must be an absolute path, got \"\(process.cwd)\"") }
+        p.cwd = process.cwd
+        p.uid = process.user.uid
+        p.gid = process.user.gid
+        p.umask = process.user.umask
+        p.additionalGids = process.user.additionalGids ?? []
+        p.noNewPrivileges = process.noNewPrivileges ?? false
+        if let adj = process.oomScoreAdj {
+            guard (-1000...1000).contains(adj) else { throw SpecError("process.oomScoreAdj", "\(adj) is outside -1000..1000") }
+            p.oomScoreAdj = Int32(adj)
+        }
+        for (i, r) in (process.rlimits ?? []).enumerated() {
+            guard let n = Rlimits.names.firstIndex(of: r.type) else {
+                throw SpecError("process.rlimits[\(i)].type", "unknown rlimit \"\(r.type)\"")
+            }
+            guard r.soft <= r.hard else { throw SpecError("process.rlimits[\(i)]", "soft limit \(r.soft) exceeds hard limit \(r.hard)") }
+            p.rlimits.append((UInt32(n), r.soft, r.hard))
+        }
+
+        // capabilities
+        let caps = process.capabilities ?? OCISpec.Capabilities()
+        func capMask(_ list: [String]?, _ field: String) throws(SpecError) -> UInt64 {
+            let (m, unknown) = Capabilities.mask(list ?? [])
+            if let u = unknown.first {
+                let i = (list ?? []).firstIndex(of: u) ?? 0
+                throw SpecError("process.capabilities.\(field)[\(i)]", "unknown capability \"\(u)\"")
+            }
+            return m
+        }
+        var sets = CapabilitySets(bounding: try capMask(caps.bounding, "bounding"),
+                                  effective: try capMask(caps.effective, "effective"),
+                                  permitted: try capMask(caps.permitted, "permitted"),
+                                  inheritable: try capMask(caps.inheritable, "inheritable"),
+                                  ambient: try capMask(caps.ambient, "ambient"))
+        let requested = sets.bounding | sets.effective | sets.permitted | sets.inheritable | sets.ambient
+        let unavailable = requested & ~host.boundingSet
+        if unavailable != 0 {
+            p.warnings.append("capabilities not available to this runtime were dropped: \(Capabilities.names(in: unavailable).joined(separator: ", "))")
+            sets.bounding &= host.boundingSet
+            sets.effective &= host.boundingSet
+            sets.permitted &= host.boundingSet
+            sets.inheritable &= host.boundingSet
+            sets.ambient &= host.boundingSet
+        }
+        // the kernel only keeps ambient capabilities that are permitted and inheritable
+        sets.ambient &= sets.permitted & sets.inheritable
+        p.capabilities = sets
+
+        // namespaces
+        let linux = spec.linux ?? OCISpec.Linux()
+        var seen = Set<String>()
+        var hasUserNS = false
+        for (i, ns) in (linux.namespaces ?? []).enumerated() {
+            guard let flag = Namespaces.flags[ns.type] else {
+                throw SpecError("linux.namespaces[\(i)].type", "unknown namespace type \"\(ns.type)\" (one of: cgroup, ipc, mount, network, pid, time, user, uts)")
+            }
+            guard seen.insert(ns.type).inserted else { throw SpecError("linux.namespaces[\(i)]", "duplicate namespace \"\(ns.type)\"") }
+            if let path = ns.path, !path.isEmpty {
+                guard host.exists(path) else { throw SpecError("linux.namespaces[\(i)].path", "\(path) does not exist") }
+                if ns.type == "mount" { throw SpecError("linux.namespaces[\(i)].path", "joining an existing mount namespace is not supported") }
+                p.joins.append(NamespaceJoin(type: UInt32(truncatingIfNeeded: flag), path: path))
+            } else {
+                p.cloneFlags |= flag
+                if ns.type == "user" { hasUserNS = true }
+            }
+        }
+        guard seen.contains("mount"), p.cloneFlags & Namespaces.flags["mount"]! != 0 else {
+            throw SpecError("linux.namespaces", "a new mount namespace is required")
+        }
+        if hasUserNS {
+            guard let u = linux.uidMappings, !u.isEmpty else { throw SpecError("linux.uidMappings", "Required value with a user namespace") }
+            guard let g = linux.gidMappings, !g.isEmpty else { throw SpecError("linux.gidMappings", "Required value with a user namespace") }
+            p.uidMap = u.map { "\($0.containerID) \($0.hostID) \($0.size)\n" }.joined()
+            p.gidMap = g.map { "\($0.containerID) \($0.hostID) \($0.size)\n" }.joined()
+        } else if linux.uidMappings?.isEmpty == false {
+            throw SpecError("linux.uidMappings", "mappings given without a user namespace")
+        }
+
+        if let h = spec.hostname, !h.isEmpty {
+            guard p.cloneFlags & Namespaces.flags["uts"]! != 0 else {
+                throw SpecError("hostname", "cannot set a hostname without a private UTS namespace")
+            }
+            p.hostname = h
+        }
+        if let d = spec.domainname, !d.isEmpty {
+            guard p.cloneFlags & Namespaces.flags["uts"]! != 0 else {
+                throw SpecError("domainname", "cannot set a domainname without a private UTS namespace")
+            }
+            p.domainname = d
+        }
+
+        if let prop = linux.rootfsPropagation, !prop.isEmpty {
+            guard let f = MountOptions.propagationTable[prop] else {
+                throw SpecError("linux.rootfsPropagation", "unknown propagation \"\(prop)\"")
+            }
+            p.rootPropagation = f
+        }
+
+        // mounts
+        var devIsBound = false
+        var hasDevpts = false
+        for (i, m) in (spec.mounts ?? []).enumerated() {
+            guard !m.destination.isEmpty else { throw SpecError("mounts[\(i)].destination", "Required value") }
+            let dest = resolve(m.destination, against: "/")
+            guard dest != "/" else { throw SpecError("mounts[\(i)].destination", "cannot mount over /") }
+            let opts = MountOptions.parse(m.options ?? [])
+            let type = m.type ?? ""
+            var kind: PlannedMount.Kind = .fs
+            var fsType = type
+            var source = m.source ?? ""
+            if type == "bind" || opts.flags & MountOptions.MS_BIND != 0 {
+                kind = .bind
+                fsType = ""
+                guard !source.isEmpty else { throw SpecError("mounts[\(i)].source", "Required value for a bind mount") }
+                source = resolve(source, against: bundle)
+                guard host.exists(source) else { throw SpecError("mounts[\(i)].source", "\(source) does not exist") }
+                if dest == "/dev" { devIsBound = true }
+            } else if type == "sysfs" {
+                kind = .sysfs
+            } else if type == "cgroup" || type == "cgroup2" {
+                kind = .cgroup
+                fsType = "cgroup2"
+                source = "cgroup2"
+            } else if type.isEmpty {
+                throw SpecError("mounts[\(i)].type", "Required value for a non-bind mount")
+            }
+            if type == "devpts" && dest == "/dev/pts" { hasDevpts = true }
+            if source.isEmpty { source = type }
+            var pm = PlannedMount(kind: kind, source: source, destination: dest, fsType: fsType,
+                                  flags: opts.flags, propagation: opts.propagation, data: opts.data)
+            if kind == .bind { pm.destinationIsFile = !host.isDirectory(source) }
+            p.mounts.append(pm)
+        }
+
+        // devices: the spec's defaults plus linux.devices (later entries win by path)
+        if !devIsBound {
+            var devices = defaultDevices
+            for (i, d) in (linux.devices ?? []).enumerated() {
+                let t: Character
+                switch d.type {
+                case "c", "u": t = "c"
+                case "b": t = "b"
+                case "p": t = "p"
+                default: throw SpecError("linux.devices[\(i)].type", "unknown device type \"\(d.type)\" (c, b, u or p)")
+                }
+                guard d.path.hasPrefix("/dev/") else { throw SpecError("linux.devices[\(i)].path", "must be under /dev, got \"\(d.path)\"") }
+                if t != "p" {
+                    guard let major = d.major, let minor = d.minor, major >= 0, minor >= 0 else {
+                        throw SpecError("linux.devices[\(i)]", "major and minor are required for device \(d.path)")
+                    }
+                    devices.removeAll { $0.path == d.path }
+                    devices.append(.init(type: t, path: d.path, major: UInt32(major), minor: UInt32(minor),
+                                         mode: d.fileMode ?? 0o666, uid: d.uid ?? 0, gid: d.gid ?? 0))
+                } else {
+                    devices.removeAll { $0.path == d.path }
+                    devices.append(.init(type: t, path: d.path, major: 0, minor: 0, mode: d.fileMode ?? 0o666, uid: d.uid ?? 0, gid: d.gid ?? 0))
+                }
+            }
+            p.devices = devices
+            p.symlinks = [("/proc/self/fd", "/dev/fd"), ("/proc/self/fd/0", "/dev/stdin"),
+                          ("/proc/self/fd/1", "/dev/stdout"), ("/proc/self/fd/2", "/dev/stderr")]
+            if hasDevpts { p.symlinks.append(("pts/ptmx", "/dev/ptmx")) }
+            if host.exists("/proc/kcore") { p.symlinks.append(("/proc/kcore", "/dev/core")) }
+        }
+
+        for (i, path) in (linux.maskedPaths ?? []).enumerated() {
+            guard path.hasPrefix("/") else { throw SpecError("linux.maskedPaths[\(i)]", "must be absolute, got \"\(path)\"") }
+            p.maskedPaths.append(path)
+        }
+        for (i, path) in (linux.readonlyPaths ?? []).enumerated() {
+            guard path.hasPrefix("/") else { throw SpecError("linux.readonlyPaths[\(i)]", "must be absolute, got \"\(path)\"") }
+            p.readonlyPaths.append(path)
+        }
+        for (k, v) in (linux.sysctl ?? [:]).sorted(by: { $0.key < $1.key }) {
+            guard !k.isEmpty, !k.contains("/"), !k.contains("..") else { throw SpecError("linux.sysctl", "invalid key \"\(k)\"") }
+            p.sysctls.append((k, v))
+        }
+        if let s = linux.seccomp {
+            try SeccompProfile.validate(s)
+            p.seccomp = s
+        }
+        return p
+    }
+}

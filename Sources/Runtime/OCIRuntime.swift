@@ -1,0 +1,466 @@
+import CShims
+import Cgroups
+import FoundationEssentials
+import LinuxSystem
+
+#if canImport(Glibc)
+import Glibc
+#endif
+
+public struct CreateOptions: Sendable {
+    public var pidFile: String?
+    /// Capture stdout/stderr into a CRI-format log file (held by the monitor).
+    public var logPath: String?
+    public var logMaxBytes: UInt64 = 0
+    public var logMaxFiles: UInt32 = 0
+    /// Give the container /dev/null as stdio instead of the caller's (when no log is set).
+    public var detachStdio = false
+    public var preserveFds: UInt32 = 0
+    /// `run`: no exec fifo, the process starts as soon as it is created.
+    public var startImmediately = false
+    /// Run even if linux.resources cannot be enforced (a warning is printed).
+    public var allowUnenforcedResources = false
+    public init() {}
+}
+
+/// The runc-compatible container lifecycle over OCI bundles.
+public struct OCIRuntime: Sendable {
+    public let root: String
+    public let monitorPath: String
+    public let warn: @Sendable (String) -> Void
+
+    public init(root: String, monitorPath: String, warn: @escaping @Sendable (String) -> Void) {
+        self.root = root
+        self.monitorPath = monitorPath
+        self.warn = warn
+    }
+
+    public static func validateID(_ id: String) throws {
+        let ok = !id.isEmpty && id.count <= 1024 && id != "." && id != ".."
+            && id.utf8.allSatisfy { c in
+                (c >= 48 && c <= 57) || (c >= 65 && c <= 90) || (c >= 97 && c <= 122) || c == 45 || c == 46 || c == 95 || c == 43
+            }
+        if !ok { throw RuntimeError.invalid("invalid container id \"\(id)\": use letters, digits, '_', '+', '-' and '.'") }
+    }
+
+    func dir(_ id: String) -> StateDirectory { StateDirectory(root: root, id: id) }
+
+    // MARK: create
+
+    /// Undo actions for a partially created container, run in reverse on failure.
+    final class Undo {
+        var actions: [() -> Void] = []
+        func add(_ a: @escaping () -> Void) { actions.append(a) }
+        func run() { for a in actions.reversed() { a() } }
+    }
+
+    @discardableResult
+    public func create(id: String, bundle: String, options: CreateOptions = CreateOptions()) throws -> ContainerRecord {
+        var o = options
+        o.startImmediately = false
+        return try createContainer(id: id, bundle: bundle, options: o).record
+    }
+
+    /// A created container; for `run`, the monitor's report pipe stays open to await the exit.
+    struct Created {
+        var record: ContainerRecord
+        var reportFD: Int32?
+        var monitor: pid_t
+    }
+
+    func createContainer(id: String, bundle bundleArg: String, options: CreateOptions) throws -> Created {
+        try OCIRuntime.validateID(id)
+        let bundle = LaunchPlanner.resolve(bundleArg, against: Files.readLink("/proc/self/cwd") ?? "/")
+        let spec = try SpecLoader.load(bundle: bundle)
+        var plan: LaunchPlan
+        do { plan = try LaunchPlanner.plan(spec: spec, bundle: bundle, host: .current()) } catch { throw RuntimeError.spec(error) }
+        for w in plan.warnings { warn(w) }
+
+        let resources = ResourceTranslation.fromOCI(spec.linux?.resources)
+        let writes = CgroupMapping.writes(resources)
+
+        do { try Files.makeDirectories(root, mode: 0o700) } catch { throw RuntimeError.system(error) }
+        let d = dir(id)
+        // mkdir is the lock against a duplicate id
+        if mkdir(d.path, 0o711) != 0 {
+            if errno == EEXIST { throw RuntimeError.exists(id) }
+            throw RuntimeError.system(SystemError(op: "mkdir", code: errno, detail: d.path))
+        }
+        let undo = Undo()
+        undo.add { try? Files.removeTree(d.path) }
+        do {
+            return try createInDirectory(id: id, d: d, bundle: bundle, spec: spec, plan: &plan, writes: writes,
+                                         options: options, undo: undo)
+        } catch {
+            undo.run()
+            throw error
+        }
+    }
+
+    private func createInDirectory(id: String, d: StateDirectory, bundle: String, spec: OCISpec, plan: inout LaunchPlan,
+                                   writes: [CgroupWrite], options: CreateOptions, undo: Undo) throws -> Created {
+        if let s = plan.seccomp {
+            do { plan.seccompBPF = try SeccompCache.compile(s) } catch { throw RuntimeError.system(error) }
+            try? Files.write(d.seccompFile, plan.seccompBPF, mode: 0o600)
+        }
+
+        // cgroup: our own leaf in the cgroup2 hierarchy, entered with CLONE_INTO_CGROUP
+        var cgroupCreated: [String] = []
+        if let h = CgroupHierarchy.discover() {
+            let rel: String
+            if let p = spec.linux?.cgroupsPath, !p.isEmpty { rel = p.hasPrefix("/") ? p : "swiftlet/" + p } else { rel = "swiftlet/" + id }
+            let group = Cgroup(path: h.absolute(rel))
+            if group.exists && !group.processes().isEmpty {
+                throw RuntimeError.invalid("linux.cgroupsPath: cgroup \(group.path) already has processes")
+            }
+            do { cgroupCreated = try group.create() } catch { throw RuntimeError.system(error) }
+            let created = cgroupCreated
+            undo.add { for dir in created.reversed() { rmdir(dir) } }
+            if !writes.isEmpty {
+                do {
+                    try h.enableControllers(CgroupMapping.controllers(writes), forLeaf: group.path)
+                    try group.apply(writes)
+                } catch let e as MissingControllerError {
+                    guard options.allowUnenforcedResources else { throw RuntimeError.invalid("linux.resources: \(e)") }
+                    warn("linux.resources not enforced: \(e)")
+                } catch let e as SystemError {
+                    throw RuntimeError.system(e)
+                }
+            }
+            plan.cgroupPath = group.path
+        } else if !writes.isEmpty && !options.allowUnenforcedResources {
+            throw RuntimeError.invalid("linux.resources: no cgroup v2 hierarchy is mounted; resource limits cannot be enforced")
+        } else {
+            warn("no cgroup v2 hierarchy found: the container runs without its own cgroup")
+        }
+
+        if !options.startImmediately {
+            if sl_mkfifo(d.fifo, 0o600) != 0 { throw RuntimeError.system(SystemError(op: "mkfifo", code: errno, detail: d.fifo)) }
+            plan.execFifo = d.fifo
+        }
+        plan.stateDir = d.path
+        plan.logPath = options.logPath
+        plan.logMaxBytes = options.logMaxBytes
+        plan.logMaxFiles = options.logMaxFiles
+        plan.detachStdio = options.detachStdio
+        plan.preserveFds = options.preserveFds
+        let createHooks = (spec.hooks?.prestart ?? []) + (spec.hooks?.createRuntime ?? [])
+        plan.hookBarrier = !createHooks.isEmpty
+        do { try Files.write(d.planFile, PlanEncoder.encode(plan), mode: 0o600) } catch { throw RuntimeError.system(error) }
+
+        var record = ContainerRecord(
+            id: id, pid: 0, startTime: 0, monitorPid: 0, bundle: bundle, rootfs: plan.rootfs,
+            created: Timestamp.now().rfc3339Nano, owner: "root", cgroupPath: plan.cgroupPath, cgroupCreated: cgroupCreated,
+            annotations: spec.annotations, namespaces: (spec.linux?.namespaces ?? []).map(\.type), hooks: spec.hooks,
+            env: plan.env, cwd: plan.cwd, uid: plan.uid, gid: plan.gid, additionalGids: plan.additionalGids,
+            capabilities: [plan.capabilities.bounding, plan.capabilities.effective, plan.capabilities.permitted,
+                           plan.capabilities.inheritable, plan.capabilities.ambient],
+            noNewPrivileges: plan.noNewPrivileges, logPath: options.logPath)
+
+        let (repR, repW) = try wrap { try Pipes.make() }
+        let ctl = plan.hookBarrier ? try wrap { try Pipes.make() } : nil
+        var fds: [(parent: Int32, child: Int32)] = [(repW.raw, 3)]
+        var args = [monitorPath, "create", d.planFile, "3"]
+        if let ctl { fds.append((ctl.0.raw, 4)); args.append("4") }
+        let monitor = try wrap { try Spawn.spawn(monitorPath, args: args, env: [], fds: fds, setsid: true) }
+        repW.close()
+        ctl?.0.close()
+        record.monitorPid = monitor
+        undo.add { Glibc.kill(monitor, SIGKILL); _ = Spawn.wait(monitor) }
+
+        var reader = LineReader(fd: repR.raw)
+        var pid: Int32 = 0
+        while pid == 0 {
+            guard let line = reader.next() else {
+                let status = Spawn.wait(monitor)
+                throw RuntimeError.state("container \"\(id)\": monitor exited (status \(status)) before the container was created")
+            }
+            if line.hasPrefix("pid ") {
+                pid = Int32(line.dropFirst(4)) ?? -1
+            } else if line.hasPrefix("hooks ") {
+                let p = Int32(line.dropFirst(6)) ?? 0
+                let state = OCIState(ociVersion: spec.ociVersion, id: id, status: "creating", pid: p, bundle: bundle,
+                                     rootfs: plan.rootfs, created: record.created, owner: "root", annotations: spec.annotations)
+                do {
+                    for h in createHooks { try Hooks.run(h, state: state, kind: "createRuntime") }
+                } catch {
+                    if let ctl { _ = write(ctl.1.raw, "x", 1) }
+                    _ = Spawn.wait(monitor)
+                    throw error
+                }
+                if let ctl { _ = write(ctl.1.raw, "g", 1) }
+            } else if line.hasPrefix("error ") {
+                let parts = line.dropFirst(6).split(separator: "\t", maxSplits: 2, omittingEmptySubsequences: false)
+                _ = Spawn.wait(monitor)
+                throw RuntimeError.child(stage: parts.count > 0 ? String(parts[0]) : "create",
+                                         errno: parts.count > 1 ? Int32(parts[1]) ?? 0 : 0,
+                                         detail: parts.count > 2 ? String(parts[2]) : "")
+            }
+        }
+        record.pid = pid
+        record.startTime = ProcFS.startTime(pid: pid) ?? 0
+        try wrap { try d.save(record) }
+        if let f = options.pidFile { try wrap { try Files.write(f, "\(pid)", atomic: true) } }
+        // `run` keeps the report pipe to wait for the "exit" line; `create` lets the detached
+        // monitor go (it is reparented when this process exits)
+        return Created(record: record, reportFD: options.startImmediately ? repR.take() : nil, monitor: monitor)
+    }
+
+    private func wrap<T>(_ body: () throws -> T) throws -> T {
+        do { return try body() } catch let e as SystemError { throw RuntimeError.system(e) }
+    }
+
+    // MARK: start
+
+    public func start(id: String) throws {
+        let d = dir(id)
+        let r = try d.load()
+        switch d.status(r) {
+        case .created: break
+        case .running: throw RuntimeError.state("cannot start container \"\(id)\": already running")
+        case .stopped, .creating: throw RuntimeError.state("cannot start container \"\(id)\": it is stopped")
+        }
+        let fd = open(d.fifo, O_RDONLY | O_NONBLOCK | O_CLOEXEC)
+        guard fd >= 0 else { throw RuntimeError.system(SystemError(op: "open", code: errno, detail: d.fifo)) }
+        defer { close(fd) }
+        // the container's init opens the fifo for writing and writes one byte, then execs
+        var waited = 0
+        while true {
+            var p = pollfd(fd: fd, events: Int16(POLLIN), revents: 0)
+            let rc = poll(&p, 1, 100)
+            if rc > 0 {
+                var b: UInt8 = 0
+                let n = read(fd, &b, 1)
+                if n == 1 { break }
+            }
+            waited += 100
+            if !StateDirectory.alive(r) { throw RuntimeError.state("cannot start container \"\(id)\": its process exited") }
+            if waited > 10_000 { throw RuntimeError.state("cannot start container \"\(id)\": init did not respond within 10s") }
+        }
+        unlink(d.fifo)
+        let state = try self.state(id: id)
+        for h in r.hooks?.poststart ?? [] {
+            do { try Hooks.run(h, state: state, kind: "poststart") } catch { warn("\(error)") }
+        }
+    }
+
+    // MARK: state / list
+
+    public func state(id: String) throws -> OCIState {
+        let d = dir(id)
+        let r = try d.load()
+        let status = d.status(r)
+        return OCIState(ociVersion: "1.0.2", id: r.id, status: status.rawValue, pid: status == .stopped ? 0 : r.pid,
+                        bundle: r.bundle, rootfs: r.rootfs, created: r.created, owner: r.owner, annotations: r.annotations)
+    }
+
+    public func list() -> [OCIState] {
+        guard let names = try? Files.list(root) else { return [] }
+        return names.compactMap { try? state(id: $0) }
+    }
+
+    public func exitRecord(id: String) -> ExitRecord? { dir(id).exitRecord() }
+
+    // MARK: kill
+
+    public static func parseSignal(_ s: String) throws -> Int32 {
+        if let n = Int32(s), n > 0, n < 65 { return n }
+        let name = s.uppercased().hasPrefix("SIG") ? String(s.uppercased().dropFirst(3)) : s.uppercased()
+        let table: [String: Int32] = [
+            "HUP": 1, "INT": 2, "QUIT": 3, "ILL": 4, "TRAP": 5, "ABRT": 6, "IOT": 6, "BUS": 7, "FPE": 8, "KILL": 9,
+            "USR1": 10, "SEGV": 11, "USR2": 12, "PIPE": 13, "ALRM": 14, "TERM": 15, "STKFLT": 16, "CHLD": 17,
+            "CONT": 18, "STOP": 19, "TSTP": 20, "TTIN": 21, "TTOU": 22, "URG": 23, "XCPU": 24, "XFSZ": 25,
+            "VTALRM": 26, "PROF": 27, "WINCH": 28, "IO": 29, "POLL": 29, "PWR": 30, "SYS": 31,
+        ]
+        if let n = table[name] { return n }
+        if name.hasPrefix("RTMIN+"), let k = Int32(name.dropFirst(6)), k >= 0, 34 + k <= 64 { return 34 + k }
+        throw RuntimeError.invalid("unknown signal \"\(s)\"")
+    }
+
+    public func kill(id: String, signal: Int32, all: Bool = false) throws {
+        let d = dir(id)
+        let r = try d.load()
+        guard d.status(r) != .stopped else { throw RuntimeError.state("cannot kill container \"\(id)\": container not running") }
+        if all, let cg = r.cgroupPath {
+            let group = Cgroup(path: cg)
+            if signal == SIGKILL { group.kill() } else { for p in group.allProcesses() { Glibc.kill(p, signal) } }
+            return
+        }
+        // pidfd + start-time check: never signal a recycled pid
+        let pidfd = sl_pidfd_open(r.pid, 0)
+        guard pidfd >= 0 else { throw RuntimeError.system(SystemError(op: "pidfd_open", code: errno, detail: "pid \(r.pid)")) }
+        defer { close(pidfd) }
+        guard ProcFS.startTime(pid: r.pid) == r.startTime else { throw RuntimeError.state("cannot kill container \"\(id)\": container not running") }
+        if sl_pidfd_send_signal(pidfd, signal) != 0 {
+            throw RuntimeError.system(SystemError(op: "kill", code: errno, detail: "container \(id) pid \(r.pid)"))
+        }
+    }
+
+    // MARK: delete
+
+    public func delete(id: String, force: Bool = false) throws {
+        let d = dir(id)
+        let r = try d.load()
+        let status = d.status(r)
+        if status == .running && !force {
+            throw RuntimeError.state("cannot delete container \"\(id)\" that is not stopped: running (use --force)")
+        }
+        if status != .stopped {
+            if let cg = r.cgroupPath { Cgroup(path: cg).kill() }
+            if StateDirectory.alive(r) { Glibc.kill(r.pid, SIGKILL) }
+            // wait until the monitor recorded the exit (or the process is gone)
+            var waited = 0
+            while !Files.exists(d.exitFile) && (StateDirectory.alive(r) || ProcFS.state(pid: r.monitorPid) != nil) && waited < 5000 {
+                usleep(2000)
+                waited += 2
+            }
+        }
+        if let cg = r.cgroupPath {
+            let group = Cgroup(path: cg)
+            if !group.allProcesses().isEmpty { group.kill() }
+            if r.cgroupCreated.contains(cg) || r.cgroupCreated.isEmpty {
+                do { try group.remove() } catch { warn("\(error)") }
+            }
+            for dir in r.cgroupCreated.reversed() where dir != cg { rmdir(dir) }
+        }
+        let state = OCIState(ociVersion: "1.0.2", id: id, status: "stopped", pid: 0, bundle: r.bundle, rootfs: r.rootfs,
+                             created: r.created, owner: r.owner, annotations: r.annotations)
+        for h in r.hooks?.poststop ?? [] {
+            do { try Hooks.run(h, state: state, kind: "poststop") } catch { warn("\(error)") }
+        }
+        do { try Files.removeTree(d.path) } catch { throw RuntimeError.system(error) }
+    }
+
+    // MARK: run
+
+    /// create + start + wait + delete; returns the container's exit status (128+n for signals).
+    public func run(id: String, bundle: String, options: CreateOptions = CreateOptions()) throws -> Int32 {
+        var o = options
+        o.startImmediately = true
+        let created = try createContainer(id: id, bundle: bundle, options: o)
+        let record = created.record, monitor = created.monitor
+        guard let fd = created.reportFD else { throw RuntimeError.state("internal: no report pipe for \(id)") }
+        sl_forward_signals_to(record.pid)
+        if let state = try? self.state(id: id) {
+            for h in record.hooks?.poststart ?? [] {
+                do { try Hooks.run(h, state: state, kind: "poststart") } catch { warn("\(error)") }
+            }
+        }
+        var reader = LineReader(fd: fd)
+        var code: Int32 = -1
+        while let line = reader.next() {
+            if line.hasPrefix("exit ") {
+                code = Int32(line.dropFirst(5).split(separator: " ").first ?? "") ?? -1
+                break
+            }
+        }
+        close(fd)
+        let mstatus = Spawn.wait(monitor)
+        sl_forward_signals_to(-1)
+        if code < 0 { code = dir(id).exitRecord()?.exitCode ?? mstatus }
+        if let e = dir(id).exitRecord()?.error { warn(e) }
+        try delete(id: id, force: true)
+        return code
+    }
+
+    // MARK: exec
+
+    public struct ExecOptions: Sendable {
+        public var env: [String] = []
+        public var cwd: String?
+        public var uid: UInt32?
+        public var gid: UInt32?
+        public var additionalGids: [UInt32]?
+        public var noNewPrivileges: Bool?
+        public init() {}
+    }
+
+    /// Replaces this process with the monitor in exec mode (foreground; its exit status is the
+    /// process's). Only returns by throwing.
+    public func exec(id: String, args: [String], options: ExecOptions = ExecOptions()) throws -> Never {
+        guard !args.isEmpty else { throw RuntimeError.invalid("exec: a command is required") }
+        let d = dir(id)
+        let r = try d.load()
+        guard d.status(r) == .running else { throw RuntimeError.state("cannot exec in container \"\(id)\": container is not running") }
+        var plan = LaunchPlan()
+        for t in r.namespaces {
+            guard let flag = Namespaces.flags[t], let name = Namespaces.procName[t] else { continue }
+            plan.joins.append(NamespaceJoin(type: UInt32(truncatingIfNeeded: flag), path: "/proc/\(r.pid)/ns/\(name)"))
+        }
+        plan.args = args
+        var env = r.env
+        for e in options.env {
+            let key = e.split(separator: "=", maxSplits: 1).first.map(String.init) ?? e
+            env.removeAll { $0.hasPrefix(key + "=") }
+            env.append(e)
+        }
+        plan.env = env
+        plan.cwd = options.cwd ?? r.cwd
+        plan.uid = options.uid ?? r.uid
+        plan.gid = options.gid ?? r.gid
+        plan.additionalGids = options.additionalGids ?? r.additionalGids
+        if r.capabilities.count == 5 {
+            plan.capabilities = CapabilitySets(bounding: r.capabilities[0], effective: r.capabilities[1], permitted: r.capabilities[2],
+                                               inheritable: r.capabilities[3], ambient: r.capabilities[4])
+        }
+        plan.noNewPrivileges = options.noNewPrivileges ?? r.noNewPrivileges
+        plan.seccompBPF = (try? Files.read(d.seccompFile)) ?? []
+        plan.cgroupPath = r.cgroupPath
+        let planFile = d.path + "/exec-\(getpid()).plan"
+        do { try Files.write(planFile, PlanEncoder.encode(plan), mode: 0o600) } catch { throw RuntimeError.system(error) }
+        let strings: [String] = [monitorPath, "exec", planFile]
+        let cargs: [UnsafeMutablePointer<CChar>?] = strings.map { strdup($0) } + [nil]
+        execv(monitorPath, cargs)
+        let e = errno
+        unlink(planFile)
+        throw RuntimeError.system(SystemError(op: "execv", code: e, detail: monitorPath))
+    }
+
+    // MARK: ps
+
+    public func pids(id: String) throws -> [Int32] {
+        let d = dir(id)
+        let r = try d.load()
+        if let cg = r.cgroupPath, Files.isDirectory(cg) { return Cgroup(path: cg).allProcesses().sorted() }
+        return StateDirectory.alive(r) ? [r.pid] : []
+    }
+}
+
+/// Compiled seccomp filters are cached by profile content under /run/swiftlet/seccomp-cache,
+/// since building the default profile with libseccomp costs milliseconds per container.
+enum SeccompCache {
+    static let dir = "/run/swiftlet/seccomp-cache"
+
+    static func key(_ s: OCISpec.Seccomp) -> String {
+        let enc = JSONEncoder()
+        enc.outputFormatting = .sortedKeys
+        let bytes = (try? enc.encode(s)).map(Array.init) ?? []
+        // FNV-1a 64 over the canonical JSON, twice with different seeds to make collisions implausible
+        var h1: UInt64 = 0xcbf2_9ce4_8422_2325, h2: UInt64 = 0x8422_2325_cbf2_9ce4
+        for b in bytes {
+            h1 = (h1 ^ UInt64(b)) &* 0x100_0000_01b3
+            h2 = (h2 ^ UInt64(b)) &* 0x100_0000_01b3 &+ 0x9e37
+        }
+        return String(h1, radix: 16) + String(h2, radix: 16) + "-\(bytes.count)"
+    }
+
+    static func compile(_ s: OCISpec.Seccomp) throws(SystemError) -> [UInt8] {
+        let path = dir + "/" + key(s) + ".bpf"
+        if let cached = try? Files.read(path), !cached.isEmpty, cached.count % 8 == 0 { return cached }
+        let bpf = try SeccompProfile.compile(s)
+        if (try? Files.makeDirectories(dir, mode: 0o700)) != nil {
+            try? Files.write(path, bpf, mode: 0o600, atomic: true)
+        }
+        return bpf
+    }
+}
+
+enum ResourceTranslation {
+    static func fromOCI(_ r: OCISpec.Resources?) -> ContainerResources {
+        guard let r else { return ContainerResources() }
+        return ContainerResources(memoryLimit: r.memory?.limit, memoryReservation: r.memory?.reservation,
+                                  memorySwap: r.memory?.swap, cpuShares: r.cpu?.shares, cpuQuota: r.cpu?.quota,
+                                  cpuPeriod: r.cpu?.period, cpusetCpus: r.cpu?.cpus, cpusetMems: r.cpu?.mems,
+                                  pidsLimit: r.pids?.limit, unified: r.unified ?? [:])
+    }
+}
