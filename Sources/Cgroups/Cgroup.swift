@@ -20,7 +20,7 @@ public struct CgroupHierarchy: Sendable, Equatable {
     }
 
     public static func discover() -> CgroupHierarchy? {
-        guard let mounts = try? ProcFS.mountInfo() else { return nil }
+        guard let mounts = try? ProcFS.mountInfo(fsType: "cgroup2") else { return nil }
         return find(in: mounts)
     }
 

@@ -18,10 +18,18 @@ public struct MountInfo: Equatable, Sendable {
 }
 
 public enum ProcFS {
-    /// Parses mountinfo text (pure). Octal escapes (\040 etc.) are decoded.
-    public static func parseMountInfo(_ text: String) -> [MountInfo] {
+    /// Parses mountinfo text (pure). Octal escapes (\040 etc.) are decoded. With `fsType`, only
+    /// lines of that filesystem type are decoded (the rest are skipped at byte level).
+    public static func parseMountInfo(_ text: String, fsType: String? = nil) -> [MountInfo] {
         var out: [MountInfo] = []
-        for line in text.split(separator: "\n") {
+        let needle = fsType.map { Array(" - \($0) ".utf8) }
+        var utf8 = text.utf8[...]
+        while !utf8.isEmpty {
+            let end = utf8.firstIndex(of: 10) ?? utf8.endIndex
+            let lineBytes = utf8[..<end]
+            utf8 = end == utf8.endIndex ? utf8[end...] : utf8[utf8.index(after: end)...]
+            if let needle, !contains(lineBytes, needle) { continue }
+            let line = Substring(lineBytes)
             let f = line.split(separator: " ", omittingEmptySubsequences: false).map(String.init)
             guard f.count >= 10, let sep = f.firstIndex(of: "-"), sep >= 6, sep + 3 < f.count + 1 else { continue }
             guard let id = Int(f[0]), let parent = Int(f[1]), sep + 2 < f.count else { continue }
@@ -30,6 +38,17 @@ public enum ProcFS {
                                  source: unescape(f[sep + 2]), superOptions: sep + 3 < f.count ? f[sep + 3] : ""))
         }
         return out
+    }
+
+    static func contains(_ hay: Substring.UTF8View, _ needle: [UInt8]) -> Bool {
+        let h = Array(hay)
+        guard h.count >= needle.count else { return false }
+        var i = 0
+        while i + needle.count <= h.count {
+            if h[i] == needle[0] && Array(h[i..<(i + needle.count)]) == needle { return true }
+            i += 1
+        }
+        return false
     }
 
     static func unescape(_ s: String) -> String {
@@ -50,8 +69,8 @@ public enum ProcFS {
         return String(decoding: bytes, as: UTF8.self)
     }
 
-    public static func mountInfo(pid: String = "self") throws(SystemError) -> [MountInfo] {
-        parseMountInfo(try Files.readString("/proc/\(pid)/mountinfo"))
+    public static func mountInfo(pid: String = "self", fsType: String? = nil) throws(SystemError) -> [MountInfo] {
+        parseMountInfo(try Files.readString("/proc/\(pid)/mountinfo"), fsType: fsType)
     }
 
     /// Field 22 of /proc/<pid>/stat (start time in clock ticks since boot), used with the pid to
@@ -78,9 +97,31 @@ public enum ProcFS {
 
     /// Parses a hex capability mask line value from /proc/<pid>/status ("CapBnd:\t000001ffffffffff").
     public static func capabilityMask(status: String, field: String) -> UInt64? {
-        for line in status.split(separator: "\n") where line.hasPrefix(field + ":") {
-            let v = line.dropFirst(field.count + 1).trimmingCharacters(in: " \t")
-            return UInt64(v, radix: 16)
+        let key = Array("\n\(field):".utf8)
+        let b = Array(("\n" + status).utf8)
+        var i = 0
+        while i + key.count <= b.count {
+            if b[i] == 10, Array(b[i..<(i + key.count)]) == key {
+                var j = i + key.count
+                while j < b.count, b[j] == 32 || b[j] == 9 { j += 1 }
+                var v: UInt64 = 0
+                var n = 0
+                while j < b.count, n < 16 {
+                    let c = b[j]
+                    let d: UInt64
+                    switch c {
+                    case 48...57: d = UInt64(c - 48)
+                    case 97...102: d = UInt64(c - 87)
+                    case 65...70: d = UInt64(c - 55)
+                    default: return n > 0 ? v : nil
+                    }
+                    v = v << 4 | d
+                    n += 1
+                    j += 1
+                }
+                return n > 0 ? v : nil
+            }
+            i += 1
         }
         return nil
     }

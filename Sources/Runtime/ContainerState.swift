@@ -1,4 +1,3 @@
-import FoundationEssentials
 import LinuxSystem
 
 #if canImport(Glibc)
@@ -6,7 +5,7 @@ import Glibc
 #endif
 
 /// What the runtime keeps about a container in `<root>/<id>/state.json`.
-public struct ContainerRecord: Codable, Sendable, Equatable {
+public struct ContainerRecord: Sendable, Equatable {
     public var id: String
     public var pid: Int32
     public var startTime: UInt64
@@ -32,19 +31,19 @@ public struct ContainerRecord: Codable, Sendable, Equatable {
 }
 
 /// The exit record written by the monitor (`exit.json`).
-public struct ExitRecord: Codable, Sendable, Equatable {
+public struct ExitRecord: Sendable, Equatable {
     public var exitCode: Int32
     public var signal: Int32
     public var finishedAt: String
     public var error: String?
 }
 
-public enum ContainerStatus: String, Codable, Sendable {
+public enum ContainerStatus: String, Sendable {
     case creating, created, running, stopped
 }
 
 /// The OCI `state` output.
-public struct OCIState: Codable, Sendable, Equatable {
+public struct OCIState: Sendable, Equatable {
     public var ociVersion: String
     public var id: String
     public var status: String
@@ -77,19 +76,18 @@ public struct StateDirectory: Sendable {
             if error.code == ENOENT { throw RuntimeError.notFound(id) }
             throw RuntimeError.system(error)
         }
-        do { return try JSONDecoder().decode(ContainerRecord.self, from: Data(bytes)) } catch {
+        do { return try ContainerRecord(json: JSONReader(try JSON.parse(bytes))) } catch {
             throw RuntimeError.state("container \"\(id)\": corrupt state file \(stateFile): \(error)")
         }
     }
 
     public func save(_ r: ContainerRecord) throws {
-        let data = try JSONEncoder().encode(r)
-        try Files.write(stateFile, Array(data), mode: 0o600, atomic: true)
+        try Files.write(stateFile, r.json.serialized(), mode: 0o600, atomic: true)
     }
 
     public func exitRecord() -> ExitRecord? {
-        guard let bytes = try? Files.read(exitFile) else { return nil }
-        return try? JSONDecoder().decode(ExitRecord.self, from: Data(bytes))
+        guard let bytes = try? Files.read(exitFile), let json = try? JSON.parse(bytes) else { return nil }
+        return try? ExitRecord(json: JSONReader(json))
     }
 
     /// Is the recorded process still the one we started (pid + start time, not a zombie)?
@@ -135,5 +133,75 @@ public enum RuntimeError: Error, CustomStringConvertible, Sendable {
     public var exitCode: Int32 {
         if case .child(let stage, _, _) = self, stage == "exec" { return 127 }
         return 1
+    }
+}
+
+extension ContainerRecord {
+    init(json r: JSONReader) throws {
+        let caps = try r.optional("capabilities")?.array() ?? []
+        var capValues: [UInt64] = []
+        for c in caps { capValues.append(try c.integer()) }
+        var gids: [UInt32] = []
+        for g in try r.optional("additionalGids")?.array() ?? [] { gids.append(try g.integer()) }
+        var hooks: OCISpec.Hooks?
+        if let h = try r.optional("hooks") { hooks = try OCISpec.Hooks(json: h) }
+        self.init(id: try r.required("id").string(), pid: try r.required("pid").integer(), startTime: try r.required("startTime").integer(),
+                  monitorPid: try r.required("monitorPid").integer(), bundle: try r.required("bundle").string(),
+                  rootfs: try r.required("rootfs").string(), created: try r.required("created").string(),
+                  owner: try r.string("owner") ?? "root", cgroupPath: try r.string("cgroupPath"),
+                  cgroupCreated: try r.strings("cgroupCreated") ?? [], annotations: try r.stringMap("annotations"),
+                  namespaces: try r.strings("namespaces") ?? [], hooks: hooks, env: try r.strings("env") ?? [],
+                  cwd: try r.string("cwd") ?? "/", uid: try r.integer("uid") ?? 0, gid: try r.integer("gid") ?? 0,
+                  additionalGids: gids, capabilities: capValues, noNewPrivileges: try r.bool("noNewPrivileges") ?? false,
+                  logPath: try r.string("logPath"))
+    }
+
+    var json: JSON {
+        var o = JSONObject()
+        o.set("id", id)
+        o.set("pid", pid)
+        o.set("startTime", startTime)
+        o.set("monitorPid", monitorPid)
+        o.set("bundle", bundle)
+        o.set("rootfs", rootfs)
+        o.set("created", created)
+        o.set("owner", owner)
+        o.set("cgroupPath", cgroupPath)
+        o.set("cgroupCreated", cgroupCreated)
+        o.set("annotations", annotations)
+        o.set("namespaces", namespaces)
+        o.set("hooks", hooks?.json)
+        o.set("env", env)
+        o.set("cwd", cwd)
+        o.set("uid", uid)
+        o.set("gid", gid)
+        o.set("additionalGids", JSON.array(additionalGids.map { .number(String($0)) }))
+        o.set("capabilities", JSON.array(capabilities.map { .number(String($0)) }))
+        o.set("noNewPrivileges", noNewPrivileges)
+        o.set("logPath", logPath)
+        return o.json
+    }
+}
+
+extension ExitRecord {
+    init(json r: JSONReader) throws {
+        self.init(exitCode: try r.required("exitCode").integer(), signal: try r.integer("signal") ?? 0,
+                  finishedAt: try r.string("finishedAt") ?? "", error: try r.string("error"))
+    }
+}
+
+extension OCIState {
+    public var json: JSON {
+        var o = JSONObject()
+        o.set("ociVersion", ociVersion)
+        o.set("id", id)
+        o.set("status", status)
+        o.set("pid", pid)
+        o.set("bundle", bundle)
+        o.set("rootfs", rootfs)
+        o.set("created", created)
+        o.set("owner", owner)
+        o.set("annotations", annotations)
+        return o.json
     }
 }

@@ -1,4 +1,3 @@
-import FoundationEssentials
 import LinuxSystem
 
 #if canImport(Glibc)
@@ -8,7 +7,7 @@ import Glibc
 /// OCI hooks: run with the container state JSON on stdin; a timeout kills the hook.
 public enum Hooks {
     public static func run(_ hook: OCISpec.Hook, state: OCIState, kind: String) throws {
-        let json = (try? JSONEncoder().encode(state)).map(Array.init) ?? []
+        let json = Array(state.json.serialized().utf8)
         let (inR, inW) = try wrap { try Pipes.make() }
         let args = hook.args ?? [hook.path]
         let pid: pid_t

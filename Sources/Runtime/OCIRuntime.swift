@@ -1,6 +1,6 @@
 import CShims
+
 import Cgroups
-import FoundationEssentials
 import LinuxSystem
 
 #if canImport(Glibc)
@@ -156,7 +156,6 @@ public struct OCIRuntime: Sendable {
             capabilities: [plan.capabilities.bounding, plan.capabilities.effective, plan.capabilities.permitted,
                            plan.capabilities.inheritable, plan.capabilities.ambient],
             noNewPrivileges: plan.noNewPrivileges, logPath: options.logPath)
-
         let (repR, repW) = try wrap { try Pipes.make() }
         let ctl = plan.hookBarrier ? try wrap { try Pipes.make() } : nil
         var fds: [(parent: Int32, child: Int32)] = [(repW.raw, 3)]
@@ -300,7 +299,12 @@ public struct OCIRuntime: Sendable {
 
     public func delete(id: String, force: Bool = false) throws {
         let d = dir(id)
-        let r = try d.load()
+        try delete(record: try d.load(), force: force)
+    }
+
+    func delete(record r: ContainerRecord, force: Bool) throws {
+        let id = r.id
+        let d = dir(id)
         let status = d.status(r)
         if status == .running && !force {
             throw RuntimeError.state("cannot delete container \"\(id)\" that is not stopped: running (use --force)")
@@ -341,8 +345,8 @@ public struct OCIRuntime: Sendable {
         let record = created.record, monitor = created.monitor
         guard let fd = created.reportFD else { throw RuntimeError.state("internal: no report pipe for \(id)") }
         sl_forward_signals_to(record.pid)
-        if let state = try? self.state(id: id) {
-            for h in record.hooks?.poststart ?? [] {
+        if let hooks = record.hooks?.poststart, !hooks.isEmpty, let state = try? self.state(id: id) {
+            for h in hooks {
                 do { try Hooks.run(h, state: state, kind: "poststart") } catch { warn("\(error)") }
             }
         }
@@ -359,7 +363,7 @@ public struct OCIRuntime: Sendable {
         sl_forward_signals_to(-1)
         if code < 0 { code = dir(id).exitRecord()?.exitCode ?? mstatus }
         if let e = dir(id).exitRecord()?.error { warn(e) }
-        try delete(id: id, force: true)
+        try delete(record: record, force: true)
         return code
     }
 
@@ -432,9 +436,7 @@ enum SeccompCache {
     static let dir = "/run/swiftlet/seccomp-cache"
 
     static func key(_ s: OCISpec.Seccomp) -> String {
-        let enc = JSONEncoder()
-        enc.outputFormatting = .sortedKeys
-        let bytes = (try? enc.encode(s)).map(Array.init) ?? []
+        let bytes = Array(s.json.serialized().utf8)
         // FNV-1a 64 over the canonical JSON, twice with different seeds to make collisions implausible
         var h1: UInt64 = 0xcbf2_9ce4_8422_2325, h2: UInt64 = 0x8422_2325_cbf2_9ce4
         for b in bytes {

@@ -1,6 +1,6 @@
 /// The subset of the OCI runtime spec (1.x `config.json`) that Swiftlet implements, with the
 /// spec's JSON field names. Unknown fields are ignored, as runc does.
-public struct OCISpec: Codable, Sendable, Equatable {
+public struct OCISpec: Sendable, Equatable {
     public var ociVersion: String
     public var process: Process?
     public var root: Root?
@@ -25,7 +25,7 @@ public struct OCISpec: Codable, Sendable, Equatable {
         self.linux = linux
     }
 
-    public struct Process: Codable, Sendable, Equatable {
+    public struct Process: Sendable, Equatable {
         public var terminal: Bool?
         public var user: User
         public var args: [String]?
@@ -53,7 +53,7 @@ public struct OCISpec: Codable, Sendable, Equatable {
         }
     }
 
-    public struct User: Codable, Sendable, Equatable {
+    public struct User: Sendable, Equatable {
         public var uid: UInt32
         public var gid: UInt32
         public var umask: UInt32?
@@ -66,7 +66,7 @@ public struct OCISpec: Codable, Sendable, Equatable {
         }
     }
 
-    public struct Capabilities: Codable, Sendable, Equatable {
+    public struct Capabilities: Sendable, Equatable {
         public var bounding: [String]?
         public var effective: [String]?
         public var inheritable: [String]?
@@ -82,7 +82,7 @@ public struct OCISpec: Codable, Sendable, Equatable {
         }
     }
 
-    public struct Rlimit: Codable, Sendable, Equatable {
+    public struct Rlimit: Sendable, Equatable {
         public var type: String
         public var hard: UInt64
         public var soft: UInt64
@@ -93,7 +93,7 @@ public struct OCISpec: Codable, Sendable, Equatable {
         }
     }
 
-    public struct Root: Codable, Sendable, Equatable {
+    public struct Root: Sendable, Equatable {
         public var path: String
         public var readonly: Bool?
         public init(path: String, readonly: Bool? = nil) {
@@ -102,7 +102,7 @@ public struct OCISpec: Codable, Sendable, Equatable {
         }
     }
 
-    public struct Mount: Codable, Sendable, Equatable {
+    public struct Mount: Sendable, Equatable {
         public var destination: String
         public var type: String?
         public var source: String?
@@ -115,7 +115,7 @@ public struct OCISpec: Codable, Sendable, Equatable {
         }
     }
 
-    public struct Hook: Codable, Sendable, Equatable {
+    public struct Hook: Sendable, Equatable {
         public var path: String
         public var args: [String]?
         public var env: [String]?
@@ -128,7 +128,7 @@ public struct OCISpec: Codable, Sendable, Equatable {
         }
     }
 
-    public struct Hooks: Codable, Sendable, Equatable {
+    public struct Hooks: Sendable, Equatable {
         public var prestart: [Hook]?
         public var createRuntime: [Hook]?
         public var createContainer: [Hook]?
@@ -143,7 +143,7 @@ public struct OCISpec: Codable, Sendable, Equatable {
         }
     }
 
-    public struct Linux: Codable, Sendable, Equatable {
+    public struct Linux: Sendable, Equatable {
         public var namespaces: [Namespace]?
         public var uidMappings: [IDMapping]?
         public var gidMappings: [IDMapping]?
@@ -174,7 +174,7 @@ public struct OCISpec: Codable, Sendable, Equatable {
         }
     }
 
-    public struct Namespace: Codable, Sendable, Equatable {
+    public struct Namespace: Sendable, Equatable {
         public var type: String
         public var path: String?
         public init(type: String, path: String? = nil) {
@@ -183,7 +183,7 @@ public struct OCISpec: Codable, Sendable, Equatable {
         }
     }
 
-    public struct IDMapping: Codable, Sendable, Equatable {
+    public struct IDMapping: Sendable, Equatable {
         public var containerID: UInt32
         public var hostID: UInt32
         public var size: UInt32
@@ -194,7 +194,7 @@ public struct OCISpec: Codable, Sendable, Equatable {
         }
     }
 
-    public struct Device: Codable, Sendable, Equatable {
+    public struct Device: Sendable, Equatable {
         public var type: String
         public var path: String
         public var major: Int64?
@@ -215,7 +215,7 @@ public struct OCISpec: Codable, Sendable, Equatable {
     }
 
     /// linux.resources (applied by the cgroup layer).
-    public struct Resources: Codable, Sendable, Equatable {
+    public struct Resources: Sendable, Equatable {
         public var memory: Memory?
         public var cpu: CPU?
         public var pids: Pids?
@@ -227,7 +227,7 @@ public struct OCISpec: Codable, Sendable, Equatable {
             self.pids = pids
             self.unified = unified
         }
-        public struct Memory: Codable, Sendable, Equatable {
+        public struct Memory: Sendable, Equatable {
             public var limit: Int64?
             public var reservation: Int64?
             public var swap: Int64?
@@ -237,7 +237,7 @@ public struct OCISpec: Codable, Sendable, Equatable {
                 self.swap = swap
             }
         }
-        public struct CPU: Codable, Sendable, Equatable {
+        public struct CPU: Sendable, Equatable {
             public var shares: UInt64?
             public var quota: Int64?
             public var period: UInt64?
@@ -251,11 +251,11 @@ public struct OCISpec: Codable, Sendable, Equatable {
                 self.mems = mems
             }
         }
-        public struct Pids: Codable, Sendable, Equatable {
+        public struct Pids: Sendable, Equatable {
             public var limit: Int64
             public init(limit: Int64) { self.limit = limit }
         }
-        public struct DeviceRule: Codable, Sendable, Equatable {
+        public struct DeviceRule: Sendable, Equatable {
             public var allow: Bool
             public var type: String?
             public var major: Int64?
@@ -264,7 +264,7 @@ public struct OCISpec: Codable, Sendable, Equatable {
         }
     }
 
-    public struct Seccomp: Codable, Sendable, Equatable {
+    public struct Seccomp: Sendable, Equatable {
         public var defaultAction: String
         public var defaultErrnoRet: UInt32?
         public var architectures: [String]?
@@ -279,7 +279,7 @@ public struct OCISpec: Codable, Sendable, Equatable {
         }
     }
 
-    public struct Syscall: Codable, Sendable, Equatable {
+    public struct Syscall: Sendable, Equatable {
         public var names: [String]
         public var action: String
         public var errnoRet: UInt32?
@@ -292,7 +292,7 @@ public struct OCISpec: Codable, Sendable, Equatable {
         }
     }
 
-    public struct SeccompArg: Codable, Sendable, Equatable {
+    public struct SeccompArg: Sendable, Equatable {
         public var index: UInt32
         public var value: UInt64
         public var valueTwo: UInt64?

@@ -1,5 +1,4 @@
 import ArgumentParser
-import FoundationEssentials
 import LinuxSystem
 import Runtime
 
@@ -20,11 +19,7 @@ struct OCIGlobal: ParsableArguments {
     }
 }
 
-func encodeJSON<T: Encodable>(_ v: T, pretty: Bool = true) -> String {
-    let enc = JSONEncoder()
-    enc.outputFormatting = pretty ? [.prettyPrinted, .sortedKeys, .withoutEscapingSlashes] : [.sortedKeys, .withoutEscapingSlashes]
-    return (try? enc.encode(v)).map { String(decoding: $0, as: UTF8.self) } ?? "{}"
-}
+func encodeJSON(_ v: JSON, pretty: Bool = true) -> String { v.serialized(pretty: pretty) }
 
 struct OCI: ParsableCommand {
     static let configuration = CommandConfiguration(
@@ -42,7 +37,7 @@ struct OCI: ParsableCommand {
         func run() throws {
             let path = bundle + "/config.json"
             if Files.exists(path) && !force { fail(RuntimeError.invalid("\(path) already exists (use --force)")) }
-            do { try Files.write(path, encodeJSON(DefaultProfile.spec(rootfs: rootfs)) + "\n") } catch { fail(error) }
+            do { try Files.write(path, encodeJSON(DefaultProfile.spec(rootfs: rootfs).json) + "\n") } catch { fail(error) }
         }
     }
 
@@ -83,7 +78,7 @@ struct OCI: ParsableCommand {
         @OptionGroup var global: OCIGlobal
         @Argument var id: String
         func run() throws {
-            do { stdoutWrite(encodeJSON(try global.runtime().state(id: id)) + "\n") } catch { fail(error) }
+            do { stdoutWrite(encodeJSON(try global.runtime().state(id: id).json) + "\n") } catch { fail(error) }
         }
     }
 
@@ -158,7 +153,7 @@ struct OCI: ParsableCommand {
         func run() throws {
             let states = global.runtime().list()
             if quiet { for s in states { stdoutWrite(s.id + "\n") }; return }
-            if format == "json" { stdoutWrite(encodeJSON(states, pretty: false) + "\n"); return }
+            if format == "json" { stdoutWrite(encodeJSON(.array(states.map(\.json)), pretty: false) + "\n"); return }
             var rows = [["ID", "PID", "STATUS", "BUNDLE", "CREATED", "OWNER"]]
             for s in states { rows.append([s.id, "\(s.pid)", s.status, s.bundle, s.created, s.owner]) }
             let widths = (0..<6).map { c in rows.map { $0[c].count }.max() ?? 0 }
@@ -176,7 +171,7 @@ struct OCI: ParsableCommand {
         func run() throws {
             let pids: [Int32]
             do { pids = try global.runtime().pids(id: id) } catch { fail(error) }
-            if format == "json" { stdoutWrite(encodeJSON(pids, pretty: false) + "\n"); return }
+            if format == "json" { stdoutWrite(encodeJSON(.array(pids.map { .number(String($0)) }), pretty: false) + "\n"); return }
             stdoutWrite("PID        CMD\n")
             for p in pids {
                 let cmd = (try? Files.read("/proc/\(p)/cmdline")).map { String(decoding: $0.map { $0 == 0 ? 32 : $0 }, as: UTF8.self).trimmingTrailingSpace() } ?? ""

@@ -1,5 +1,4 @@
 import ArgumentParser
-import FoundationEssentials
 import LinuxSystem
 import Runtime
 
@@ -9,6 +8,15 @@ import Glibc
 
 @main
 struct Swiftlet: ParsableCommand {
+    static func main() {
+        if FastPath.run(CommandLine.arguments) { return }
+        do {
+            var command = try parseAsRoot()
+            try command.run()
+        } catch {
+            exit(withError: error)
+        }
+    }
     static let configuration = CommandConfiguration(
         commandName: "swiftlet",
         abstract: "A Kubernetes node agent with its own Linux container runtime.",

@@ -1,0 +1,114 @@
+import LinuxSystem
+import Runtime
+
+#if canImport(Glibc)
+import Glibc
+#endif
+
+/// The container hot path (`oci create|start|state|kill|delete|run`) without ArgumentParser:
+/// building its command tree by reflection costs ~70% of a short CLI run (callgrind). Anything
+/// this parser does not recognise (help, unknown flags, malformed values) returns nil and the
+/// ArgumentParser definitions in OCICommands.swift handle it, so they stay the reference for
+/// the accepted syntax and the help text.
+enum FastPath {
+    struct Parsed {
+        var options: [String: String] = [:]
+        var flags: Set<String> = []
+        var positional: [String] = []
+    }
+
+    /// name -> takes a value; aliases map short to long names.
+    static func parse(_ args: ArraySlice<String>, valued: Set<String>, boolean: Set<String>,
+                      aliases: [String: String]) -> Parsed? {
+        var p = Parsed()
+        var i = args.startIndex
+        while i < args.endIndex {
+            let a = args[i]
+            if a == "--" { p.positional += args[(i + 1)...]; break }
+            if a.hasPrefix("-") && a.count > 1 {
+                var name = a
+                var value: String?
+                if let eq = a.firstIndex(of: "="), a.hasPrefix("--") {
+                    name = String(a[..<eq])
+                    value = String(a[a.index(after: eq)...])
+                }
+                name = aliases[name] ?? name
+                if valued.contains(name) {
+                    if value == nil {
+                        i += 1
+                        guard i < args.endIndex else { return nil }
+                        value = args[i]
+                    }
+                    p.options[name] = value
+                } else if boolean.contains(name), value == nil {
+                    p.flags.insert(name)
+                } else {
+                    return nil
+                }
+            } else {
+                p.positional.append(a)
+            }
+            i += 1
+        }
+        return p
+    }
+
+    static let globalValued: Set<String> = ["--root", "--monitor"]
+
+    static func runtime(_ p: Parsed) -> OCIRuntime {
+        let m = p.options["--monitor"] ?? Files.executableDirectory() + "/swiftlet-monitor"
+        return OCIRuntime(root: p.options["--root"] ?? "/run/swiftlet/oci", monitorPath: m,
+                          warn: { stderrLine("swiftlet: warning: \($0)") })
+    }
+
+    /// Runs the command if it is a recognised hot-path invocation; returns false otherwise.
+    static func run(_ argv: [String]) -> Bool {
+        guard argv.count > 2, argv[1] == "oci" else { return false }
+        let rest = argv[3...]
+        switch argv[2] {
+        case "run", "create":
+            let valued: Set<String> = globalValued.union(["--bundle", "--pid-file", "--cri-log", "--preserve-fds", "--log-max-size", "--log-max-files"])
+            let boolean: Set<String> = ["--allow-unenforced-resources", "--detach-stdio"]
+            guard let p = parse(rest, valued: valued, boolean: boolean, aliases: ["-b": "--bundle"]), p.positional.count == 1 else { return false }
+            var o = CreateOptions()
+            o.pidFile = p.options["--pid-file"]
+            o.logPath = p.options["--cri-log"]
+            o.allowUnenforcedResources = p.flags.contains("--allow-unenforced-resources")
+            if let v = p.options["--preserve-fds"] { guard let n = UInt32(v) else { return false }; o.preserveFds = n }
+            if let v = p.options["--log-max-size"] { guard let n = UInt64(v) else { return false }; o.logMaxBytes = n }
+            o.logMaxFiles = 5
+            if let v = p.options["--log-max-files"] { guard let n = UInt32(v) else { return false }; o.logMaxFiles = n }
+            let bundle = p.options["--bundle"] ?? "."
+            let rt = runtime(p)
+            if argv[2] == "run" {
+                if p.flags.contains("--detach-stdio") { return false }
+                do { exit(try rt.run(id: p.positional[0], bundle: bundle, options: o)) } catch { fail(error) }
+            }
+            o.detachStdio = p.flags.contains("--detach-stdio")
+            do { try rt.create(id: p.positional[0], bundle: bundle, options: o) } catch { fail(error) }
+            exit(0)
+        case "start", "state":
+            guard let p = parse(rest, valued: globalValued, boolean: [], aliases: [:]), p.positional.count == 1 else { return false }
+            do {
+                if argv[2] == "start" { try runtime(p).start(id: p.positional[0]) }
+                else { stdoutWrite(encodeJSON(try runtime(p).state(id: p.positional[0]).json) + "\n") }
+            } catch { fail(error) }
+            exit(0)
+        case "kill":
+            guard let p = parse(rest, valued: globalValued, boolean: ["--all"], aliases: ["-a": "--all"]),
+                  (1...2).contains(p.positional.count) else { return false }
+            do {
+                let sig = try OCIRuntime.parseSignal(p.positional.count > 1 ? p.positional[1] : "TERM")
+                try runtime(p).kill(id: p.positional[0], signal: sig, all: p.flags.contains("--all"))
+            } catch { fail(error) }
+            exit(0)
+        case "delete":
+            guard let p = parse(rest, valued: globalValued, boolean: ["--force"], aliases: ["-f": "--force"]),
+                  p.positional.count == 1 else { return false }
+            do { try runtime(p).delete(id: p.positional[0], force: p.flags.contains("--force")) } catch { fail(error) }
+            exit(0)
+        default:
+            return false
+        }
+    }
+}
