@@ -55,6 +55,28 @@ enum FastPath {
 
     static let globalValued: Set<String> = ["--root", "--monitor"]
 
+    /// runc puts global options before the verb (`oci --root DIR run ID`); every subcommand
+    /// here accepts them after it, so move them there.
+    static func normalize(_ argv: [String]) -> [String] {
+        guard argv.count > 2, argv[1] == "oci" else { return argv }
+        var globals: [String] = []
+        var i = 2
+        while i < argv.count {
+            let a = argv[i]
+            if globalValued.contains(a), i + 1 < argv.count {
+                globals += [a, argv[i + 1]]
+                i += 2
+            } else if let eq = a.firstIndex(of: "="), globalValued.contains(String(a[..<eq])) {
+                globals.append(a)
+                i += 1
+            } else {
+                break
+            }
+        }
+        guard !globals.isEmpty, i < argv.count else { return argv }
+        return Array(argv[..<2]) + [argv[i]] + globals + Array(argv[(i + 1)...])
+    }
+
     static func runtime(_ p: Parsed) -> OCIRuntime {
         let m = p.options["--monitor"] ?? Files.executableDirectory() + "/swiftlet-monitor"
         return OCIRuntime(root: p.options["--root"] ?? "/run/swiftlet/oci", monitorPath: m,

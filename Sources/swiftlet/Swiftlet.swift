@@ -9,9 +9,10 @@ import Glibc
 @main
 struct Swiftlet: ParsableCommand {
     static func main() {
-        if FastPath.run(CommandLine.arguments) { return }
+        let argv = FastPath.normalize(CommandLine.arguments)
+        if FastPath.run(argv) { return }
         do {
-            var command = try parseAsRoot()
+            var command = try parseAsRoot(Array(argv.dropFirst()))
             try command.run()
         } catch {
             exit(withError: error)

@@ -1,0 +1,48 @@
+# Shared helpers for Swiftlet's root test suites (sourced).
+# Each check prints "ok - NAME" or "not ok - NAME: detail"; `summary` prints "N passed, N failed".
+PASS=0
+FAIL=0
+FAILED_NAMES=()
+
+ok() { PASS=$((PASS + 1)); echo "ok - $1"; }
+not_ok() { FAIL=$((FAIL + 1)); FAILED_NAMES+=("$1"); echo "not ok - $1: $2"; }
+
+# check NAME EXPECTED ACTUAL
+check_eq() {
+  if [ "$2" = "$3" ]; then ok "$1"; else not_ok "$1" "expected [$2], got [$3]"; fi
+}
+# check_match NAME REGEX ACTUAL
+check_match() {
+  if printf '%s' "$3" | grep -Eq -- "$2"; then ok "$1"; else not_ok "$1" "[$3] does not match /$2/"; fi
+}
+check_nomatch() {
+  if printf '%s' "$3" | grep -Eq -- "$2"; then not_ok "$1" "[$3] matches /$2/"; else ok "$1"; fi
+}
+
+summary() {
+  echo
+  if [ "$FAIL" -gt 0 ]; then printf 'failed: %s\n' "${FAILED_NAMES[@]}"; fi
+  echo "$PASS passed, $FAIL failed"
+  [ "$FAIL" -eq 0 ]
+}
+
+require_root() {
+  if [ "$(id -u)" != 0 ]; then
+    echo "########################################################################"
+    echo "# SKIPPED: $1 needs root (uid 0); it did NOT run.                       #"
+    echo "########################################################################"
+    [ "${CI:-}" = true ] && { echo "CI must run the root suites: failing." >&2; exit 1; }
+    exit 0
+  fi
+}
+
+# setcfg FILE PYTHON-EXPR-ON-c : edit a config.json in place (c is the parsed dict)
+setcfg() {
+  /usr/bin/python3 - "$1" "$2" <<'PY'
+import json, sys
+path, expr = sys.argv[1], sys.argv[2]
+c = json.load(open(path))
+exec(expr)
+json.dump(c, open(path, "w"), indent=1)
+PY
+}

@@ -1,0 +1,259 @@
+#!/usr/bin/env bash
+# Root integration suite for the runtime core: real containers from a busybox rootfs through
+# `swiftlet oci`. Usage: scripts/test-runtime.sh [BIN_DIR]   (default: ./bin, see scripts/build.sh)
+set -uo pipefail
+here=$(cd "$(dirname "$0")" && pwd)
+. "$here/lib.sh"
+require_root "the runtime integration suite"
+
+BIN=${1:-$here/../bin}
+S="$BIN/swiftlet"
+[ -x "$S" ] && [ -x "$BIN/swiftlet-monitor" ] || { echo "build first: scripts/build.sh" >&2; exit 1; }
+T=$(mktemp -d /tmp/swiftlet-rt.XXXXXX)
+chmod 755 "$T"   # a user-namespaced root (host uid 200000) must be able to reach the rootfs
+ROOT="$T/state"
+OCI="$S oci --root $ROOT"
+CG2=$(awk '$9 == "cgroup2" {print $5; exit}' /proc/self/mountinfo)
+
+cleanup() {
+  for id in $($OCI list -q 2>/dev/null); do $OCI delete -f "$id" >/dev/null 2>&1; done
+  [ -n "${BG:-}" ] && kill "$BG" 2>/dev/null
+  rm -rf "$T"
+}
+trap cleanup EXIT
+
+"$here/make-rootfs.sh" "$T/rootfs"
+mkdir -p "$T/b"
+ln -s "$T/rootfs" "$T/b/rootfs"
+(cd "$T/b" && "$S" oci spec)
+cp "$T/b/config.json" "$T/default.json"
+reset_cfg() { cp "$T/default.json" "$T/b/config.json"; }
+args() { setcfg "$T/b/config.json" "c['process']['args'] = $1"; }
+# run ID ARGS-PYLIST -> stdout+stderr of the container, status in $RC
+run() {
+  local id=$1; shift
+  args "$1"
+  OUT=$($OCI run -b "$T/b" "$id" 2>&1)
+  RC=$?
+}
+leftovers() {
+  local l=""
+  [ -n "$(ls -A "$ROOT" 2>/dev/null)" ] && l="$l state:$(ls "$ROOT")"
+  [ -n "$CG2" ] && [ -d "$CG2/swiftlet" ] && [ -n "$(ls -d "$CG2"/swiftlet/*/ 2>/dev/null)" ] && l="$l cgroups:$(ls -d "$CG2"/swiftlet/*/)"
+  grep -q "$T/rootfs" /proc/self/mountinfo && l="$l mounts"
+  echo "$l"
+}
+
+echo "# namespaces and identity"
+reset_cfg
+run c1 "['sh','-c','echo \$\$; hostname']"
+check_eq "init is PID 1 and hostname is set" "1
+swiftlet" "$OUT"
+
+run c2 "['sh','-c','cat /proc/self/mountinfo']"
+bad=$(printf '%s\n' "$OUT" | awk '{print $5}' | grep -vE '^/$|^/proc|^/dev|^/sys' || true)
+check_eq "no host mounts visible inside" "" "$bad"
+check_nomatch "host mount points absent from mountinfo" "$T|/work|/mnt/sandboxing" "$(printf '%s\n' "$OUT" | awk '{print $5}')"
+
+run c3 "['sh','-c','ls /; cat /proc/1/cgroup']"
+check_match "root is the bundle rootfs" "^bin" "$OUT"
+
+echo "# security profile"
+run c4 "['sh','-c','grep -E \"^(CapEff|CapBnd|CapPrm|CapAmb|NoNewPrivs|Seccomp):\" /proc/self/status']"
+check_match "CapEff is the 14 containerd defaults" "CapEff:[[:space:]]+00000000a80425fb" "$OUT"
+check_match "CapBnd matches" "CapBnd:[[:space:]]+00000000a80425fb" "$OUT"
+check_match "no ambient capabilities" "CapAmb:[[:space:]]+0000000000000000" "$OUT"
+check_match "NoNewPrivs is set" "NoNewPrivs:[[:space:]]+1" "$OUT"
+check_match "seccomp filter mode" "Seccomp:[[:space:]]+2" "$OUT"
+
+run c5 "['sh','-c','cat /proc/timer_list | wc -c; cat /proc/keys | wc -c; ls /sys/firmware | wc -l; echo x > /proc/sys/kernel/domainname && echo WROTE; echo x > /proc/sysrq-trigger && echo WROTE2; true']"
+check_eq "masked paths read as empty; /proc/sys and sysrq-trigger read-only" "0
+0
+0" "$(printf '%s\n' "$OUT" | grep -v 'Read-only\|can.t create')"
+check_match "writes to /proc/sys are refused" "Read-only file system" "$OUT"
+
+run c6 "['sh','-c','touch /newfile']"
+check_match "read-only root refuses writes" "Read-only file system" "$OUT"
+check_eq "touch on read-only root exits 1" "1" "$RC"
+
+# seccomp alone: give CAP_SYS_ADMIN but keep the default profile (which denies sethostname then)
+setcfg "$T/b/config.json" "
+for k in ('bounding','effective','permitted'): c['process']['capabilities'][k].append('CAP_SYS_ADMIN')"
+run c7 "['sh','-c','hostname evil 2>&1; hostname']"
+check_match "a syscall the default profile denies fails with EPERM" "Operation not permitted" "$OUT"
+check_match "hostname unchanged" "swiftlet$" "$OUT"
+setcfg "$T/b/config.json" "del c['linux']['seccomp']"
+run c8 "['sh','-c','hostname changed && hostname']"
+check_eq "without the filter the same call succeeds (control)" "changed" "$OUT"
+reset_cfg
+
+run c9 "['sh','-c','unshare -m true 2>&1; echo rc=\$?']"
+check_match "unshare denied in the default profile" "rc=[1-9]" "$OUT"
+
+echo "# fds"
+args "['sleep','30']"
+$OCI create -b "$T/b" f1 </dev/null >/dev/null 2>&1 && $OCI start f1
+fds=$(ls /proc/"$($OCI state f1 | awk -F'[:,]' '/"pid"/ {gsub(/ /,"",$2); print $2}')"/fd | sort -n | tr '\n' ' ')
+check_eq "only fds 0-2 are open in the container" "0 1 2 " "$fds"
+OUT=$($OCI exec f1 -- sh -c 'ls /proc/self/fd | sort -n | tr "\n" " "')
+check_eq "exec'd process gets only stdio (+ the ls dirfd)" "0 1 2 3 " "$OUT"
+OUT=$($OCI exec f1 -- sh -c 'hostname; ps -o pid,comm | grep sleep')
+check_match "exec joins the container's uts and pid namespaces" "swiftlet.*1 +sleep" "$(echo $OUT)"
+$OCI exec f1 -- nosuch >/dev/null 2>&1
+check_eq "exec of a missing command exits 127" "127" "$?"
+OUT=$($OCI exec -e FOO=bar --cwd /tmp f1 -- sh -c 'echo $FOO $(pwd)')
+check_eq "exec env and cwd" "bar /tmp" "$OUT"
+$OCI exec f1 -- sh -c 'exit 7'
+check_eq "exec passes the exit code" "7" "$?"
+OUT=$($OCI ps --format json f1)
+check_match "ps lists the container's pids" "^\[[0-9]+\]$" "$OUT"
+$OCI kill f1 KILL
+for _ in $(seq 50); do [ "$($OCI state f1 | grep -c stopped)" = 1 ] && break; sleep 0.05; done
+check_match "state is stopped after SIGKILL" '"status": "stopped"' "$($OCI state f1)"
+check_match "monitor recorded exit 137 / signal 9" '"exitCode":137,"signal":9' "$(cat "$ROOT/f1/exit.json")"
+$OCI delete f1
+
+echo "# exit codes and signals"
+run e1 "['sh','-c','exit 42']"
+check_eq "exit code passes through run" "42" "$RC"
+args "['sleep','30']"
+( $OCI run -b "$T/b" e2 >/dev/null 2>&1; echo $? > "$T/e2.rc" ) &
+for _ in $(seq 100); do $OCI state e2 2>/dev/null | grep -q running && break; sleep 0.02; done
+$OCI kill e2 KILL
+wait
+check_eq "SIGKILL gives 137 through run" "137" "$(cat "$T/e2.rc")"
+run e3 "['sh','-c','kill -TERM \$\$; sleep 1; echo survived']"
+check_eq "init ignores signals without handlers (PID-1 semantics)" "survived" "$OUT"
+run e4 "['sh','-c','sleep 10 & kill -KILL \$!; wait \$! 2>/dev/null; echo \$?']"
+check_eq "a child killed by a signal reports 137" "137" "$OUT"
+
+echo "# process settings"
+setcfg "$T/b/config.json" "
+c['process']['env'].append('FOO=bar baz')
+c['process']['cwd'] = '/tmp'
+c['process']['user'] = {'uid': 1000, 'gid': 1000, 'additionalGids': [5]}
+c['process']['rlimits'] = [{'type':'RLIMIT_NOFILE','hard':512,'soft':256}]"
+run p1 "['sh','-c','echo \$FOO; pwd; id; ulimit -n; ulimit -Hn; grep CapEff /proc/self/status']"
+check_eq "env, cwd, user, groups, rlimits" "bar baz
+/tmp
+uid=1000(app) gid=1000(app) groups=5(tty)
+256
+512" "$(printf '%s\n' "$OUT" | head -5)"
+check_match "non-root process: execve clears effective capabilities (as runc)" "CapEff:[[:space:]]+0000000000000000" "$OUT"
+setcfg "$T/b/config.json" "
+c['process']['capabilities']['inheritable'] = ['CAP_NET_BIND_SERVICE']
+c['process']['capabilities']['ambient'] = ['CAP_NET_BIND_SERVICE']"
+run p1b "['sh','-c','grep -E \"^Cap(Eff|Amb)\" /proc/self/status']"
+check_match "ambient capabilities survive execve for a non-root user" "CapEff:[[:space:]]+0000000000000400.*CapAmb:[[:space:]]+0000000000000400" "$(echo $OUT)"
+reset_cfg
+setcfg "$T/b/config.json" "c['linux']['sysctl'] = {'net.ipv4.ip_forward': '1', 'kernel.shm_rmid_forced': '1'}"
+run p2 "['sh','-c','cat /proc/sys/net/ipv4/ip_forward /proc/sys/kernel/shm_rmid_forced']"
+check_eq "sysctls are applied in the container's namespaces" "1
+1" "$OUT"
+check_eq "host ip_forward untouched" "$(cat /proc/sys/net/ipv4/ip_forward)" "$(cat /proc/sys/net/ipv4/ip_forward)"
+reset_cfg
+setcfg "$T/b/config.json" "
+c['linux']['namespaces'].append({'type':'user'})
+c['linux']['uidMappings'] = [{'containerID':0,'hostID':200000,'size':65536}]
+c['linux']['gidMappings'] = [{'containerID':0,'hostID':200000,'size':65536}]
+c['root']['readonly'] = True"
+run p3 "['sh','-c','id -u; cat /proc/self/uid_map']"
+check_match "user namespace with a mapped root" "^0
+ +0 +200000 +65536" "$OUT"
+reset_cfg
+
+echo "# create / start"
+args "['sh','-c','echo started > /dev/shm/marker; sleep 30']"
+$OCI create -b "$T/b" --pid-file "$T/c1.pid" s1 </dev/null >/dev/null 2>&1
+pid=$(cat "$T/c1.pid")
+check_match "create leaves the process waiting before exec" "swiftlet-monitor" "$(tr '\0' ' ' < /proc/"$pid"/cmdline)"
+check_match "state after create" '"status": "created"' "$($OCI state s1)"
+$OCI start s1
+sleep 0.1
+check_match "start execs the process" "sleep 30" "$(tr '\0' ' ' < /proc/"$pid"/cmdline)"
+check_match "state after start" '"status": "running"' "$($OCI state s1)"
+$OCI start s1 2>/dev/null
+check_eq "start twice is refused" "1" "$?"
+$OCI delete s1 2>/dev/null
+check_eq "delete of a running container without --force is refused" "1" "$?"
+$OCI delete -f s1
+check_eq "delete --force leaves nothing" "" "$(leftovers)"
+
+echo "# CRI logs and the caller's death"
+args "['sh','-c','i=0; while true; do echo out \$i; echo err \$i >&2; i=\$((i+1)); sleep 0.1; done']"
+$OCI run -b "$T/b" --cri-log "$T/l1.log" l1 >/dev/null 2>&1 &
+BG=$!
+for _ in $(seq 100); do [ -s "$T/l1.log" ] && break; sleep 0.02; done
+sleep 0.3
+kill -9 "$BG"; wait "$BG" 2>/dev/null; BG=""
+n1=$(wc -l < "$T/l1.log")
+sleep 0.6
+n2=$(wc -l < "$T/l1.log")
+check_match "container keeps running after kill -9 of the caller" '"status": "running"' "$($OCI state l1)"
+if [ "$n2" -gt "$n1" ]; then ok "logging continues after the caller died ($n1 -> $n2 lines)"; else not_ok "logging continues" "$n1 -> $n2"; fi
+bad=$(grep -vE '^[0-9]{4}-[0-9]{2}-[0-9]{2}T[0-9:]{8}(\.[0-9]{1,9})?Z (stdout|stderr) [FP] (out|err) [0-9]+$' "$T/l1.log" | head -3)
+check_eq "every log line is CRI-formatted" "" "$bad"
+check_match "stdout and stderr are both captured" "stderr F err 1" "$(cat "$T/l1.log")"
+$OCI kill l1 KILL
+for _ in $(seq 100); do [ -f "$ROOT/l1/exit.json" ] && break; sleep 0.02; done
+check_match "exit recorded after the caller died" '"exitCode":137' "$(cat "$ROOT/l1/exit.json" 2>/dev/null)"
+$OCI delete l1
+
+args "['sh','-c','head -c 40000 /dev/zero | tr \"\\\\0\" a; echo; printf tail']"
+$OCI run -b "$T/b" --cri-log "$T/l2.log" l2 >/dev/null 2>&1
+check_eq "a long line is split into P fragments then F" "P P F F" "$(awk '{print $3}' "$T/l2.log" | tr '\n' ' ' | sed 's/ $//')"
+check_match "an unterminated last line is written at exit" "stdout F tail$" "$(tail -1 "$T/l2.log")"
+
+echo "# hooks"
+cat > "$T/hook.sh" <<EOF
+#!/bin/sh
+echo "\$1 \$(cat)" >> $T/hooks.log
+EOF
+chmod +x "$T/hook.sh"
+setcfg "$T/b/config.json" "
+h = lambda n: [{'path': '$T/hook.sh', 'args': ['hook.sh', n]}]
+c['hooks'] = {'prestart': h('prestart'), 'createRuntime': h('createRuntime'), 'poststart': h('poststart'), 'poststop': h('poststop')}"
+run h1 "['true']"
+check_eq "hooks run in order" "prestart createRuntime poststart poststop" "$(awk '{print $1}' "$T/hooks.log" | tr '\n' ' ' | sed 's/ $//')"
+check_match "hooks get the state JSON on stdin" '^createRuntime \{"ociVersion":"1.0.2","id":"h1","status":"creating","pid":[1-9]' "$(sed -n 2p "$T/hooks.log")"
+setcfg "$T/b/config.json" "c['hooks'] = {'createRuntime': [{'path': '/bin/false'}]}"
+run h2 "['true']"
+check_match "a failing createRuntime hook fails create" "createRuntime hook /bin/false failed" "$OUT"
+check_eq "and leaves nothing behind" "" "$(leftovers)"
+reset_cfg
+
+echo "# bad input leaves nothing behind"
+bad_case() { # NAME PYTHON-EDIT EXPECTED-REGEX [EXPECTED-RC]
+  reset_cfg
+  setcfg "$T/b/config.json" "$2"
+  OUT=$($OCI run -b "$T/b" bad 2>&1); RC=$?
+  check_match "$1: clear error" "$3" "$OUT"
+  check_eq "$1: exit status" "${4:-1}" "$RC"
+  check_eq "$1: nothing left" "" "$(leftovers)"
+}
+bad_case "missing rootfs" "c['root']['path'] = '/nonexistent'" "root.path: rootfs /nonexistent does not exist"
+bad_case "unknown namespace" "c['linux']['namespaces'].append({'type':'bogus'})" 'linux.namespaces\[6\].type: unknown namespace type "bogus"'
+bad_case "unknown capability" "c['process']['capabilities']['bounding'].append('CAP_FLY')" 'process.capabilities.bounding\[14\]: unknown capability "CAP_FLY"'
+bad_case "wrong field type" "c['process']['args'] = 'sh'" "process.args: expected an array, got a string"
+bad_case "missing command" "c['process']['args'] = ['nosuchcmd']" 'exec "nosuchcmd": executable file not found in \$PATH' 127
+bad_case "missing absolute command" "c['process']['args'] = ['/bin/nope']" 'exec "/bin/nope": no such file or directory' 127
+bad_case "bad cwd" "c['process']['cwd'] = '/does/not/exist'" "chdir /does/not/exist: No such file or directory \(errno 2\)"
+bad_case "bad sysctl" "c['linux']['sysctl'] = {'kernel.nonexistent_key': '1'}" "sysctl kernel.nonexistent_key=1: No such file or directory"
+bad_case "bad bind source" "c['mounts'].append({'destination':'/x','type':'bind','source':'/nope','options':['rbind']})" "mounts\[7\].source: /nope does not exist"
+reset_cfg
+printf '{"ociVersion": "1.0.2", "process": ' > "$T/b/config.json"
+OUT=$($OCI run -b "$T/b" bad 2>&1)
+check_match "malformed config.json" "malformed JSON at line 1: unexpected end of input" "$OUT"
+check_eq "malformed config.json: nothing left" "" "$(leftovers)"
+reset_cfg
+args "['sleep','30']"
+$OCI create -b "$T/b" dup </dev/null >/dev/null 2>&1
+OUT=$($OCI create -b "$T/b" dup 2>&1 </dev/null)
+check_match "duplicate id refused" 'container "dup" already exists' "$OUT"
+check_match "the first container is untouched" '"status": "created"' "$($OCI state dup)"
+$OCI delete -f dup
+OUT=$($OCI create -b "$T/b" "../x" 2>&1 </dev/null)
+check_match "invalid id refused" "invalid container id" "$OUT"
+check_eq "state dir empty at the end" "" "$(leftovers)"
+
+summary
