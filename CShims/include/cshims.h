@@ -158,7 +158,8 @@ pid_t sl_clone3(uint64_t flags, int cgroup_fd, int *pidfd_out);
 
 // ---- helpers for Swift -------------------------------------------------------------------
 #define SL_SPAWN_SETSID 1
-// posix_spawn with explicit fd mapping (src[i] -> dst[i]); every other fd must be O_CLOEXEC.
+// posix_spawn with explicit fd mapping (src[i] -> dst[i], dst < 100); every other fd must be
+// O_CLOEXEC. Sources may overlap targets.
 // Returns 0 or an errno value.
 int sl_spawn(const char *path, char *const argv[], char *const envp[],
              const int *fd_src, const int *fd_dst, int nfds, int flags, pid_t *pid_out);
@@ -168,6 +169,8 @@ int sl_pidfd_send_signal(int pidfd, int sig);
 int sl_openat2(int dirfd, const char *path, uint64_t flags, uint64_t mode, uint64_t resolve);
 // pipe2(O_CLOEXEC): both ends close-on-exec from birth.
 int sl_pipe_cloexec(int fds[2]);
+// memfd_create(MFD_CLOEXEC)
+int sl_memfd(const char *name);
 int sl_mkfifo(const char *path, unsigned int mode);
 int sl_close_range_cloexec(unsigned int first);
 // Forward INT/TERM/HUP/QUIT/USR1/USR2/WINCH received by this process to `pid`.

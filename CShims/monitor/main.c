@@ -1,5 +1,6 @@
 // swiftlet-monitor: one per container, like conmon. Single-threaded C, so it may fork freely.
 //
+//   (PLAN: a file, or fd:N for an inherited memfd)
 //   swiftlet-monitor create PLAN [REPORT_FD [CTL_FD]]
 //                                  create the container described by PLAN, report to fd 3,
 //                                  hold its stdio, write CRI logs, record the exit, exit.
@@ -59,8 +60,15 @@ static void report_error(const char *stage, int err, const char *detail) {
     report("error %s\t%d\t%s\n", stage, err, d);
 }
 
+// PLAN is a path, or "fd:N" for an inherited descriptor (a memfd written by the caller)
 static int read_file(const char *path, uint8_t **out, size_t *len) {
-    int fd = open(path, O_RDONLY | O_CLOEXEC);
+    int fd;
+    if (strncmp(path, "fd:", 3) == 0) {
+        fd = atoi(path + 3);
+        if (fcntl(fd, F_SETFD, FD_CLOEXEC) < 0 || lseek(fd, 0, SEEK_SET) < 0) return -1;
+    } else {
+        fd = open(path, O_RDONLY | O_CLOEXEC);
+    }
     if (fd < 0) return -1;
     struct stat st;
     if (fstat(fd, &st) < 0) { close(fd); return -1; }
@@ -228,7 +236,8 @@ static void write_exit(const char *state_dir, int code, int sig, const char *err
     char body[2048];
     int n = snprintf(body, sizeof(body), "{\"exitCode\":%d,\"signal\":%d,\"finishedAt\":\"%s\"%s%s%s}\n",
                      code, sig, t, error ? ",\"error\":\"" : "", error ? err : "", error ? "\"" : "");
-    if (write(fd, body, (size_t)n) == n) fsync(fd);
+    // per-boot state (under /run): the rename makes it atomic; no fsync needed
+    if (write(fd, body, (size_t)n) != n) { close(fd); unlink(tmp); return; }
     close(fd);
     rename(tmp, dst);
 }
@@ -292,7 +301,7 @@ int main(int argc, char **argv) {
         fprintf(stderr, "swiftlet-monitor: read plan %s: %s\n", argv[2], strerror(errno));
         return 1;
     }
-    if (exec_mode) unlink(argv[2]);
+    if (exec_mode && strncmp(argv[2], "fd:", 3) != 0) unlink(argv[2]);
     struct sl_plan plan;
     char perr[256];
     if (sl_plan_parse(buf, len, &plan, perr, sizeof(perr)) < 0) {

@@ -21,22 +21,22 @@
 
 int sl_spawn(const char *path, char *const argv[], char *const envp[],
              const int *fd_src, const int *fd_dst, int nfds, int flags, pid_t *pid_out) {
+    // Sources may collide with other mappings' targets (e.g. src 3 -> 5 while src 4 -> 3):
+    // duplicate every source above the target range first, then dup2 those into place.
+    int tmp[64];
+    if (nfds > 64) return E2BIG;
+    for (int i = 0; i < nfds; i++) {
+        if (fd_dst[i] >= 100) return EINVAL;
+        tmp[i] = fcntl(fd_src[i], F_DUPFD_CLOEXEC, 100);
+        if (tmp[i] < 0) { int e = errno; while (i-- > 0) close(tmp[i]); return e; }
+    }
     posix_spawn_file_actions_t fa;
     posix_spawnattr_t attr;
     int rc = posix_spawn_file_actions_init(&fa);
-    if (rc) return rc;
+    if (rc) goto out_tmp;
     rc = posix_spawnattr_init(&attr);
-    if (rc) { posix_spawn_file_actions_destroy(&fa); return rc; }
-    for (int i = 0; i < nfds && rc == 0; i++) {
-        if (fd_src[i] == fd_dst[i]) {
-            // dup2 onto itself would keep O_CLOEXEC: go through a spare slot
-            rc = posix_spawn_file_actions_adddup2(&fa, fd_src[i], 1000 + i);
-            if (!rc) rc = posix_spawn_file_actions_adddup2(&fa, 1000 + i, fd_dst[i]);
-            if (!rc) rc = posix_spawn_file_actions_addclose(&fa, 1000 + i);
-        } else {
-            rc = posix_spawn_file_actions_adddup2(&fa, fd_src[i], fd_dst[i]);
-        }
-    }
+    if (rc) { posix_spawn_file_actions_destroy(&fa); goto out_tmp; }
+    for (int i = 0; i < nfds && rc == 0; i++) rc = posix_spawn_file_actions_adddup2(&fa, tmp[i], fd_dst[i]);
     sigset_t none, all;
     sigemptyset(&none);
     sigfillset(&all);
@@ -48,6 +48,8 @@ int sl_spawn(const char *path, char *const argv[], char *const envp[],
     if (!rc) rc = posix_spawn(pid_out, path, &fa, &attr, argv, envp);
     posix_spawnattr_destroy(&attr);
     posix_spawn_file_actions_destroy(&fa);
+out_tmp:
+    for (int i = 0; i < nfds; i++) close(tmp[i]);
     return rc;
 }
 
@@ -150,3 +152,5 @@ void sl_forward_signals_to(pid_t pid) {
 }
 
 int sl_pipe_cloexec(int fds[2]) { return pipe2(fds, O_CLOEXEC); }
+
+int sl_memfd(const char *name) { return memfd_create(name, MFD_CLOEXEC); }

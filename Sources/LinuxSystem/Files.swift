@@ -25,8 +25,11 @@ public enum Files {
         String(decoding: try read(path), as: UTF8.self)
     }
 
-    /// Writes a whole file; with `atomic`, via a temporary file, fsync and rename.
-    public static func write(_ path: String, _ bytes: [UInt8], mode: mode_t = 0o644, atomic: Bool = false) throws(SystemError) {
+    /// Writes a whole file; with `atomic`, via a temporary file and rename (readers see the old or
+    /// the new content, never a torn file); `durable` adds an fsync before the rename, for state
+    /// that must survive power loss (not for per-boot state under /run).
+    public static func write(_ path: String, _ bytes: [UInt8], mode: mode_t = 0o644, atomic: Bool = false,
+                             durable: Bool = false) throws(SystemError) {
         let target = atomic ? path + ".tmp.\(getpid())" : path
         let fd = try sys("open", target) { open(target, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, mode) }
         var ok = false
@@ -39,15 +42,14 @@ public enum Files {
             let n = try sys("write", target) { bytes.withUnsafeBytes { Glibc.write(fd, $0.baseAddress! + off, $0.count - off) } }
             off += n
         }
-        if atomic {
-            try sys("fsync", target) { fsync(fd) }
-            try sys("rename", "\(target) -> \(path)") { rename(target, path) }
-        }
+        if durable { try sys("fsync", target) { fsync(fd) } }
+        if atomic { try sys("rename", "\(target) -> \(path)") { rename(target, path) } }
         ok = true
     }
 
-    public static func write(_ path: String, _ string: String, mode: mode_t = 0o644, atomic: Bool = false) throws(SystemError) {
-        try write(path, Array(string.utf8), mode: mode, atomic: atomic)
+    public static func write(_ path: String, _ string: String, mode: mode_t = 0o644, atomic: Bool = false,
+                             durable: Bool = false) throws(SystemError) {
+        try write(path, Array(string.utf8), mode: mode, atomic: atomic, durable: durable)
     }
 
     /// Writes to an existing file (cgroup, /proc), never creating it.
@@ -56,6 +58,17 @@ public enum Files {
         defer { close(fd) }
         let bytes = Array(string.utf8)
         _ = try sys("write", "\(path) value \(string)") { bytes.withUnsafeBytes { Glibc.write(fd, $0.baseAddress, $0.count) } }
+    }
+
+    /// An anonymous close-on-exec memory file holding `bytes`, positioned at 0.
+    public static func memfd(name: String, _ bytes: [UInt8]) throws(SystemError) -> FileDescriptor {
+        let fd = FileDescriptor(try sys("memfd_create", name) { sl_memfd(name) })
+        var off = 0
+        while off < bytes.count {
+            let n = try sys("write", "memfd \(name)") { bytes.withUnsafeBytes { Glibc.write(fd.raw, $0.baseAddress! + off, $0.count - off) } }
+            off += n
+        }
+        return fd
     }
 
     public static func exists(_ path: String) -> Bool {

@@ -62,7 +62,6 @@ public struct StateDirectory: Sendable {
     public var stateFile: String { path + "/state.json" }
     public var exitFile: String { path + "/exit.json" }
     public var fifo: String { path + "/exec.fifo" }
-    public var planFile: String { path + "/plan" }
     public var seccompFile: String { path + "/seccomp.bpf" }
 
     public init(root: String, id: String) {

@@ -1,5 +1,4 @@
 import CShims
-
 import Cgroups
 import LinuxSystem
 
@@ -146,8 +145,8 @@ public struct OCIRuntime: Sendable {
         plan.preserveFds = options.preserveFds
         let createHooks = (spec.hooks?.prestart ?? []) + (spec.hooks?.createRuntime ?? [])
         plan.hookBarrier = !createHooks.isEmpty
-        do { try Files.write(d.planFile, PlanEncoder.encode(plan), mode: 0o600) } catch { throw RuntimeError.system(error) }
-
+        // the plan travels in a memfd: nothing to write to or clean from the state dir
+        let planFD = try wrap { try Files.memfd(name: "swiftlet-plan", PlanEncoder.encode(plan)) }
         var record = ContainerRecord(
             id: id, pid: 0, startTime: 0, monitorPid: 0, bundle: bundle, rootfs: plan.rootfs,
             created: Timestamp.now().rfc3339Nano, owner: "root", cgroupPath: plan.cgroupPath, cgroupCreated: cgroupCreated,
@@ -158,11 +157,12 @@ public struct OCIRuntime: Sendable {
             noNewPrivileges: plan.noNewPrivileges, logPath: options.logPath)
         let (repR, repW) = try wrap { try Pipes.make() }
         let ctl = plan.hookBarrier ? try wrap { try Pipes.make() } : nil
-        var fds: [(parent: Int32, child: Int32)] = [(repW.raw, 3)]
-        var args = [monitorPath, "create", d.planFile, "3"]
+        var fds: [(parent: Int32, child: Int32)] = [(repW.raw, 3), (planFD.raw, 5)]
+        var args = [monitorPath, "create", "fd:5", "3"]
         if let ctl { fds.append((ctl.0.raw, 4)); args.append("4") }
         let monitor = try wrap { try Spawn.spawn(monitorPath, args: args, env: [], fds: fds, setsid: true) }
         repW.close()
+        planFD.close()
         ctl?.0.close()
         record.monitorPid = monitor
         undo.add { Glibc.kill(monitor, SIGKILL); _ = Spawn.wait(monitor) }
@@ -410,13 +410,13 @@ public struct OCIRuntime: Sendable {
         plan.noNewPrivileges = options.noNewPrivileges ?? r.noNewPrivileges
         plan.seccompBPF = (try? Files.read(d.seccompFile)) ?? []
         plan.cgroupPath = r.cgroupPath
-        let planFile = d.path + "/exec-\(getpid()).plan"
-        do { try Files.write(planFile, PlanEncoder.encode(plan), mode: 0o600) } catch { throw RuntimeError.system(error) }
-        let strings: [String] = [monitorPath, "exec", planFile]
+        // the plan stays readable across execv through a memfd whose close-on-exec flag is cleared
+        let planFD = try wrap { try Files.memfd(name: "swiftlet-exec-plan", PlanEncoder.encode(plan)) }
+        _ = fcntl(planFD.raw, F_SETFD, 0)
+        let strings: [String] = [monitorPath, "exec", "fd:\(planFD.raw)"]
         let cargs: [UnsafeMutablePointer<CChar>?] = strings.map { strdup($0) } + [nil]
         execv(monitorPath, cargs)
         let e = errno
-        unlink(planFile)
         throw RuntimeError.system(SystemError(op: "execv", code: e, detail: monitorPath))
     }
 
