@@ -6,7 +6,7 @@ here=$(cd "$(dirname "$0")" && pwd)
 . "$here/lib.sh"
 require_root "the runtime integration suite"
 
-BIN=${1:-$here/../bin}
+BIN=$(cd "${1:-$here/../bin}" && pwd)
 S="$BIN/swiftlet"
 [ -x "$S" ] && [ -x "$BIN/swiftlet-monitor" ] || { echo "build first: scripts/build.sh" >&2; exit 1; }
 T=$(mktemp -d /tmp/swiftlet-rt.XXXXXX)
@@ -22,11 +22,13 @@ cleanup() {
 }
 trap cleanup EXIT
 
+set -e
 "$here/make-rootfs.sh" "$T/rootfs"
 mkdir -p "$T/b"
 ln -s "$T/rootfs" "$T/b/rootfs"
 (cd "$T/b" && "$S" oci spec)
 cp "$T/b/config.json" "$T/default.json"
+set +e
 reset_cfg() { cp "$T/default.json" "$T/b/config.json"; }
 args() { setcfg "$T/b/config.json" "c['process']['args'] = $1"; }
 # run ID ARGS-PYLIST -> stdout+stderr of the container, status in $RC

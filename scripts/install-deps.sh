@@ -1,0 +1,19 @@
+#!/usr/bin/env bash
+# Installs the Debian packages Swiftlet builds and tests with (idempotent; needs root).
+#   scripts/install-deps.sh [--bench] [--vm]
+set -euo pipefail
+pkgs=(libseccomp-dev libcap-dev busybox-static python3 time procps)
+for a in "$@"; do
+  case "$a" in
+    --bench) pkgs+=(crun runc hyperfine) ;;
+    --vm) pkgs+=(qemu-system-x86 linux-image-cloud-amd64 cpio) ;;
+  esac
+done
+missing=()
+for p in "${pkgs[@]}"; do dpkg -s "$p" >/dev/null 2>&1 || missing+=("$p"); done
+[ ${#missing[@]} -eq 0 ] && exit 0
+[ "$(id -u)" = 0 ] || { echo "install-deps: need root to install: ${missing[*]}" >&2; exit 1; }
+echo "installing: ${missing[*]}"
+export DEBIAN_FRONTEND=noninteractive
+apt-get update -qq
+apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null

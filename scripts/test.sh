@@ -1,0 +1,20 @@
+#!/usr/bin/env bash
+# The test command: installs what is needed, builds, runs the unit tests (`swift test`) and the
+# root integration suites. Run as root; in CI (CI=true) a missing root is a failure, not a skip.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+export PATH=/opt/swift/usr/bin:$PATH
+scripts/install-deps.sh --bench
+status=0
+
+echo "=== unit tests (swift test) ==="
+swift test 2>&1 | tee /tmp/swiftlet-unit.log | grep -E "^(✔|✘|◇ Test run|✔ Test run|✘ Test run)|error:" | grep -vE "^◇ Test .* started" || true
+grep -qE "Test run with [0-9]+ tests? .*passed" /tmp/swiftlet-unit.log || { echo "unit tests FAILED"; status=1; }
+
+echo "=== build release binaries ==="
+scripts/build.sh
+
+echo "=== root integration: runtime ==="
+scripts/test-runtime.sh bin || status=1
+
+exit $status
