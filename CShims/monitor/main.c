@@ -222,7 +222,22 @@ static void json_escape(char *out, size_t n, const char *in) {
     out[o] = 0;
 }
 
-static void write_exit(const char *state_dir, int code, int sig, const char *error) {
+// oom_kill count in <cgroup>/memory.events (0 when absent)
+static long oom_kills(const char *cgroup) {
+    if (!cgroup) return 0;
+    char path[4200], buf[1024];
+    snprintf(path, sizeof(path), "%s/memory.events", cgroup);
+    int fd = open(path, O_RDONLY | O_CLOEXEC);
+    if (fd < 0) return 0;
+    ssize_t n = read(fd, buf, sizeof(buf) - 1);
+    close(fd);
+    if (n <= 0) return 0;
+    buf[n] = 0;
+    char *p = strstr(buf, "oom_kill ");
+    return p ? atol(p + 9) : 0;
+}
+
+static void write_exit(const char *state_dir, int code, int sig, const char *error, int oom_killed) {
     if (!state_dir) return;
     char tmp[4200], dst[4200], t[64], err[1200] = "";
     struct timespec ts;
@@ -234,8 +249,10 @@ static void write_exit(const char *state_dir, int code, int sig, const char *err
     int fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
     if (fd < 0) return;
     char body[2048];
-    int n = snprintf(body, sizeof(body), "{\"exitCode\":%d,\"signal\":%d,\"finishedAt\":\"%s\"%s%s%s}\n",
-                     code, sig, t, error ? ",\"error\":\"" : "", error ? err : "", error ? "\"" : "");
+    // reason as the kubelet reports it: OOMKilled, Completed (0) or Error
+    const char *reason = oom_killed ? "OOMKilled" : code == 0 ? "Completed" : "Error";
+    int n = snprintf(body, sizeof(body), "{\"exitCode\":%d,\"signal\":%d,\"reason\":\"%s\",\"oomKilled\":%s,\"finishedAt\":\"%s\"%s%s%s}\n",
+                     code, sig, reason, oom_killed ? "true" : "false", t, error ? ",\"error\":\"" : "", error ? err : "", error ? "\"" : "");
     // per-boot state (under /run): the rename makes it atomic; no fsync needed
     if (write(fd, body, (size_t)n) != n) { close(fd); unlink(tmp); return; }
     close(fd);
@@ -504,7 +521,9 @@ int main(int argc, char **argv) {
     int sig;
     int code = status_code(&si, &sig);
     if (have_error && code == 127) sig = 0;
-    if (!exec_mode) write_exit(plan.state_dir, code, sig, have_error ? exec_error : NULL);
+    // memory.oom.group kills the whole group with SIGKILL; the event count says it was the OOM killer
+    int oom = !exec_mode && sig == SIGKILL && oom_kills(plan.cgroup) > 0;
+    if (!exec_mode) write_exit(plan.state_dir, code, sig, have_error ? exec_error : NULL, oom);
     report("exit %d %d\n", code, sig);
     return code;
 }

@@ -4,9 +4,12 @@ import LinuxSystem
 public struct CgroupWrite: Equatable, Sendable {
     public let file: String
     public let value: String
-    public init(_ file: String, _ value: String) {
+    /// Skipped when the kernel lacks the file (memory.swap.max without swap accounting).
+    public let optional: Bool
+    public init(_ file: String, _ value: String, optional: Bool = false) {
         self.file = file
         self.value = value
+        self.optional = optional
     }
     /// The controller a control file belongs to ("memory.max" -> "memory").
     public var controller: String {
@@ -25,6 +28,8 @@ public struct ContainerResources: Equatable, Sendable {
     public var cpusetCpus: String?
     public var cpusetMems: String?
     public var pidsLimit: Int64?          // <= 0: unlimited
+    public var swapMax: Int64?            // v2 memory.swap.max directly (Kubernetes: 0)
+    public var oomGroup: Bool?            // memory.oom.group
     public var unified: [String: String] = [:]
 
     public init(memoryLimit: Int64? = nil, memoryReservation: Int64? = nil, memorySwap: Int64? = nil,
@@ -78,6 +83,8 @@ public enum CgroupMapping {
             if swap < 0 { w.append(.init("memory.swap.max", "max")) }
             else if let limit = r.memoryLimit, limit >= 0 { w.append(.init("memory.swap.max", String(max(0, swap - limit)))) }
         }
+        if let s = r.swapMax { w.append(.init("memory.swap.max", s < 0 ? "max" : String(s), optional: true)) }
+        if let g = r.oomGroup { w.append(.init("memory.oom.group", g ? "1" : "0")) }
         if let pids = r.pidsLimit { w.append(.init("pids.max", pids <= 0 ? "max" : String(pids))) }
         for (k, v) in r.unified.sorted(by: { $0.key < $1.key }) { w.append(.init(k, v)) }
         return w
@@ -133,6 +140,11 @@ extension CgroupHierarchy {
 extension Cgroup {
     /// Applies writes to this (leaf) group.
     public func apply(_ writes: [CgroupWrite]) throws(SystemError) {
-        for w in writes { try write(w.file, w.value) }
+        for w in writes {
+            do { try write(w.file, w.value) } catch {
+                if w.optional && error.code == ENOENT { continue }
+                throw error
+            }
+        }
     }
 }

@@ -34,6 +34,9 @@ public struct ContainerRecord: Sendable, Equatable {
 public struct ExitRecord: Sendable, Equatable {
     public var exitCode: Int32
     public var signal: Int32
+    /// Kubernetes termination reason: Completed, Error or OOMKilled.
+    public var reason: String
+    public var oomKilled: Bool
     public var finishedAt: String
     public var error: String?
 }
@@ -184,8 +187,11 @@ extension ContainerRecord {
 
 extension ExitRecord {
     init(json r: JSONReader) throws {
-        self.init(exitCode: try r.required("exitCode").integer(), signal: try r.integer("signal") ?? 0,
-                  finishedAt: try r.string("finishedAt") ?? "", error: try r.string("error"))
+        let code: Int32 = try r.required("exitCode").integer()
+        let oom = try r.bool("oomKilled") ?? false
+        self.init(exitCode: code, signal: try r.integer("signal") ?? 0,
+                  reason: try r.string("reason") ?? (oom ? "OOMKilled" : code == 0 ? "Completed" : "Error"),
+                  oomKilled: oom, finishedAt: try r.string("finishedAt") ?? "", error: try r.string("error"))
     }
 }
 

@@ -362,7 +362,10 @@ public struct OCIRuntime: Sendable {
         let mstatus = Spawn.wait(monitor)
         sl_forward_signals_to(-1)
         if code < 0 { code = dir(id).exitRecord()?.exitCode ?? mstatus }
-        if let e = dir(id).exitRecord()?.error { warn(e) }
+        if let exit = dir(id).exitRecord() {
+            if let e = exit.error { warn(e) }
+            if exit.oomKilled { warn("container \(id) was killed by the OOM killer (OOMKilled)") }
+        }
         try delete(record: record, force: true)
         return code
     }
