@@ -224,6 +224,26 @@ check_match "a failing createRuntime hook fails create" "createRuntime hook /bin
 check_eq "and leaves nothing behind" "" "$(leftovers)"
 reset_cfg
 
+echo "# resources need their cgroup v2 controllers"
+reset_cfg
+setcfg "$T/b/config.json" "
+c['process']['args'] = ['cat', '/sys/fs/cgroup/memory.max']
+c['linux']['resources'] = {'memory': {'limit': 67108864}}"
+if grep -qw memory "$CG2/cgroup.controllers"; then
+  OUT=$($OCI run -b "$T/b" r1 2>&1)
+  check_eq "memory limit enforced (pure cgroup v2 host)" "67108864" "$OUT"
+else
+  OUT=$($OCI run -b "$T/b" r1 2>&1); RC=$?
+  check_match "a limit this host cannot enforce is refused, naming the controller" 'linux.resources: cgroup v2 controller "memory" not available in '"$CG2" "$OUT"
+  check_eq "refused: exit status 1" "1" "$RC"
+  check_eq "refused: nothing left" "" "$(leftovers)"
+  args "['true']"
+  OUT=$($OCI run -b "$T/b" --allow-unenforced-resources r2 2>&1); RC=$?
+  check_match "--allow-unenforced-resources runs it with a warning" "warning: linux.resources not enforced" "$OUT"
+  check_eq "and it ran" "0" "$RC"
+fi
+reset_cfg
+
 echo "# bad input leaves nothing behind"
 bad_case() { # NAME PYTHON-EDIT EXPECTED-REGEX [EXPECTED-RC]
   reset_cfg

@@ -148,6 +148,8 @@ struct sl_child_ctx {
     int fifo_fd;      // O_PATH fd of the exec fifo, or -1
     int stdio[3];     // fds to install as 0,1,2, or -1 to keep
     int exec_mode;    // 1: joining a running container (no rootfs setup)
+    int cgroupns_fd;  // exec: the container's cgroup namespace, joined by the child once it is
+                      // inside the container's cgroup (nsdelegate forbids the other order), or -1
 };
 
 // Runs in the clone3 child. Never returns.

@@ -329,7 +329,7 @@ int main(int argc, char **argv) {
     g_plan = &plan;
     if (!exec_mode) prctl(PR_SET_CHILD_SUBREAPER, 1);
 
-    int cgfd = -1;
+    int cgfd = -1, cgroupns_fd = -1;
     if (plan.cgroup) {
         cgfd = open(plan.cgroup, O_PATH | O_DIRECTORY | O_CLOEXEC);
         if (cgfd < 0) { report_error("cgroup", errno, plan.cgroup); return 1; }
@@ -343,8 +343,10 @@ int main(int argc, char **argv) {
             fds[i] = open(plan.nsjoin[i].path, O_RDONLY | O_CLOEXEC);
             if (fds[i] < 0) { report_error("setns", errno, plan.nsjoin[i].path); fprintf(stderr, "swiftlet-monitor: open %s: %s\n", plan.nsjoin[i].path, strerror(errno)); return 1; }
         }
-        // user first, mount last
-        static const uint32_t order[] = { CLONE_NEWUSER, CLONE_NEWIPC, CLONE_NEWUTS, CLONE_NEWNET, CLONE_NEWCGROUP, CLONE_NEWPID, CLONE_NEWNS };
+        // user first, mount last; the cgroup namespace is joined by the child after
+        // CLONE_INTO_CGROUP placed it (with nsdelegate, migrating from outside the namespace
+        // root into it is refused)
+        static const uint32_t order[] = { CLONE_NEWUSER, CLONE_NEWIPC, CLONE_NEWUTS, CLONE_NEWNET, CLONE_NEWPID, CLONE_NEWNS };
         for (size_t o = 0; o < sizeof(order) / sizeof(order[0]); o++) {
             for (int i = 0; i < plan.n_nsjoin; i++) {
                 if (plan.nsjoin[i].type != order[o]) continue;
@@ -355,7 +357,10 @@ int main(int argc, char **argv) {
                 }
             }
         }
-        for (int i = 0; i < plan.n_nsjoin; i++) close(fds[i]);
+        for (int i = 0; i < plan.n_nsjoin; i++) {
+            if (plan.nsjoin[i].type == CLONE_NEWCGROUP) cgroupns_fd = fds[i];
+            else close(fds[i]);
+        }
     } else {
         for (int i = 0; i < plan.n_nsjoin; i++) {
             if (plan.nsjoin[i].type != CLONE_NEWPID) continue;
@@ -376,7 +381,7 @@ int main(int argc, char **argv) {
     int outp[2] = { -1, -1 }, errp[2] = { -1, -1 };
     int devnull = -1;
     struct sl_child_ctx ctx = { .plan = &plan, .c2p = c2p[1], .p2c = p2c[0], .fifo_fd = fifo_fd,
-                                .stdio = { -1, -1, -1 }, .exec_mode = exec_mode };
+                                .stdio = { -1, -1, -1 }, .exec_mode = exec_mode, .cgroupns_fd = cgroupns_fd };
     if (plan.log_path || plan.detach_stdio) {
         devnull = open("/dev/null", O_RDWR | O_CLOEXEC);
         ctx.stdio[0] = devnull;

@@ -415,6 +415,11 @@ void sl_child_main(struct sl_child_ctx *ctx) {
         if (setresuid(0, 0, 0) < 0) die("userns", "become uid 0 in the user namespace");
     }
 
+    if (ctx->exec_mode && ctx->cgroupns_fd >= 0) {
+        if (setns(ctx->cgroupns_fd, CLONE_NEWCGROUP) < 0) die("setns", "cgroup namespace");
+        close(ctx->cgroupns_fd);
+    }
+
     // join existing namespaces (create mode: e.g. a pod's network namespace). user first.
     if (!ctx->exec_mode) {
         for (int pass = 0; pass < 2; pass++) {
