@@ -178,6 +178,23 @@ int sl_close_range_cloexec(unsigned int first);
 // Forward INT/TERM/HUP/QUIT/USR1/USR2/WINCH received by this process to `pid`.
 void sl_forward_signals_to(pid_t pid);
 
+// ---- rtnetlink (netlink.c) -----------------------------------------------------------------
+// All return >= 0 on success, -errno on failure (with `err` filled where given).
+// A NETLINK_ROUTE socket in the namespace at netns_path (NULL: the caller's namespace).
+int sl_nl_socket_in(const char *netns_path, char *err, size_t errlen);
+int sl_nl_ifindex(int fd, const char *name);
+int sl_nl_link_up(int fd, int ifindex);
+int sl_nl_link_del(int fd, const char *name);
+// Creates the bridge if missing, adds the gateway address, sets it up; returns its ifindex.
+int sl_nl_bridge_ensure(int fd, const char *name, uint32_t gw_be, int prefix, int mtu, char *err, size_t errlen);
+// veth host_ifname <-> pod_ifname (created inside netns_path), host end on the bridge; address,
+// lo/link up and default route inside. Returns the host end's ifindex; cleans up on failure.
+int sl_pod_net_add(int host_fd, const char *netns_path, const char *host_ifname, const char *pod_ifname,
+                   int bridge_index, int mtu, uint32_t addr_be, int prefix, uint32_t gw_be, char *err, size_t errlen);
+// Pinned network namespaces (bind mount of the nsfs file, as `ip netns add`).
+int sl_netns_create(const char *path, char *err, size_t errlen);
+int sl_netns_remove(const char *path, char *err, size_t errlen);
+
 // ---- seccomp (parent side, libseccomp) -----------------------------------------------------
 enum sl_scmp_action_kind {
     SL_SCMP_KILL_THREAD = 0, SL_SCMP_KILL_PROCESS, SL_SCMP_TRAP, SL_SCMP_ERRNO,

@@ -1,0 +1,304 @@
+// rtnetlink for pod networking: bridge, veth (peer created directly inside the pod's network
+// namespace as eth0), addresses, routes, link state; and pinned network namespaces.
+// Everything is plain syscalls; sockets are close-on-exec. Errors: -errno with a message.
+#define _GNU_SOURCE
+#include "cshims.h"
+
+#include <arpa/inet.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <linux/if.h>
+#include <linux/if_link.h>
+#include <linux/netlink.h>
+#include <linux/rtnetlink.h>
+#include <linux/veth.h>
+#include <sched.h>
+#include <signal.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/mount.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <sys/syscall.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#define NLBUF 4096
+
+struct nlreq {
+    char buf[NLBUF];
+    struct nlmsghdr *h;
+};
+
+static int seterr(char *err, size_t n, int e, const char *fmt, ...) {
+    if (err && n) {
+        va_list ap;
+        va_start(ap, fmt);
+        vsnprintf(err, n, fmt, ap);
+        va_end(ap);
+    }
+    return -e;
+}
+
+static void req_init(struct nlreq *r, uint16_t type, uint16_t flags, const void *body, size_t blen) {
+    memset(r->buf, 0, sizeof(r->buf));
+    r->h = (struct nlmsghdr *)r->buf;
+    r->h->nlmsg_len = NLMSG_LENGTH(blen);
+    r->h->nlmsg_type = type;
+    r->h->nlmsg_flags = NLM_F_REQUEST | NLM_F_ACK | flags;
+    memcpy(NLMSG_DATA(r->h), body, blen);
+}
+
+static struct rtattr *attr_put(struct nlreq *r, uint16_t type, const void *data, size_t len) {
+    size_t off = NLMSG_ALIGN(r->h->nlmsg_len);
+    struct rtattr *a = (struct rtattr *)(r->buf + off);
+    a->rta_type = type;
+    a->rta_len = (unsigned short)RTA_LENGTH(len);
+    if (len) memcpy(RTA_DATA(a), data, len);
+    r->h->nlmsg_len = (uint32_t)(off + RTA_ALIGN(a->rta_len));
+    return a;
+}
+
+static struct rtattr *nest_begin(struct nlreq *r, uint16_t type) { return attr_put(r, type, NULL, 0); }
+static void nest_end(struct nlreq *r, struct rtattr *a) { a->rta_len = (unsigned short)(r->buf + r->h->nlmsg_len - (char *)a); }
+
+static int open_socket(void) {
+    int fd = socket(AF_NETLINK, SOCK_RAW | SOCK_CLOEXEC, NETLINK_ROUTE);
+    if (fd < 0) return -errno;
+    struct sockaddr_nl sa = { .nl_family = AF_NETLINK };
+    if (bind(fd, (struct sockaddr *)&sa, sizeof(sa)) < 0) { int e = errno; close(fd); return -e; }
+    return fd;
+}
+
+// A netlink socket in another network namespace: sockets stay bound to the namespace they were
+// created in, so switch this thread in, create it, and switch back (one C call, one thread).
+int sl_nl_socket_in(const char *netns_path, char *err, size_t errlen) {
+    if (!netns_path) {
+        int fd = open_socket();
+        return fd < 0 ? seterr(err, errlen, -fd, "netlink socket") : fd;
+    }
+    int target = open(netns_path, O_RDONLY | O_CLOEXEC);
+    if (target < 0) return seterr(err, errlen, errno, "open %s", netns_path);
+    int self = open("/proc/thread-self/ns/net", O_RDONLY | O_CLOEXEC);
+    if (self < 0) { int e = errno; close(target); return seterr(err, errlen, e, "open /proc/thread-self/ns/net"); }
+    if (setns(target, CLONE_NEWNET) < 0) { int e = errno; close(target); close(self); return seterr(err, errlen, e, "setns %s", netns_path); }
+    int fd = open_socket();
+    int e = fd < 0 ? -fd : 0;
+    if (setns(self, CLONE_NEWNET) < 0) {
+        // cannot return to our namespace: nothing safe to do but stop this process
+        abort();
+    }
+    close(target);
+    close(self);
+    return fd < 0 ? seterr(err, errlen, e, "netlink socket in %s", netns_path) : fd;
+}
+
+static uint32_t next_seq(void) {
+    static uint32_t seq = 1;
+    return __atomic_fetch_add(&seq, 1, __ATOMIC_RELAXED);
+}
+
+static int talk(int fd, struct nlreq *r) {
+    r->h->nlmsg_seq = next_seq();
+    struct sockaddr_nl sa = { .nl_family = AF_NETLINK };
+    if (sendto(fd, r->buf, r->h->nlmsg_len, 0, (struct sockaddr *)&sa, sizeof(sa)) < 0) return -errno;
+    char buf[NLBUF * 2];
+    for (;;) {
+        ssize_t n = recv(fd, buf, sizeof(buf), 0);
+        if (n < 0) { if (errno == EINTR) continue; return -errno; }
+        for (struct nlmsghdr *h = (struct nlmsghdr *)buf; NLMSG_OK(h, (size_t)n); h = NLMSG_NEXT(h, n)) {
+            if (h->nlmsg_seq != r->h->nlmsg_seq) continue;
+            if (h->nlmsg_type == NLMSG_ERROR) {
+                struct nlmsgerr *e = (struct nlmsgerr *)NLMSG_DATA(h);
+                return e->error; // 0 = ACK
+            }
+        }
+    }
+}
+
+// ifindex of NAME through the given socket's namespace, or -errno
+int sl_nl_ifindex(int fd, const char *name) {
+    struct nlreq r;
+    struct ifinfomsg ifi = { .ifi_family = AF_UNSPEC };
+    req_init(&r, RTM_GETLINK, 0, &ifi, sizeof(ifi));
+    r.h->nlmsg_flags = NLM_F_REQUEST;
+    attr_put(&r, IFLA_IFNAME, name, strlen(name) + 1);
+    r.h->nlmsg_seq = next_seq();
+    struct sockaddr_nl sa = { .nl_family = AF_NETLINK };
+    if (sendto(fd, r.buf, r.h->nlmsg_len, 0, (struct sockaddr *)&sa, sizeof(sa)) < 0) return -errno;
+    char buf[NLBUF * 4];
+    for (;;) {
+        ssize_t n = recv(fd, buf, sizeof(buf), 0);
+        if (n < 0) { if (errno == EINTR) continue; return -errno; }
+        for (struct nlmsghdr *h = (struct nlmsghdr *)buf; NLMSG_OK(h, (size_t)n); h = NLMSG_NEXT(h, n)) {
+            if (h->nlmsg_seq != r.h->nlmsg_seq) continue;
+            if (h->nlmsg_type == NLMSG_ERROR) {
+                struct nlmsgerr *e = (struct nlmsgerr *)NLMSG_DATA(h);
+                return e->error ? e->error : -ENODEV;
+            }
+            if (h->nlmsg_type == RTM_NEWLINK) return ((struct ifinfomsg *)NLMSG_DATA(h))->ifi_index;
+        }
+    }
+}
+
+static int link_change(int fd, int ifindex, unsigned flags, unsigned change, int master, int mtu) {
+    struct nlreq r;
+    struct ifinfomsg ifi = { .ifi_family = AF_UNSPEC, .ifi_index = ifindex, .ifi_flags = flags, .ifi_change = change };
+    req_init(&r, RTM_NEWLINK, 0, &ifi, sizeof(ifi));
+    if (master >= 0) attr_put(&r, IFLA_MASTER, &master, sizeof(master));
+    if (mtu > 0) attr_put(&r, IFLA_MTU, &mtu, sizeof(mtu));
+    return talk(fd, &r);
+}
+
+int sl_nl_link_up(int fd, int ifindex) { return link_change(fd, ifindex, IFF_UP, IFF_UP, -1, 0); }
+
+int sl_nl_link_del(int fd, const char *name) {
+    int idx = sl_nl_ifindex(fd, name);
+    if (idx < 0) return idx;
+    struct nlreq r;
+    struct ifinfomsg ifi = { .ifi_family = AF_UNSPEC, .ifi_index = idx };
+    req_init(&r, RTM_DELLINK, 0, &ifi, sizeof(ifi));
+    return talk(fd, &r);
+}
+
+static int addr_add(int fd, int ifindex, uint32_t addr_be, int prefix) {
+    struct nlreq r;
+    struct ifaddrmsg ifa = { .ifa_family = AF_INET, .ifa_prefixlen = (unsigned char)prefix, .ifa_index = (unsigned)ifindex, .ifa_scope = RT_SCOPE_UNIVERSE };
+    req_init(&r, RTM_NEWADDR, NLM_F_CREATE | NLM_F_EXCL, &ifa, sizeof(ifa));
+    attr_put(&r, IFA_LOCAL, &addr_be, 4);
+    attr_put(&r, IFA_ADDRESS, &addr_be, 4);
+    if (prefix < 31) {
+        uint32_t mask = prefix ? htonl(~0u << (32 - prefix)) : 0;
+        uint32_t brd = addr_be | ~mask;
+        attr_put(&r, IFA_BROADCAST, &brd, 4);
+    }
+    int rc = talk(fd, &r);
+    return rc == -EEXIST ? 0 : rc;
+}
+
+static int route_default(int fd, int ifindex, uint32_t gw_be) {
+    struct nlreq r;
+    struct rtmsg rt = { .rtm_family = AF_INET, .rtm_table = RT_TABLE_MAIN, .rtm_protocol = RTPROT_BOOT,
+                        .rtm_scope = RT_SCOPE_UNIVERSE, .rtm_type = RTN_UNICAST };
+    req_init(&r, RTM_NEWROUTE, NLM_F_CREATE | NLM_F_EXCL, &rt, sizeof(rt));
+    attr_put(&r, RTA_GATEWAY, &gw_be, 4);
+    attr_put(&r, RTA_OIF, &ifindex, 4);
+    int rc = talk(fd, &r);
+    return rc == -EEXIST ? 0 : rc;
+}
+
+int sl_nl_bridge_ensure(int fd, const char *name, uint32_t gw_be, int prefix, int mtu, char *err, size_t errlen) {
+    int idx = sl_nl_ifindex(fd, name);
+    if (idx == -ENODEV) {
+        struct nlreq r;
+        struct ifinfomsg ifi = { .ifi_family = AF_UNSPEC };
+        req_init(&r, RTM_NEWLINK, NLM_F_CREATE | NLM_F_EXCL, &ifi, sizeof(ifi));
+        attr_put(&r, IFLA_IFNAME, name, strlen(name) + 1);
+        if (mtu > 0) attr_put(&r, IFLA_MTU, &mtu, sizeof(mtu));
+        struct rtattr *li = nest_begin(&r, IFLA_LINKINFO);
+        attr_put(&r, IFLA_INFO_KIND, "bridge", 7);
+        nest_end(&r, li);
+        int rc = talk(fd, &r);
+        if (rc < 0 && rc != -EEXIST) return seterr(err, errlen, -rc, "create bridge %s", name);
+        idx = sl_nl_ifindex(fd, name);
+    }
+    if (idx < 0) return seterr(err, errlen, -idx, "find bridge %s", name);
+    int rc = addr_add(fd, idx, gw_be, prefix);
+    if (rc < 0) return seterr(err, errlen, -rc, "add gateway address to %s", name);
+    rc = sl_nl_link_up(fd, idx);
+    if (rc < 0) return seterr(err, errlen, -rc, "set %s up", name);
+    return idx;
+}
+
+// Pod network ADD in one call: a veth whose peer is created directly in the pod namespace as
+// `pod_ifname`, host end on the bridge and up; inside: lo up, address, link up, default route.
+int sl_pod_net_add(int host_fd, const char *netns_path, const char *host_ifname, const char *pod_ifname,
+                   int bridge_index, int mtu, uint32_t addr_be, int prefix, uint32_t gw_be, char *err, size_t errlen) {
+    int nsfd = open(netns_path, O_RDONLY | O_CLOEXEC);
+    if (nsfd < 0) return seterr(err, errlen, errno, "open %s", netns_path);
+    struct nlreq r;
+    struct ifinfomsg ifi = { .ifi_family = AF_UNSPEC };
+    req_init(&r, RTM_NEWLINK, NLM_F_CREATE | NLM_F_EXCL, &ifi, sizeof(ifi));
+    attr_put(&r, IFLA_IFNAME, host_ifname, strlen(host_ifname) + 1);
+    if (mtu > 0) attr_put(&r, IFLA_MTU, &mtu, sizeof(mtu));
+    attr_put(&r, IFLA_MASTER, &bridge_index, sizeof(bridge_index));
+    struct rtattr *li = nest_begin(&r, IFLA_LINKINFO);
+    attr_put(&r, IFLA_INFO_KIND, "veth", 5);
+    struct rtattr *data = nest_begin(&r, IFLA_INFO_DATA);
+    struct rtattr *peer = nest_begin(&r, VETH_INFO_PEER);
+    struct ifinfomsg pifi = { .ifi_family = AF_UNSPEC };
+    // the peer's ifinfomsg sits inside the attribute, followed by its own attributes
+    memcpy(r.buf + r.h->nlmsg_len, &pifi, sizeof(pifi));
+    r.h->nlmsg_len += NLMSG_ALIGN(sizeof(pifi));
+    attr_put(&r, IFLA_IFNAME, pod_ifname, strlen(pod_ifname) + 1);
+    attr_put(&r, IFLA_NET_NS_FD, &nsfd, sizeof(nsfd));
+    if (mtu > 0) attr_put(&r, IFLA_MTU, &mtu, sizeof(mtu));
+    nest_end(&r, peer);
+    nest_end(&r, data);
+    nest_end(&r, li);
+    int rc = talk(host_fd, &r);
+    close(nsfd);
+    if (rc < 0) return seterr(err, errlen, -rc, "create veth %s (peer %s in %s)", host_ifname, pod_ifname, netns_path);
+
+    int hidx = sl_nl_ifindex(host_fd, host_ifname);
+    if (hidx < 0) return seterr(err, errlen, -hidx, "find %s", host_ifname);
+    rc = sl_nl_link_up(host_fd, hidx);
+    if (rc < 0) { sl_nl_link_del(host_fd, host_ifname); return seterr(err, errlen, -rc, "set %s up", host_ifname); }
+
+    int pfd = sl_nl_socket_in(netns_path, err, errlen);
+    if (pfd < 0) { sl_nl_link_del(host_fd, host_ifname); return pfd; }
+    const char *stage = "lo up";
+    int lo = sl_nl_ifindex(pfd, "lo");
+    rc = lo < 0 ? lo : sl_nl_link_up(pfd, lo);
+    int pidx = -1;
+    if (rc >= 0) { stage = "find pod interface"; pidx = sl_nl_ifindex(pfd, pod_ifname); rc = pidx < 0 ? pidx : 0; }
+    if (rc >= 0) { stage = "add pod address"; rc = addr_add(pfd, pidx, addr_be, prefix); }
+    if (rc >= 0) { stage = "set pod interface up"; rc = sl_nl_link_up(pfd, pidx); }
+    if (rc >= 0 && gw_be) { stage = "add default route"; rc = route_default(pfd, pidx, gw_be); }
+    close(pfd);
+    if (rc < 0) {
+        sl_nl_link_del(host_fd, host_ifname);
+        return seterr(err, errlen, -rc, "%s in %s", stage, netns_path);
+    }
+    return hidx;
+}
+
+// ---- pinned network namespaces -----------------------------------------------------------
+static int child_wait(void *arg) {
+    int fd = *(int *)arg;
+    char b;
+    while (read(fd, &b, 1) < 0 && errno == EINTR) {}
+    _exit(0);
+}
+
+// Creates a network namespace and pins it by bind-mounting its nsfs file onto `path` (as
+// `ip netns add` does). The namespace is made by a clone3 child that only blocks on a pipe.
+int sl_netns_create(const char *path, char *err, size_t errlen) {
+    int fd = open(path, O_RDONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0444);
+    if (fd < 0) return seterr(err, errlen, errno, "create %s", path);
+    close(fd);
+    int p[2];
+    if (pipe2(p, O_CLOEXEC) < 0) { int e = errno; unlink(path); return seterr(err, errlen, e, "pipe"); }
+    int pidfd = -1;
+    pid_t pid = sl_clone3(CLONE_NEWNET, -1, &pidfd);
+    if (pid == 0) { close(p[1]); child_wait(&p[0]); }
+    close(p[0]);
+    if (pid < 0) { int e = errno; close(p[1]); unlink(path); return seterr(err, errlen, e, "clone3(CLONE_NEWNET)"); }
+    char src[64];
+    snprintf(src, sizeof(src), "/proc/%d/ns/net", pid);
+    int rc = mount(src, path, NULL, MS_BIND, NULL);
+    int e = errno;
+    close(p[1]);
+    waitpid(pid, NULL, 0);
+    close(pidfd);
+    if (rc < 0) { unlink(path); return seterr(err, errlen, e, "bind %s on %s", src, path); }
+    return 0;
+}
+
+int sl_netns_remove(const char *path, char *err, size_t errlen) {
+    if (umount2(path, MNT_DETACH) < 0 && errno != EINVAL && errno != ENOENT) return seterr(err, errlen, errno, "umount %s", path);
+    if (unlink(path) < 0 && errno != ENOENT) return seterr(err, errlen, errno, "unlink %s", path);
+    return 0;
+}
