@@ -31,17 +31,20 @@ let package = Package(
         ),
         .target(name: "LinuxSystem", dependencies: ["CShims"]),
         .target(name: "Cgroups", dependencies: ["LinuxSystem"]),
+        .target(name: "Networking", dependencies: ["CShims", "LinuxSystem"]),
         .target(name: "Runtime", dependencies: ["CShims", "LinuxSystem", "Cgroups"]),
         .executableTarget(
             name: "swiftlet",
             dependencies: [
                 "Runtime",
+                "Networking",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ]
         ),
         .testTarget(name: "LinuxSystemTests", dependencies: ["LinuxSystem"]),
         .testTarget(name: "CgroupsTests", dependencies: ["Cgroups"]),
         .testTarget(name: "RuntimeTests", dependencies: ["Runtime"]),
+        .testTarget(name: "NetworkingTests", dependencies: ["Networking"]),
     ],
     swiftLanguageModes: [.v6]
 )

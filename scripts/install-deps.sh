@@ -2,10 +2,10 @@
 # Installs the Debian packages Swiftlet builds and tests with (idempotent; needs root).
 #   scripts/install-deps.sh [--bench] [--vm]
 set -euo pipefail
-pkgs=(libseccomp-dev libcap-dev busybox-static python3 time procps)
+pkgs=(libseccomp-dev libcap-dev busybox-static python3 time procps nftables iptables iproute2 util-linux containernetworking-plugins curl)
 for a in "$@"; do
   case "$a" in
-    --bench) pkgs+=(crun runc hyperfine) ;;
+    --bench) pkgs+=(crun runc hyperfine containernetworking-plugins) ;;
     --vm) pkgs+=(qemu-system-x86 linux-image-cloud-amd64 cpio) ;;
   esac
 done

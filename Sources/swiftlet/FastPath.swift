@@ -55,18 +55,27 @@ enum FastPath {
 
     static let globalValued: Set<String> = ["--root", "--monitor"]
 
-    /// runc puts global options before the verb (`oci --root DIR run ID`); every subcommand
-    /// here accepts them after it, so move them there.
+    /// Options every subcommand of a group accepts; they may also come before the verb
+    /// (`oci --root DIR run ID`, as runc writes it; `net --state-dir DIR add ...`).
+    static let groupOptions: [String: (valued: Set<String>, boolean: Set<String>)] = [
+        "oci": (globalValued, []),
+        "net": (["--bridge", "--subnet", "--mtu", "--state-dir", "--cni-conf-dir", "--cni-bin-dir"], ["--no-nat", "--no-host-ports", "--cni"]),
+    ]
+
+    /// Moves group options written before the verb to after it, where the subcommands parse them.
     static func normalize(_ argv: [String]) -> [String] {
-        guard argv.count > 2, argv[1] == "oci" else { return argv }
+        guard argv.count > 2, let group = groupOptions[argv[1]] else { return argv }
         var globals: [String] = []
         var i = 2
         while i < argv.count {
             let a = argv[i]
-            if globalValued.contains(a), i + 1 < argv.count {
+            if group.valued.contains(a), i + 1 < argv.count {
                 globals += [a, argv[i + 1]]
                 i += 2
-            } else if let eq = a.firstIndex(of: "="), globalValued.contains(String(a[..<eq])) {
+            } else if group.boolean.contains(a) {
+                globals.append(a)
+                i += 1
+            } else if let eq = a.firstIndex(of: "="), group.valued.contains(String(a[..<eq])) {
                 globals.append(a)
                 i += 1
             } else {
