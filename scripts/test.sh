@@ -17,6 +17,9 @@ scripts/build.sh
 echo "=== root integration: runtime (this host: hybrid cgroups) ==="
 scripts/test-runtime.sh bin || status=1
 
+echo "=== root integration: pod networking (in test network namespaces) ==="
+scripts/test-network.sh bin || status=1
+
 # Real cgroup v2 limits need a pure v2 host: a throwaway QEMU guest (scripts/vm-run). It never
 # skips: a guest that cannot boot fails the run with the console tail.
 echo "=== VM guest (pure cgroup v2): cgroup limits and QoS tree ==="

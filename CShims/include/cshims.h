@@ -188,7 +188,8 @@ int sl_nl_link_del(int fd, const char *name);
 // Creates the bridge if missing, adds the gateway address, sets it up; returns its ifindex.
 int sl_nl_bridge_ensure(int fd, const char *name, uint32_t gw_be, int prefix, int mtu, char *err, size_t errlen);
 // veth host_ifname <-> pod_ifname (created inside netns_path), host end on the bridge; address,
-// lo/link up and default route inside. Returns the host end's ifindex; cleans up on failure.
+// lo/link up and default route inside.
+// Returns 0; cleans up on failure.
 int sl_pod_net_add(int host_fd, const char *netns_path, const char *host_ifname, const char *pod_ifname,
                    int bridge_index, int mtu, uint32_t addr_be, int prefix, uint32_t gw_be, char *err, size_t errlen);
 // Pinned network namespaces (bind mount of the nsfs file, as `ip netns add`).

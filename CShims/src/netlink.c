@@ -218,8 +218,12 @@ int sl_pod_net_add(int host_fd, const char *netns_path, const char *host_ifname,
                    int bridge_index, int mtu, uint32_t addr_be, int prefix, uint32_t gw_be, char *err, size_t errlen) {
     int nsfd = open(netns_path, O_RDONLY | O_CLOEXEC);
     if (nsfd < 0) return seterr(err, errlen, errno, "open %s", netns_path);
+    // One RTM_NEWLINK creates the pair: the host end up and on the bridge, the peer inside the pod
+    // namespace under its final name, so no rename is needed. (The peer cannot be created up: the
+    // kernel opens it before its partner exists and refuses with ENOTCONN.) lo is ifindex 1 in
+    // every network namespace.
     struct nlreq r;
-    struct ifinfomsg ifi = { .ifi_family = AF_UNSPEC };
+    struct ifinfomsg ifi = { .ifi_family = AF_UNSPEC, .ifi_flags = IFF_UP, .ifi_change = IFF_UP };
     req_init(&r, RTM_NEWLINK, NLM_F_CREATE | NLM_F_EXCL, &ifi, sizeof(ifi));
     attr_put(&r, IFLA_IFNAME, host_ifname, strlen(host_ifname) + 1);
     if (mtu > 0) attr_put(&r, IFLA_MTU, &mtu, sizeof(mtu));
@@ -240,29 +244,24 @@ int sl_pod_net_add(int host_fd, const char *netns_path, const char *host_ifname,
     nest_end(&r, li);
     int rc = talk(host_fd, &r);
     close(nsfd);
+    if (rc == -EEXIST) return seterr(err, errlen, EEXIST, "create veth %s (peer %s in %s)", host_ifname, pod_ifname, netns_path);
     if (rc < 0) return seterr(err, errlen, -rc, "create veth %s (peer %s in %s)", host_ifname, pod_ifname, netns_path);
-
-    int hidx = sl_nl_ifindex(host_fd, host_ifname);
-    if (hidx < 0) return seterr(err, errlen, -hidx, "find %s", host_ifname);
-    rc = sl_nl_link_up(host_fd, hidx);
-    if (rc < 0) { sl_nl_link_del(host_fd, host_ifname); return seterr(err, errlen, -rc, "set %s up", host_ifname); }
 
     int pfd = sl_nl_socket_in(netns_path, err, errlen);
     if (pfd < 0) { sl_nl_link_del(host_fd, host_ifname); return pfd; }
     const char *stage = "lo up";
-    int lo = sl_nl_ifindex(pfd, "lo");
-    rc = lo < 0 ? lo : sl_nl_link_up(pfd, lo);
-    int pidx = -1;
-    if (rc >= 0) { stage = "find pod interface"; pidx = sl_nl_ifindex(pfd, pod_ifname); rc = pidx < 0 ? pidx : 0; }
-    if (rc >= 0) { stage = "add pod address"; rc = addr_add(pfd, pidx, addr_be, prefix); }
-    if (rc >= 0) { stage = "set pod interface up"; rc = sl_nl_link_up(pfd, pidx); }
-    if (rc >= 0 && gw_be) { stage = "add default route"; rc = route_default(pfd, pidx, gw_be); }
+    rc = sl_nl_link_up(pfd, 1);
+    int pod_index = -1;
+    if (rc >= 0) { stage = "find pod interface"; pod_index = sl_nl_ifindex(pfd, pod_ifname); rc = pod_index < 0 ? pod_index : 0; }
+    if (rc >= 0) { stage = "add pod address"; rc = addr_add(pfd, pod_index, addr_be, prefix); }
+    if (rc >= 0) { stage = "set pod interface up"; rc = sl_nl_link_up(pfd, pod_index); }
+    if (rc >= 0 && gw_be) { stage = "add default route"; rc = route_default(pfd, pod_index, gw_be); }
     close(pfd);
     if (rc < 0) {
         sl_nl_link_del(host_fd, host_ifname);
         return seterr(err, errlen, -rc, "%s in %s", stage, netns_path);
     }
-    return hidx;
+    return 0;
 }
 
 // ---- pinned network namespaces -----------------------------------------------------------

@@ -13,6 +13,7 @@ import Glibc
 enum FastPath {
     struct Parsed {
         var options: [String: String] = [:]
+        var all: [String: [String]] = [:]
         var flags: Set<String> = []
         var positional: [String] = []
     }
@@ -40,6 +41,7 @@ enum FastPath {
                         value = args[i]
                     }
                     p.options[name] = value
+                    p.all[name, default: []].append(value!)
                 } else if boolean.contains(name), value == nil {
                     p.flags.insert(name)
                 } else {
@@ -94,6 +96,7 @@ enum FastPath {
 
     /// Runs the command if it is a recognised hot-path invocation; returns false otherwise.
     static func run(_ argv: [String]) -> Bool {
+        if argv.count > 2, argv[1] == "net" { return runNet(argv) }
         guard argv.count > 2, argv[1] == "oci" else { return false }
         let rest = argv[3...]
         switch argv[2] {
@@ -141,5 +144,37 @@ enum FastPath {
         default:
             return false
         }
+    }
+}
+
+extension FastPath {
+    static let netValued: Set<String> = ["--bridge", "--subnet", "--mtu", "--state-dir", "--cni-conf-dir", "--cni-bin-dir",
+                                         "--netns", "--port", "--namespace", "--name"]
+    static let netBoolean: Set<String> = ["--no-nat", "--no-host-ports", "--cni", "--remove-netns"]
+
+    /// `net add` / `net del`, the pod-sandbox hot path (see Net.Add / Net.Del for the reference).
+    static func runNet(_ argv: [String]) -> Bool {
+        guard argv[2] == "add" || argv[2] == "del",
+              let p = parse(argv[3...], valued: netValued, boolean: netBoolean, aliases: [:]), p.positional.count == 1 else { return false }
+        var o = Net.Settings()
+        if let v = p.options["--bridge"] { o.bridge = v }
+        if let v = p.options["--subnet"] { o.subnet = v }
+        if let v = p.options["--mtu"] { guard let n = Int(v) else { return false }; o.mtu = n }
+        if let v = p.options["--state-dir"] { o.stateDir = v }
+        if let v = p.options["--cni-conf-dir"] { o.cniConfDir = v }
+        if let v = p.all["--cni-bin-dir"] { o.cniBinDir = v }
+        o.noNAT = p.flags.contains("--no-nat")
+        o.noHostPorts = p.flags.contains("--no-host-ports")
+        o.cni = p.flags.contains("--cni")
+        let id = p.positional[0]
+        if argv[2] == "add" {
+            guard let netns = p.options["--netns"], !p.flags.contains("--remove-netns") else { return false }
+            Net.Add.perform(o, id: id, netns: netns, ports: p.all["--port"] ?? [], namespace: p.options["--namespace"] ?? "default",
+                            name: p.options["--name"])
+        } else {
+            Net.Del.perform(o, id: id, netns: p.options["--netns"] ?? "", namespace: p.options["--namespace"] ?? "default",
+                            name: p.options["--name"], removeNetns: p.flags.contains("--remove-netns"))
+        }
+        exit(0)
     }
 }

@@ -10,18 +10,19 @@ import Glibc
 struct Net: ParsableCommand {
     static let configuration = CommandConfiguration(
         abstract: "Pod networking: node bridge, per-pod veth + IPAM, NAT/hostPorts, or CNI plugins.",
-        subcommands: [Setup.self, Teardown.self, Add.self, Del.self, Check.self, List.self, Reclaim.self, NetnsCmd.self])
+        subcommands: [Setup.self, Teardown.self, Add.self, Del.self, Check.self, List.self, Reclaim.self, NetnsCmd.self, Bench.self])
 
-    struct Options: ParsableArguments {
-        @Option(help: "Node bridge name.") var bridge = "swiftlet0"
-        @Option(help: "Pod subnet of this node.") var subnet = "10.88.0.0/24"
-        @Option(help: "MTU (default: the default-route interface's).") var mtu: Int?
-        @Flag(name: .customLong("no-nat"), help: "Do not masquerade pod traffic leaving the subnet.") var noNAT = false
-        @Flag(name: .customLong("no-host-ports"), help: "Disable hostPort mappings.") var noHostPorts = false
-        @Option(name: .customLong("state-dir"), help: "IPAM and CNI cache directory.") var stateDir = "/var/lib/swiftlet/network"
-        @Flag(help: "Use CNI plugins instead of the built-in bridge network.") var cni = false
-        @Option(name: .customLong("cni-conf-dir")) var cniConfDir = "/etc/cni/net.d"
-        @Option(name: .customLong("cni-bin-dir"), help: "Plugin directories (repeatable).") var cniBinDir: [String] = ["/usr/lib/cni", "/opt/cni/bin"]
+    /// Network settings as plain values (shared by the ArgumentParser commands and the fast path).
+    struct Settings {
+        var bridge = "swiftlet0"
+        var subnet = "10.88.0.0/24"
+        var mtu: Int?
+        var noNAT = false
+        var noHostPorts = false
+        var stateDir = "/var/lib/swiftlet/network"
+        var cni = false
+        var cniConfDir = "/etc/cni/net.d"
+        var cniBinDir = ["/usr/lib/cni", "/opt/cni/bin"]
 
         func bridgeNetwork() -> BridgeNetwork {
             var c = NetworkConfig()
@@ -36,6 +37,25 @@ struct Net: ParsableCommand {
         }
 
         func cniNetwork() -> CNINetwork { CNINetwork(confDir: cniConfDir, binDirs: cniBinDir, cacheDir: stateDir + "/cni") }
+    }
+
+    struct Options: ParsableArguments {
+        @Option(help: "Node bridge name.") var bridge = "swiftlet0"
+        @Option(help: "Pod subnet of this node.") var subnet = "10.88.0.0/24"
+        @Option(help: "MTU (default: the default-route interface's).") var mtu: Int?
+        @Flag(name: .customLong("no-nat"), help: "Do not masquerade pod traffic leaving the subnet.") var noNAT = false
+        @Flag(name: .customLong("no-host-ports"), help: "Disable hostPort mappings.") var noHostPorts = false
+        @Option(name: .customLong("state-dir"), help: "IPAM and CNI cache directory.") var stateDir = "/var/lib/swiftlet/network"
+        @Flag(help: "Use CNI plugins instead of the built-in bridge network.") var cni = false
+        @Option(name: .customLong("cni-conf-dir")) var cniConfDir = "/etc/cni/net.d"
+        @Option(name: .customLong("cni-bin-dir"), help: "Plugin directories (repeatable).") var cniBinDir: [String] = ["/usr/lib/cni", "/opt/cni/bin"]
+
+        var settings: Settings {
+            Settings(bridge: bridge, subnet: subnet, mtu: mtu, noNAT: noNAT, noHostPorts: noHostPorts, stateDir: stateDir,
+                     cni: cni, cniConfDir: cniConfDir, cniBinDir: cniBinDir)
+        }
+        func bridgeNetwork() -> BridgeNetwork { settings.bridgeNetwork() }
+        func cniNetwork() -> CNINetwork { settings.cniNetwork() }
     }
 
     struct Setup: ParsableCommand {
@@ -58,7 +78,9 @@ struct Net: ParsableCommand {
         @Option(help: "Pod namespace (CNI_ARGS).") var namespace = "default"
         @Option(help: "Pod name (CNI_ARGS; default: the id).") var name: String?
         @Argument var id: String
-        func run() throws {
+        func run() throws { Add.perform(o.settings, id: id, netns: netns, ports: ports, namespace: namespace, name: name) }
+
+        static func perform(_ o: Settings, id: String, netns: String, ports: [String], namespace: String, name: String?) {
             var maps: [PortMapping] = []
             for p in ports {
                 guard let m = PortMapping(p) else { fail(NetworkError("--port: \"\(p)\" is not HOST:CONTAINER[/tcp|udp|sctp]")) }
@@ -88,11 +110,20 @@ struct Net: ParsableCommand {
         @Option(help: "Network namespace (CNI mode).") var netns = ""
         @Option var namespace = "default"
         @Option var name: String?
+        @Flag(name: .customLong("remove-netns"), help: "Sandbox teardown: also remove the pinned --netns (the kernel then destroys the veth with it).")
+        var removeNetns = false
         @Argument var id: String
-        func run() throws {
+        func run() throws { Del.perform(o.settings, id: id, netns: netns, namespace: namespace, name: name, removeNetns: removeNetns) }
+
+        static func perform(_ o: Settings, id: String, netns: String, namespace: String, name: String?, removeNetns: Bool) {
+            if removeNetns && netns.isEmpty { fail(NetworkError("--remove-netns needs --netns")) }
             do {
-                if o.cni { try o.cniNetwork().remove(.init(namespace: namespace, name: name ?? id, containerID: id, netns: netns)) }
-                else { try o.bridgeNetwork().remove(id: id) }
+                if o.cni {
+                    try o.cniNetwork().remove(.init(namespace: namespace, name: name ?? id, containerID: id, netns: netns))
+                    if removeNetns { try NetNS.remove(netns) }
+                } else {
+                    try o.bridgeNetwork().remove(id: id, removingNetns: removeNetns ? netns : nil)
+                }
             } catch { fail(error) }
         }
     }
@@ -142,6 +173,36 @@ struct Net: ParsableCommand {
                 default: fail(NetworkError("netns: use add or del"))
                 }
             } catch { fail(error) }
+        }
+    }
+}
+
+extension Net {
+    /// In-process ADD/teardown timing, the way the agent uses the network (a library call, no
+    /// process per operation). Used by scripts/bench-network.sh.
+    struct Bench: ParsableCommand {
+        static let configuration = CommandConfiguration(abstract: "Benchmark: N in-process ADD and teardown cycles (node network must be set up).")
+        @OptionGroup var o: Options
+        @Option(help: "Directory for the pinned namespaces.") var dir: String
+        @Argument var count: Int = 30
+        func run() throws {
+            let net = o.bridgeNetwork()
+            var adds: [Double] = [], teardowns: [Double] = []
+            func now() -> Double { var ts = timespec(); clock_gettime(CLOCK_MONOTONIC, &ts); return Double(ts.tv_sec) * 1e3 + Double(ts.tv_nsec) / 1e6 }
+            do {
+                for i in 0..<(count + 3) {
+                    let ns = "\(dir)/bench-\(i)"
+                    try NetNS.create(ns)
+                    let t0 = now()
+                    _ = try net.add(id: "bench-\(i)", netns: ns)
+                    let t1 = now()
+                    try net.remove(id: "bench-\(i)", removingNetns: ns)
+                    let t2 = now()
+                    if i >= 3 { adds.append(t1 - t0); teardowns.append(t2 - t1) }
+                }
+            } catch { fail(error) }
+            func median(_ a: [Double]) -> Double { let s = a.sorted(); return s.count % 2 == 1 ? s[s.count / 2] : (s[s.count / 2 - 1] + s[s.count / 2]) / 2 }
+            stdoutWrite("add \(median(adds)) teardown \(median(teardowns))\n")
         }
     }
 }
