@@ -71,7 +71,7 @@ check_match "bridge holds the gateway" "swiftlet0 .* 10.88.0.1/24" "$(ip -br add
 check_match "bridge is up" "<.*,UP.*>" "$(ip link show swiftlet0)"
 check_eq "forwarding enabled in the node (NAT on)" "1" "$(cat /proc/sys/net/ipv4/ip_forward)"
 for p in a b; do "$S" net netns add "$PODS/$p"; done
-A=$(ipof "$($N add --netns "$PODS/a" pod-a)")
+A=$(ipof "$($N add --netns "$PODS/a" --name web-a --pod-files "$T/podfiles-a" --cluster-dns 10.43.0.10 --host-alias 10.1.2.3=db.local,cache.local pod-a)")
 B=$(ipof "$($N add --netns "$PODS/b" --port 8080:80 pod-b)")
 check_match "pod addresses" "^10\.88\.0\.[0-9]+ 10\.88\.0\.[0-9]+$" "$A $B"
 check_match "eth0 in the pod with its address" "eth0@.* UP +$A/24" "$(in_pod a ip -br addr show eth0)"
@@ -87,6 +87,28 @@ check_eq "hostPort from outside the node reaches the pod" "hello-from-pod" "$(ip
 check_eq "hostPort from the node itself" "hello-from-pod" "$(curl -s -m 5 http://192.168.77.1:8080/ 2>&1)"
 check_eq "hostPort from another pod (hairpin via the node address)" "hello-from-pod" "$(in_pod a curl -s -m 5 http://192.168.77.1:8080/ 2>&1)"
 check_eq "outbound traffic is masqueraded (outside sees the node address)" "192.168.77.1" "$(in_pod a curl -s -m 5 http://192.168.77.2:9000/ 2>&1)"
+echo "# containers of a pod share its network namespace and its hosts/resolv.conf"
+"$here/make-rootfs.sh" "$T/rootfs"
+mkdir -p "$T/bundle" && (cd "$T/bundle" && "$S" oci spec --rootfs "$T/rootfs")
+OCI="$S oci --root $T/oci"
+setcfg "$T/bundle/config.json" "
+c['hostname'] = 'web-a'
+c['linux']['namespaces'] = [n for n in c['linux']['namespaces'] if n['type'] != 'network'] + [{'type': 'network', 'path': '$PODS/a'}]
+c['mounts'] += [{'destination': '/etc/hosts', 'type': 'bind', 'source': '$T/podfiles-a/hosts', 'options': ['rbind', 'ro']},
+                {'destination': '/etc/resolv.conf', 'type': 'bind', 'source': '$T/podfiles-a/resolv.conf', 'options': ['rbind', 'ro']},
+                {'destination': '/www', 'type': 'bind', 'source': '$T/www', 'options': ['rbind', 'ro']}]
+c['process']['args'] = ['httpd', '-f', '-p', '127.0.0.1:8088', '-h', '/www']"
+$OCI create -b "$T/bundle" --detach-stdio web </dev/null && $OCI start web
+setcfg "$T/bundle/config.json" "c['process']['args'] = ['sh', '-c', 'sleep 0.3; cat /etc/hosts /etc/resolv.conf; wget -q -O - http://127.0.0.1:8088/; ip -o -4 addr show eth0']"
+OUT=$($OCI run -b "$T/bundle" client 2>&1)
+check_match "the pod's /etc/hosts in its container: pod IP and hostname" "$A	web-a" "$OUT"
+check_match "hostAliases" "10.1.2.3	db.local	cache.local" "$OUT"
+check_match "resolv.conf (ClusterFirst)" "search default.svc.cluster.local svc.cluster.local cluster.local.*nameserver 10.43.0.10.*options ndots:5" "$(echo $OUT)"
+check_match "two containers of the pod talk over localhost" "hello-from-pod" "$OUT"
+check_match "a container sees the pod's eth0 and address" "eth0 +inet $A/24" "$OUT"
+$OCI delete -f web
+check_eq "pod containers removed" "" "$($OCI list -q)"
+
 OUT=$($N add --netns "$PODS/a" --port 8080:81 pod-c 2>&1)
 check_match "a hostPort already in use is refused" "host port 8080/tcp is already used by pod-b" "$OUT"
 check_eq "ADD is idempotent per pod" "$A" "$(ipof "$($N list | awk '$1=="pod-a" {print "{\"ip\":\""$2"\"}"}')")"

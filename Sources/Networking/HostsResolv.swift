@@ -1,3 +1,5 @@
+import LinuxSystem
+
 /// /etc/hosts and /etc/resolv.conf for a pod, the kubelet's way (kubelet_pods.go
 /// makeEtcHostsMount / ensureHostsFile, pkg/kubelet/network/dns).
 public enum PodFiles {
@@ -118,5 +120,24 @@ public enum PodFiles {
             out += "options \(opts.joined(separator: " "))\n"
         }
         return out
+    }
+}
+
+extension PodFiles {
+    /// Writes `hosts` and `resolv.conf` for a pod into `dir` (atomically), ready to be
+    /// bind-mounted at /etc/hosts and /etc/resolv.conf in each of its containers.
+    public static func write(to dir: String, podIPs: [String], hostname: String, namespace: String, aliases: [HostAlias] = [],
+                             policy: DNSPolicy = .clusterFirst, hostNetwork: Bool = false, clusterDNS: [String] = [],
+                             clusterDomain: String = "cluster.local", hostResolvPath: String = "/etc/resolv.conf",
+                             podDNSConfig: DNSConfig? = nil) throws {
+        try Files.makeDirectories(dir, mode: 0o755)
+        let hostsText = hostNetwork
+            ? hostNetworkHosts(nodeHosts: (try? Files.readString("/etc/hosts")) ?? "", aliases: aliases)
+            : hosts(podIPs: podIPs, hostname: hostname, namespace: namespace, clusterDomain: clusterDomain, aliases: aliases)
+        try Files.write(dir + "/hosts", hostsText, mode: 0o644, atomic: true)
+        let host = parseResolv((try? Files.readString(hostResolvPath)) ?? "")
+        try Files.write(dir + "/resolv.conf", resolvConf(policy: policy, hostNetwork: hostNetwork, namespace: namespace,
+                                                         clusterDNS: clusterDNS, clusterDomain: clusterDomain,
+                                                         hostResolv: host, podDNSConfig: podDNSConfig), mode: 0o644, atomic: true)
     }
 }

@@ -149,7 +149,8 @@ enum FastPath {
 
 extension FastPath {
     static let netValued: Set<String> = ["--bridge", "--subnet", "--mtu", "--state-dir", "--cni-conf-dir", "--cni-bin-dir",
-                                         "--netns", "--port", "--namespace", "--name"]
+                                         "--netns", "--port", "--namespace", "--name", "--pod-files", "--hostname",
+                                         "--host-alias", "--dns-policy", "--cluster-dns"]
     static let netBoolean: Set<String> = ["--no-nat", "--no-host-ports", "--cni", "--remove-netns"]
 
     /// `net add` / `net del`, the pod-sandbox hot path (see Net.Add / Net.Del for the reference).
@@ -169,8 +170,10 @@ extension FastPath {
         let id = p.positional[0]
         if argv[2] == "add" {
             guard let netns = p.options["--netns"], !p.flags.contains("--remove-netns") else { return false }
+            let files = PodFileSettings(dir: p.options["--pod-files"], hostname: p.options["--hostname"], aliases: p.all["--host-alias"] ?? [],
+                                        dnsPolicy: p.options["--dns-policy"] ?? "ClusterFirst", clusterDNS: p.all["--cluster-dns"] ?? [])
             Net.Add.perform(o, id: id, netns: netns, ports: p.all["--port"] ?? [], namespace: p.options["--namespace"] ?? "default",
-                            name: p.options["--name"])
+                            name: p.options["--name"], files: files)
         } else {
             Net.Del.perform(o, id: id, netns: p.options["--netns"] ?? "", namespace: p.options["--namespace"] ?? "default",
                             name: p.options["--name"], removeNetns: p.flags.contains("--remove-netns"))

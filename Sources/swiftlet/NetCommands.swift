@@ -77,10 +77,12 @@ struct Net: ParsableCommand {
         @Option(name: .customLong("port"), help: "hostPort mapping HOST:CONTAINER[/tcp|udp|sctp] (repeatable).") var ports: [String] = []
         @Option(help: "Pod namespace (CNI_ARGS).") var namespace = "default"
         @Option(help: "Pod name (CNI_ARGS; default: the id).") var name: String?
+        @OptionGroup var files: PodFileOptions
         @Argument var id: String
-        func run() throws { Add.perform(o.settings, id: id, netns: netns, ports: ports, namespace: namespace, name: name) }
+        func run() throws { Add.perform(o.settings, id: id, netns: netns, ports: ports, namespace: namespace, name: name, files: files.settings) }
 
-        static func perform(_ o: Settings, id: String, netns: String, ports: [String], namespace: String, name: String?) {
+        static func perform(_ o: Settings, id: String, netns: String, ports: [String], namespace: String, name: String?,
+                            files: PodFileSettings = PodFileSettings()) {
             var maps: [PortMapping] = []
             for p in ports {
                 guard let m = PortMapping(p) else { fail(NetworkError("--port: \"\(p)\" is not HOST:CONTAINER[/tcp|udp|sctp]")) }
@@ -92,6 +94,19 @@ struct Net: ParsableCommand {
                     r = try o.cniNetwork().add(.init(namespace: namespace, name: name ?? id, containerID: id, netns: netns, portMappings: maps))
                 } else {
                     r = try o.bridgeNetwork().add(id: id, netns: netns, hostPorts: maps)
+                }
+                if let dir = files.dir {
+                    var aliases: [PodFiles.HostAlias] = []
+                    for a in files.aliases {
+                        let parts = a.split(separator: "=", maxSplits: 1)
+                        guard parts.count == 2, IPv4(String(parts[0])) != nil else { throw NetworkError("--host-alias: \"\(a)\" is not IP=name[,name...]") }
+                        aliases.append(.init(ip: String(parts[0]), hostnames: parts[1].split(separator: ",").map(String.init)))
+                    }
+                    guard let policy = PodFiles.DNSPolicy(rawValue: files.dnsPolicy) else {
+                        throw NetworkError("--dns-policy: \"\(files.dnsPolicy)\" is not ClusterFirst, ClusterFirstWithHostNet, Default or None")
+                    }
+                    try PodFiles.write(to: dir, podIPs: [r.ip], hostname: files.hostname ?? name ?? id, namespace: namespace,
+                                       aliases: aliases, policy: policy, clusterDNS: files.clusterDNS)
                 }
                 var j = JSONObject()
                 j.set("ip", r.ip)
@@ -205,4 +220,22 @@ extension Net {
             stdoutWrite("add \(median(adds)) teardown \(median(teardowns))\n")
         }
     }
+}
+
+/// Per-pod /etc/hosts and /etc/resolv.conf written by `net add --pod-files DIR`.
+struct PodFileSettings {
+    var dir: String?
+    var hostname: String?
+    var aliases: [String] = []
+    var dnsPolicy = "ClusterFirst"
+    var clusterDNS: [String] = []
+}
+
+struct PodFileOptions: ParsableArguments {
+    @Option(name: .customLong("pod-files"), help: "Write the pod's hosts and resolv.conf into this directory.") var dir: String?
+    @Option(help: "Pod hostname for /etc/hosts (default: --name or the id).") var hostname: String?
+    @Option(name: .customLong("host-alias"), help: "hostAliases entry IP=name[,name...] (repeatable).") var aliases: [String] = []
+    @Option(name: .customLong("dns-policy"), help: "ClusterFirst, ClusterFirstWithHostNet, Default or None.") var dnsPolicy = "ClusterFirst"
+    @Option(name: .customLong("cluster-dns"), help: "Cluster DNS server (repeatable).") var clusterDNS: [String] = []
+    var settings: PodFileSettings { PodFileSettings(dir: dir, hostname: hostname, aliases: aliases, dnsPolicy: dnsPolicy, clusterDNS: clusterDNS) }
 }
