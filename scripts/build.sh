@@ -12,6 +12,6 @@ swift build -c release --static-swift-stdlib -Xswiftc -static-executable --scrat
 mkdir -p bin
 install -m 0755 .build-static/release/swiftlet bin/swiftlet
 cc -O2 -Wall -static -o bin/swiftlet-monitor.tmp CShims/monitor/main.c CShims/src/plan.c CShims/src/child.c \
-  CShims/src/helpers.c CShims/src/netlink.c -ICShims/include -lcap -lseccomp
+  CShims/src/helpers.c CShims/src/netlink.c CShims/src/devfilter.c -ICShims/include -lcap -lseccomp
 mv bin/swiftlet-monitor.tmp bin/swiftlet-monitor
 echo "built: $(pwd)/bin/swiftlet $(pwd)/bin/swiftlet-monitor"

@@ -89,6 +89,16 @@ run c8 "['sh','-c','hostname changed && hostname']"
 check_eq "without the filter the same call succeeds (control)" "changed" "$OUT"
 reset_cfg
 
+run c10 "['sh','-c','mknod /dev/sda b 8 0 2>&1; mknod /dev/mem2 c 1 1 2>&1; head -c 3 /dev/urandom | wc -c; echo x > /dev/null && echo null-ok; grep -c . /dev/zero >/dev/null 2>&1 & sleep 0.1; kill %1; echo done']"
+check_match "device cgroup: no block device node despite CAP_MKNOD" "mknod: /dev/sda: Operation not permitted" "$OUT"
+check_match "device cgroup: no /dev/mem node" "mknod: /dev/mem2: Operation not permitted" "$OUT"
+check_match "the container's own devices work" "3.*null-ok" "$(echo $OUT)"
+setcfg "$T/b/config.json" "c['linux']['resources']['devices'].append({'allow': True, 'type': 'c', 'major': 1, 'minor': 1, 'access': 'm'})"
+run c11 "['sh','-c','mknod /dev/mem2 c 1 1 && echo created; cat /dev/mem2 2>&1 | head -c 60']"
+check_match "a device rule allowing mknod (m) of c 1:1 lets it be created" "created" "$OUT"
+check_match "but not opened (access m only)" "Operation not permitted" "$OUT"
+reset_cfg
+
 run c9 "['sh','-c','unshare -m true 2>&1; echo rc=\$?']"
 check_match "unshare denied in the default profile" "rc=[1-9]" "$OUT"
 

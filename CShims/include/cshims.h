@@ -54,6 +54,8 @@ enum sl_tag {
     SL_T_HOOK_BARRIER,     // no payload: stop before pivot_root for createRuntime/prestart hooks
     SL_T_PRESERVE_FDS,     // u32 count of extra fds (3..3+n-1) passed to the process
     SL_T_DETACH_STDIO,     // no payload: container stdin=/dev/null, stdout/stderr=/dev/null unless SL_T_LOG
+    SL_T_DEVICE_FILTER,    // no payload: attach a device filter to the cgroup (no rules = deny all)
+    SL_T_DEVICE_RULE,      // u32 type ('a','c','b'), u32 access (1 mknod|2 read|4 write), i64 major, i64 minor (-1 any), u32 allow, u32 pad
     SL_T_TAG_MAX
 };
 
@@ -80,6 +82,13 @@ struct sl_device {
 struct sl_rlimit {
     uint32_t resource;
     uint64_t soft, hard;
+};
+
+#define SL_MAX_DEVRULES 128
+struct sl_devrule {
+    uint32_t type, access;
+    int64_t major, minor;
+    uint32_t allow;
 };
 
 struct sl_nsjoin {
@@ -124,6 +133,8 @@ struct sl_plan {
     int hook_barrier;
     uint32_t preserve_fds;
     int detach_stdio;
+    int device_filter;
+    struct sl_devrule *devrules; int n_devrules;
     // storage owned by the plan
     void *arena;
 };
@@ -177,6 +188,10 @@ int sl_mkfifo(const char *path, unsigned int mode);
 int sl_close_range_cloexec(unsigned int first);
 // Forward INT/TERM/HUP/QUIT/USR1/USR2/WINCH received by this process to `pid`.
 void sl_forward_signals_to(pid_t pid);
+
+// Loads the device rules as a BPF_PROG_TYPE_CGROUP_DEVICE program and attaches it to the cgroup
+// (fd opened O_RDONLY|O_DIRECTORY). Last matching rule wins; no match denies. 0 or -errno.
+int sl_devfilter_attach(int cgroup_fd, const struct sl_devrule *rules, int n, char *err, size_t errlen);
 
 // ---- rtnetlink (netlink.c) -----------------------------------------------------------------
 // All return >= 0 on success, -errno on failure (with `err` filled where given).

@@ -333,6 +333,14 @@ int main(int argc, char **argv) {
     if (plan.cgroup) {
         cgfd = open(plan.cgroup, O_PATH | O_DIRECTORY | O_CLOEXEC);
         if (cgfd < 0) { report_error("cgroup", errno, plan.cgroup); return 1; }
+        if (!exec_mode && plan.device_filter) {
+            // before the container exists, so it never runs without its device rules
+            char derr[300];
+            int dfd = open(plan.cgroup, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+            int rc = dfd < 0 ? -errno : sl_devfilter_attach(dfd, plan.devrules, plan.n_devrules, derr, sizeof(derr));
+            if (dfd >= 0) close(dfd);
+            if (rc < 0) { report_error("device cgroup", -rc, dfd < 0 ? plan.cgroup : derr); return 1; }
+        }
     }
 
     // exec: enter the container's namespaces here (single-threaded); create: join the pid ns

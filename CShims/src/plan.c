@@ -61,12 +61,14 @@ int sl_plan_parse(const uint8_t *buf, size_t len, struct sl_plan *plan, char *er
     plan->additional_gids = calloc((size_t)counts[SL_T_ADDITIONAL_GID] + 1, sizeof(uint32_t));
     plan->argv = calloc((size_t)counts[SL_T_ARG] + 1, sizeof(char *));
     plan->envp = calloc((size_t)counts[SL_T_ENV] + 1, sizeof(char *));
+    plan->devrules = calloc((size_t)counts[SL_T_DEVICE_RULE] + 1, sizeof(struct sl_devrule));
     if (!plan->mounts || !plan->devices || !plan->symlinks || !plan->masked || !plan->readonly ||
-        !plan->sysctls || !plan->rlimits || !plan->additional_gids || !plan->argv || !plan->envp) {
+        !plan->sysctls || !plan->rlimits || !plan->additional_gids || !plan->argv || !plan->envp || !plan->devrules) {
         sl_plan_free(plan);
         return fail(err, errlen, "plan: out of memory");
     }
-    if (counts[SL_T_NSJOIN] > 16) return fail(err, errlen, "plan: too many namespaces to join");
+    if (counts[SL_T_NSJOIN] > 16) { sl_plan_free(plan); return fail(err, errlen, "plan: too many namespaces to join"); }
+    if (counts[SL_T_DEVICE_RULE] > SL_MAX_DEVRULES) { sl_plan_free(plan); return fail(err, errlen, "plan: too many device rules"); }
 
     off = 0;
     while (off < len) {
@@ -163,6 +165,15 @@ int sl_plan_parse(const uint8_t *buf, size_t len, struct sl_plan *plan, char *er
         case SL_T_HOOK_BARRIER: plan->hook_barrier = 1; break;
         case SL_T_PRESERVE_FDS: NEED(rlen == 4, "preserve fds"); plan->preserve_fds = rd32(p); break;
         case SL_T_DETACH_STDIO: plan->detach_stdio = 1; break;
+        case SL_T_DEVICE_FILTER: plan->device_filter = 1; break;
+        case SL_T_DEVICE_RULE: {
+            NEED(rlen == 32, "device rule");
+            struct sl_devrule *d = &plan->devrules[plan->n_devrules++];
+            d->type = rd32(p); d->access = rd32(p + 4);
+            d->major = (int64_t)rd64(p + 8); d->minor = (int64_t)rd64(p + 16);
+            d->allow = rd32(p + 24);
+            break;
+        }
         default: break;
         }
 #undef NEED
@@ -174,6 +185,6 @@ int sl_plan_parse(const uint8_t *buf, size_t len, struct sl_plan *plan, char *er
 void sl_plan_free(struct sl_plan *plan) {
     free(plan->mounts); free(plan->devices); free(plan->symlinks); free(plan->masked);
     free(plan->readonly); free(plan->sysctls); free(plan->rlimits); free(plan->additional_gids);
-    free(plan->argv); free(plan->envp);
+    free(plan->argv); free(plan->envp); free(plan->devrules);
     memset(plan, 0, sizeof(*plan));
 }

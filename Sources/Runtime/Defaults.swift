@@ -44,6 +44,7 @@ public enum DefaultProfile {
         let linux = OCISpec.Linux(
             namespaces: [.init(type: "pid"), .init(type: "network"), .init(type: "ipc"), .init(type: "uts"),
                          .init(type: "mount"), .init(type: "cgroup")],
+            resources: OCISpec.Resources(devices: [.init(allow: false, type: nil, major: nil, minor: nil, access: "rwm")]),
             seccomp: SeccompProfile.runtimeDefault(capabilities: capabilities),
             maskedPaths: maskedPaths, readonlyPaths: readonlyPaths)
         return OCISpec(ociVersion: "1.0.2", process: process, root: .init(path: rootfs, readonly: true),

@@ -42,6 +42,38 @@ public struct CapabilitySets: Equatable, Sendable {
     public var ambient: UInt64 = 0
 }
 
+/// One device cgroup rule (OCI linux.resources.devices): type a/c/b, major/minor -1 = any,
+/// access bits 1 mknod, 2 read, 4 write.
+public struct DeviceRule: Equatable, Sendable {
+    public var allow: Bool
+    public var type: Character
+    public var major: Int64
+    public var minor: Int64
+    public var access: UInt32
+
+    public init(allow: Bool, type: Character, major: Int64 = -1, minor: Int64 = -1, access: UInt32 = 7) {
+        self.allow = allow
+        self.type = type
+        self.major = major
+        self.minor = minor
+        self.access = access
+    }
+
+    /// "rwm" -> 2|4|1; nil for anything else.
+    public static func accessMask(_ s: String) -> UInt32? {
+        var m: UInt32 = 0
+        for c in s {
+            switch c {
+            case "r": m |= 2
+            case "w": m |= 4
+            case "m": m |= 1
+            default: return nil
+            }
+        }
+        return m
+    }
+}
+
 public struct NamespaceJoin: Equatable, Sendable {
     public var type: UInt32
     public var path: String
@@ -87,6 +119,8 @@ public struct LaunchPlan: Equatable, Sendable {
     public var hookBarrier = false
     public var preserveFds: UInt32 = 0
     public var detachStdio = false
+    /// Device cgroup rules; nil = no device filter (the bundle asked for none).
+    public var deviceRules: [DeviceRule]?
     /// Things that were relaxed, for the caller to log.
     public var warnings: [String] = []
 
@@ -101,6 +135,7 @@ public struct LaunchPlan: Equatable, Sendable {
             && a.cwd == b.cwd && a.args == b.args && a.env == b.env && a.uid == b.uid && a.gid == b.gid
             && a.additionalGids == b.additionalGids && a.cgroupPath == b.cgroupPath && a.execFifo == b.execFifo
             && a.logPath == b.logPath && a.uidMap == b.uidMap && a.gidMap == b.gidMap && a.hookBarrier == b.hookBarrier
+            && a.deviceRules == b.deviceRules
     }
 }
 
@@ -412,6 +447,26 @@ public enum LaunchPlanner {
         if let s = linux.seccomp {
             try SeccompProfile.validate(s)
             p.seccomp = s
+        }
+
+        // device cgroup: the spec's rules in order, then what the container was given (its device
+        // nodes, /dev/pts, /dev/ptmx) so a deny-all in the spec does not break them; last match wins
+        if let rules = linux.resources?.devices {
+            var out: [DeviceRule] = []
+            for (i, r) in rules.enumerated() {
+                let t = Character(r.type ?? "a")
+                guard ["a", "c", "b"].contains(t) else { throw SpecError("linux.resources.devices[\(i)].type", "must be a, c or b") }
+                guard let access = DeviceRule.accessMask(r.access ?? "rwm") else {
+                    throw SpecError("linux.resources.devices[\(i)].access", "\"\(r.access ?? "")\" is not a combination of r, w, m")
+                }
+                out.append(DeviceRule(allow: r.allow, type: t, major: r.major ?? -1, minor: r.minor ?? -1, access: access))
+            }
+            for d in p.devices where d.type != "p" {
+                out.append(DeviceRule(allow: true, type: d.type, major: Int64(d.major), minor: Int64(d.minor), access: 7))
+            }
+            out.append(DeviceRule(allow: true, type: "c", major: 136, access: 7))        // /dev/pts/*
+            out.append(DeviceRule(allow: true, type: "c", major: 5, minor: 2, access: 7)) // /dev/ptmx
+            p.deviceRules = out
         }
         return p
     }

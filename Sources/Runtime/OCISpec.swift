@@ -221,11 +221,12 @@ public struct OCISpec: Sendable, Equatable {
         public var pids: Pids?
         public var unified: [String: String]?
         public var devices: [DeviceRule]?
-        public init(memory: Memory? = nil, cpu: CPU? = nil, pids: Pids? = nil, unified: [String: String]? = nil) {
+        public init(memory: Memory? = nil, cpu: CPU? = nil, pids: Pids? = nil, unified: [String: String]? = nil, devices: [DeviceRule]? = nil) {
             self.memory = memory
             self.cpu = cpu
             self.pids = pids
             self.unified = unified
+            self.devices = devices
         }
         public struct Memory: Sendable, Equatable {
             public var limit: Int64?
@@ -261,6 +262,13 @@ public struct OCISpec: Sendable, Equatable {
             public var major: Int64?
             public var minor: Int64?
             public var access: String?
+            public init(allow: Bool, type: String? = nil, major: Int64? = nil, minor: Int64? = nil, access: String? = nil) {
+                self.allow = allow
+                self.type = type
+                self.major = major
+                self.minor = minor
+                self.access = access
+            }
         }
     }
 

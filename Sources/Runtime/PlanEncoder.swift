@@ -80,6 +80,19 @@ public enum PlanEncoder {
         if p.hookBarrier { w.flag(SL_T_HOOK_BARRIER) }
         if p.preserveFds > 0 { w.record(SL_T_PRESERVE_FDS) { $0.u32(p.preserveFds) } }
         if p.detachStdio { w.flag(SL_T_DETACH_STDIO) }
+        if let rules = p.deviceRules {
+            w.flag(SL_T_DEVICE_FILTER)
+            for r in rules {
+                w.record(SL_T_DEVICE_RULE) { b in
+                    b.u32(UInt32(r.type.asciiValue ?? 97))
+                    b.u32(r.access)
+                    b.u64(UInt64(bitPattern: r.major))
+                    b.u64(UInt64(bitPattern: r.minor))
+                    b.u32(r.allow ? 1 : 0)
+                    b.u32(0)
+                }
+            }
+        }
         return w.bytes
     }
 }

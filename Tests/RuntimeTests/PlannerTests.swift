@@ -86,6 +86,24 @@ struct PlannerTests {
         #expect(p.symlinks.contains { $0.target == "/proc/self/fd" && $0.link == "/dev/fd" })
     }
 
+    @Test("device cgroup rules: the spec's, then the container's own devices, pts and ptmx")
+    func deviceRules() throws {
+        var s = defaultSpec()
+        s.linux?.resources?.devices?.append(.init(allow: true, type: "c", major: 10, minor: 200, access: "rw"))
+        let p = try LaunchPlanner.plan(spec: s, bundle: "/b", host: facts())
+        let rules = try #require(p.deviceRules)
+        #expect(rules.first == DeviceRule(allow: false, type: "a", access: 7))
+        #expect(rules[1] == DeviceRule(allow: true, type: "c", major: 10, minor: 200, access: 6))
+        #expect(rules.contains(DeviceRule(allow: true, type: "c", major: 1, minor: 3, access: 7)))
+        #expect(rules.suffix(2) == [DeviceRule(allow: true, type: "c", major: 136, access: 7), DeviceRule(allow: true, type: "c", major: 5, minor: 2, access: 7)])
+        s.linux?.resources = nil
+        #expect(try LaunchPlanner.plan(spec: s, bundle: "/b", host: facts()).deviceRules == nil)
+        s.linux?.resources = .init(devices: [.init(allow: true, access: "rwx")])
+        #expect(throws: SpecError("linux.resources.devices[0].access", "\"rwx\" is not a combination of r, w, m")) {
+            try LaunchPlanner.plan(spec: s, bundle: "/b", host: facts())
+        }
+    }
+
     @Test("user namespace needs mappings, which become uid_map text")
     func userns() throws {
         var s = defaultSpec()
