@@ -19,8 +19,9 @@ if [ "${1:-}" != "--inner" ] && [ -z "${BENCH_INNER:-}" ]; then
   T=$(mktemp -d /tmp/swiftlet-bench.XXXXXX)
   trap 'rm -rf "$T"' EXIT
   : > "$T/empty"
-  BENCH_INNER=1 T=$T N=$N BIN=$BIN exec unshare -m --propagation private bash -c \
+  BENCH_INNER=1 T=$T N=$N BIN=$BIN unshare -m --propagation private bash -c \
     'mount --bind "$T/empty" /sys/fs/cgroup/unified/cgroup.controllers 2>/dev/null || true; exec bash "$0"' "$0"
+  exit $?
 fi
 
 . "$here/lib.sh"
