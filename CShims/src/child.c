@@ -185,6 +185,14 @@ static void do_mount(int rootfd, const struct sl_mount *m) {
             if (remount_bind(target, m->flags & bindmask) < 0)
                 die("mount", "remount %s with bind options", m->dest);
         }
+    } else if (kind == SL_MOUNT_CGROUP && !(g_ctx->plan->clone_flags & CLONE_NEWCGROUP) && g_ctx->plan->cgroup) {
+        // no cgroup namespace: show the container its own group (as runc does), not the host's tree
+        if (mount(g_ctx->plan->cgroup, target, NULL, MS_BIND, NULL) < 0) die("mount", "bind %s on %s", g_ctx->plan->cgroup, m->dest);
+        close(fd);
+        fd = open_in_root(rootfd, m->dest, 0);
+        if (fd < 0) die("mount", "reopen %s", m->dest);
+        fdpath(target, sizeof(target), fd);
+        if (remount_bind(target, m->flags & bindmask) < 0) die("mount", "remount %s", m->dest);
     } else {
         int rc = mount(m->source, target, m->fstype, m->flags, m->data[0] ? m->data : NULL);
         if (rc < 0 && (errno == EPERM || errno == EBUSY) && kind == SL_MOUNT_SYSFS) {

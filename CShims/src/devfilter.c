@@ -69,12 +69,15 @@ int sl_devfilter_attach(int cgroup_fd, const struct sl_devrule *rules, int n, ch
     attr.insns = (uint64_t)(uintptr_t)prog;
     attr.insn_cnt = (uint32_t)k;
     attr.license = (uint64_t)(uintptr_t)"Apache";
-    attr.log_buf = (uint64_t)(uintptr_t)log;
-    attr.log_size = sizeof(log);
-    attr.log_level = 1;
+    // no verifier log on the normal path (it costs); load again with it only to explain a failure
     int fd = (int)syscall(SYS_bpf, BPF_PROG_LOAD, &attr, sizeof(attr));
     if (fd < 0) {
         int e = errno;
+        attr.log_buf = (uint64_t)(uintptr_t)log;
+        attr.log_size = sizeof(log);
+        attr.log_level = 1;
+        int again = (int)syscall(SYS_bpf, BPF_PROG_LOAD, &attr, sizeof(attr));
+        if (again >= 0) close(again);
         snprintf(err, errlen, "load device filter (%d instructions): %.200s", k, log);
         return -e;
     }
