@@ -92,4 +92,6 @@ $S start m
 mpid=$(/usr/bin/python3 -c 'import json,sys; print(json.load(open(sys.argv[1]))["monitorPid"])' "$T/s-state/m/state.json")
 echo "swiftlet-monitor per container: VmRSS $(awk '/VmRSS/ {print $2}' /proc/"$mpid"/status) KiB, VmHWM $(awk '/VmHWM/ {print $2}' /proc/"$mpid"/status) KiB"
 $S delete -f m
-rmdir /sys/fs/cgroup/unified/swiftlet-bench 2>/dev/null || true
+# crun and runc remove only the leaf: drop the (empty) parent group the bench's cgroupsPath made
+for g in /sys/fs/cgroup/*/swiftlet-bench; do [ -d "$g" ] && rmdir "$g" 2>/dev/null; done
+true
