@@ -49,13 +49,23 @@ public struct Cgroup: Sendable, Equatable {
     @discardableResult
     public func create() throws(SystemError) -> [String] {
         var created: [String] = []
+        var attempt = 0
         var prefix = ""
-        for comp in path.split(separator: "/") {
+        var comps = path.split(separator: "/")[...]
+        while let comp = comps.first {
             prefix += "/" + comp
+            comps = comps.dropFirst()
             if Files.isDirectory(prefix) { continue }
             if mkdir(prefix, 0o755) != 0 {
                 let e = errno
                 if e == EEXIST { continue }
+                // a shared parent (e.g. <root>/swiftlet) removed by a concurrent delete: start over
+                if e == ENOENT && attempt < 5 {
+                    attempt += 1
+                    prefix = ""
+                    comps = path.split(separator: "/")[...]
+                    continue
+                }
                 throw SystemError(op: "mkdir cgroup", code: e, detail: prefix)
             }
             created.append(prefix)

@@ -25,7 +25,7 @@ public enum StatsParser {
         var out: [String: UInt64] = [:]
         for line in text.split(separator: "\n") {
             let parts = line.split(separator: " ", maxSplits: 1)
-            if parts.count == 2, let v = UInt64(parts[1].trimmingCharacters(in: " ")) { out[String(parts[0])] = v }
+            if parts.count == 2, let v = UInt64(parts[1].trimmingCharacters(in: " \n")) { out[String(parts[0])] = v }
         }
         return out
     }
@@ -70,14 +70,5 @@ extension Cgroup {
         StatsParser.stats(cpuStat: try? read("cpu.stat"), memoryCurrent: try? read("memory.current"),
                           memoryStat: try? read("memory.stat"), memoryEvents: try? read("memory.events"),
                           pidsCurrent: try? read("pids.current"))
-    }
-}
-
-extension Substring {
-    fileprivate func trimmingCharacters(in set: String) -> String {
-        var s = self[...]
-        while let f = s.first, set.contains(f) { s = s.dropFirst() }
-        while let l = s.last, set.contains(l) || l == "\n" { s = s.dropLast() }
-        return String(s)
     }
 }

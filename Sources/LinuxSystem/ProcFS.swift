@@ -128,7 +128,8 @@ public enum ProcFS {
 }
 
 extension Substring {
-    func trimmingCharacters(in set: String) -> String {
+    /// The substring without leading and trailing characters from `set`.
+    public func trimmingCharacters(in set: String) -> String {
         var s = self[...]
         while let f = s.first, set.contains(f) { s = s.dropFirst() }
         while let l = s.last, set.contains(l) { s = s.dropLast() }

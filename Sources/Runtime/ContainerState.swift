@@ -105,6 +105,11 @@ public struct StateDirectory: Sendable {
     }
 }
 
+/// Runs `body`, turning a `SystemError` into `RuntimeError.system` (module boundary).
+func systemErrors<T>(_ body: () throws -> T) throws -> T {
+    do { return try body() } catch let e as SystemError { throw RuntimeError.system(e) }
+}
+
 public enum RuntimeError: Error, CustomStringConvertible, Sendable {
     case spec(SpecError)
     case system(SystemError)

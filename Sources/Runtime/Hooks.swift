@@ -8,7 +8,7 @@ import Glibc
 public enum Hooks {
     public static func run(_ hook: OCISpec.Hook, state: OCIState, kind: String) throws {
         let json = Array(state.json.serialized().utf8)
-        let (inR, inW) = try wrap { try Pipes.make() }
+        let (inR, inW) = try systemErrors { try Pipes.make() }
         let args = hook.args ?? [hook.path]
         let pid: pid_t
         do {
@@ -34,9 +34,5 @@ public enum Hooks {
             waited += 1
         }
         if let s = status, s != 0 { throw RuntimeError.hook("\(kind) hook \(hook.path) failed with status \(s)") }
-    }
-
-    private static func wrap<T>(_ body: () throws -> T) throws -> T {
-        do { return try body() } catch let e as SystemError { throw RuntimeError.system(e) }
     }
 }

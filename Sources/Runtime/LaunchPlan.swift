@@ -79,6 +79,26 @@ public struct NamespaceJoin: Equatable, Sendable {
     public var path: String
 }
 
+public struct PlannedSymlink: Equatable, Sendable {
+    public var target: String
+    public var link: String
+    public init(_ target: String, _ link: String) {
+        self.target = target
+        self.link = link
+    }
+}
+
+public struct PlannedSysctl: Equatable, Sendable {
+    public var key: String
+    public var value: String
+}
+
+public struct PlannedRlimit: Equatable, Sendable {
+    public var resource: UInt32
+    public var soft: UInt64
+    public var hard: UInt64
+}
+
 /// Everything the C child needs, decided in Swift. Pure data: built by `LaunchPlanner`,
 /// serialised by `PlanEncoder`, executed by `sl_child_main`.
 public struct LaunchPlan: Equatable, Sendable {
@@ -89,13 +109,13 @@ public struct LaunchPlan: Equatable, Sendable {
     public var rootPropagation: UInt64 = 0
     public var mounts: [PlannedMount] = []
     public var devices: [PlannedDevice] = []
-    public var symlinks: [(target: String, link: String)] = []
+    public var symlinks: [PlannedSymlink] = []
     public var maskedPaths: [String] = []
     public var readonlyPaths: [String] = []
     public var hostname: String?
     public var domainname: String?
-    public var sysctls: [(key: String, value: String)] = []
-    public var rlimits: [(resource: UInt32, soft: UInt64, hard: UInt64)] = []
+    public var sysctls: [PlannedSysctl] = []
+    public var rlimits: [PlannedRlimit] = []
     public var oomScoreAdj: Int32?
     public var uid: UInt32 = 0
     public var gid: UInt32 = 0
@@ -125,18 +145,6 @@ public struct LaunchPlan: Equatable, Sendable {
     public var warnings: [String] = []
 
     public init() {}
-
-    public static func == (a: LaunchPlan, b: LaunchPlan) -> Bool {
-        a.cloneFlags == b.cloneFlags && a.joins == b.joins && a.rootfs == b.rootfs && a.rootReadonly == b.rootReadonly
-            && a.mounts == b.mounts && a.devices == b.devices && a.symlinks.map { [$0.target, $0.link] } == b.symlinks.map { [$0.target, $0.link] }
-            && a.maskedPaths == b.maskedPaths && a.readonlyPaths == b.readonlyPaths && a.hostname == b.hostname
-            && a.sysctls.map { [$0.key, $0.value] } == b.sysctls.map { [$0.key, $0.value] }
-            && a.capabilities == b.capabilities && a.noNewPrivileges == b.noNewPrivileges && a.seccomp == b.seccomp
-            && a.cwd == b.cwd && a.args == b.args && a.env == b.env && a.uid == b.uid && a.gid == b.gid
-            && a.additionalGids == b.additionalGids && a.cgroupPath == b.cgroupPath && a.execFifo == b.execFifo
-            && a.logPath == b.logPath && a.uidMap == b.uidMap && a.gidMap == b.gidMap && a.hookBarrier == b.hookBarrier
-            && a.deviceRules == b.deviceRules
-    }
 }
 
 public enum Namespaces {
@@ -283,7 +291,7 @@ public enum LaunchPlanner {
                 throw SpecError("process.rlimits[\(i)].type", "unknown rlimit \"\(r.type)\"")
             }
             guard r.soft <= r.hard else { throw SpecError("process.rlimits[\(i)]", "soft limit \(r.soft) exceeds hard limit \(r.hard)") }
-            p.rlimits.append((UInt32(n), r.soft, r.hard))
+            p.rlimits.append(PlannedRlimit(resource: UInt32(n), soft: r.soft, hard: r.hard))
         }
 
         // capabilities
@@ -426,10 +434,10 @@ public enum LaunchPlanner {
                 }
             }
             p.devices = devices
-            p.symlinks = [("/proc/self/fd", "/dev/fd"), ("/proc/self/fd/0", "/dev/stdin"),
-                          ("/proc/self/fd/1", "/dev/stdout"), ("/proc/self/fd/2", "/dev/stderr")]
-            if hasDevpts { p.symlinks.append(("pts/ptmx", "/dev/ptmx")) }
-            if host.exists("/proc/kcore") { p.symlinks.append(("/proc/kcore", "/dev/core")) }
+            p.symlinks = [.init("/proc/self/fd", "/dev/fd"), .init("/proc/self/fd/0", "/dev/stdin"),
+                          .init("/proc/self/fd/1", "/dev/stdout"), .init("/proc/self/fd/2", "/dev/stderr")]
+            if hasDevpts { p.symlinks.append(.init("pts/ptmx", "/dev/ptmx")) }
+            if host.exists("/proc/kcore") { p.symlinks.append(.init("/proc/kcore", "/dev/core")) }
         }
 
         for (i, path) in (linux.maskedPaths ?? []).enumerated() {
@@ -442,7 +450,7 @@ public enum LaunchPlanner {
         }
         for (k, v) in (linux.sysctl ?? [:]).sorted(by: { $0.key < $1.key }) {
             guard !k.isEmpty, !k.contains("/"), !k.contains("..") else { throw SpecError("linux.sysctl", "invalid key \"\(k)\"") }
-            p.sysctls.append((k, v))
+            p.sysctls.append(PlannedSysctl(key: k, value: v))
         }
         if let s = linux.seccomp {
             try SeccompProfile.validate(s)

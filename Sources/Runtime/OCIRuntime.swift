@@ -205,9 +205,7 @@ public struct OCIRuntime: Sendable {
         return Created(record: record, reportFD: options.startImmediately ? repR.take() : nil, monitor: monitor)
     }
 
-    private func wrap<T>(_ body: () throws -> T) throws -> T {
-        do { return try body() } catch let e as SystemError { throw RuntimeError.system(e) }
-    }
+    private func wrap<T>(_ body: () throws -> T) throws -> T { try systemErrors(body) }
 
     // MARK: start
 

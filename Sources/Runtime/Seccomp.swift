@@ -54,7 +54,6 @@ public enum SeccompProfile {
     /// are ANDed in one rule; several conditions on the same index become one rule each (OR),
     /// as runc does.
     public static func rules(_ s: OCISpec.Seccomp) -> [Rule] {
-        let defaultErrno = s.defaultErrnoRet ?? EPERM
         var out: [Rule] = []
         for entry in s.syscalls ?? [] {
             let act = action(entry.action, errno: entry.errnoRet, defaultErrno: EPERM)
@@ -68,7 +67,6 @@ public enum SeccompProfile {
                 }
             }
         }
-        _ = defaultErrno
         return out
     }
 

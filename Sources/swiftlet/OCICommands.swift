@@ -174,17 +174,9 @@ struct OCI: ParsableCommand {
             if format == "json" { stdoutWrite(encodeJSON(.array(pids.map { .number(String($0)) }), pretty: false) + "\n"); return }
             stdoutWrite("PID        CMD\n")
             for p in pids {
-                let cmd = (try? Files.read("/proc/\(p)/cmdline")).map { String(decoding: $0.map { $0 == 0 ? 32 : $0 }, as: UTF8.self).trimmingTrailingSpace() } ?? ""
+                let cmd = (try? Files.read("/proc/\(p)/cmdline")).map { Substring(String(decoding: $0.map { $0 == 0 ? 32 : $0 }, as: UTF8.self)).trimmingCharacters(in: " ") } ?? ""
                 stdoutWrite("\(p)" + String(repeating: " ", count: max(1, 11 - "\(p)".count)) + cmd + "\n")
             }
         }
-    }
-}
-
-extension String {
-    func trimmingTrailingSpace() -> String {
-        var s = self
-        while s.last == " " { s.removeLast() }
-        return s
     }
 }

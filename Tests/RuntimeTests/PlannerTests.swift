@@ -157,6 +157,24 @@ struct PlannerTests {
         #expect(throws: expected) { try LaunchPlanner.plan(spec: s, bundle: "/b", host: facts()) }
     }
 
+    @Test("plan equality covers every field (rlimits, oom_score_adj, domainname, BPF)")
+    func equality() throws {
+        let a = try LaunchPlanner.plan(spec: defaultSpec(), bundle: "/b", host: facts())
+        var b = a
+        #expect(a == b)
+        b.rlimits[0].soft = 512
+        #expect(a != b)
+        b = a
+        b.oomScoreAdj = 500
+        #expect(a != b)
+        b = a
+        b.domainname = "x"
+        #expect(a != b)
+        b = a
+        b.seccompBPF = [1]
+        #expect(a != b)
+    }
+
     @Test("mount option parsing")
     func mountOptions() {
         let r = MountOptions.parse(["rw", "ro", "nosuid", "suid", "rshared", "mode=755", "size=1k"])
