@@ -10,6 +10,9 @@ let package = Package(
     ],
     dependencies: [
         .package(url: "https://github.com/apple/swift-argument-parser", from: "1.5.0"),
+        .package(url: "https://github.com/swift-server/async-http-client", from: "1.25.0"),
+        .package(url: "https://github.com/apple/swift-crypto", "3.12.0"..<"5.0.0"),
+        .package(url: "https://github.com/apple/swift-nio", from: "2.80.0"),
     ],
     targets: [
         // C: everything between clone3 and execve, seccomp BPF building, spawn helpers.
@@ -20,7 +23,7 @@ let package = Package(
             sources: ["src"],
             publicHeadersPath: "include",
             cSettings: [.unsafeFlags(["-O2", "-Wall", "-Wno-unused-function"])],
-            linkerSettings: [.linkedLibrary("seccomp"), .linkedLibrary("cap")]
+            linkerSettings: [.linkedLibrary("seccomp"), .linkedLibrary("cap"), .linkedLibrary("archive"), .linkedLibrary("nettle")]
         ),
         // C: one per container, outlives the agent/CLI (like conmon).
         .executableTarget(
@@ -33,11 +36,24 @@ let package = Package(
         .target(name: "Cgroups", dependencies: ["LinuxSystem"]),
         .target(name: "Networking", dependencies: ["CShims", "LinuxSystem"]),
         .target(name: "Runtime", dependencies: ["CShims", "LinuxSystem", "Cgroups"]),
+        // Registry client, content store, layer unpack, overlay snapshots.
+        .target(
+            name: "Images",
+            dependencies: [
+                "CShims", "LinuxSystem",
+                .product(name: "AsyncHTTPClient", package: "async-http-client"),
+                .product(name: "Crypto", package: "swift-crypto"),
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOPosix", package: "swift-nio"),
+                .product(name: "NIOHTTP1", package: "swift-nio"),
+            ]
+        ),
         .executableTarget(
             name: "swiftlet",
             dependencies: [
                 "Runtime",
                 "Networking",
+                "Images",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ]
         ),
@@ -45,6 +61,7 @@ let package = Package(
         .testTarget(name: "CgroupsTests", dependencies: ["Cgroups"]),
         .testTarget(name: "RuntimeTests", dependencies: ["Runtime"]),
         .testTarget(name: "NetworkingTests", dependencies: ["Networking"]),
+        .testTarget(name: "ImagesTests", dependencies: ["Images"]),
     ],
     swiftLanguageModes: [.v6]
 )

@@ -7,7 +7,11 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 export PATH=/opt/swift/usr/bin:$PATH
+# libarchive's static archive needs its compression libraries named after it.
+static_libs=()
+for l in zstd lz4 lzma bz2 z nettle acl xml2; do static_libs+=(-Xlinker "-l$l"); done
 swift build -c release --static-swift-stdlib -Xswiftc -static-executable --scratch-path .build-static --product swiftlet \
+  "${static_libs[@]}" \
   2> >(grep -v "statically linked applications requires at runtime\|use of \`mktemp' is dangerous" >&2)
 mkdir -p bin
 install -m 0755 .build-static/release/swiftlet bin/swiftlet

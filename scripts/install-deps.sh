@@ -1,11 +1,12 @@
 #!/usr/bin/env bash
 # Installs the Debian packages Swiftlet builds and tests with (idempotent; needs root).
-#   scripts/install-deps.sh [--bench] [--vm]
+#   scripts/install-deps.sh [--bench] [--vm] [--images]
 set -euo pipefail
-pkgs=(libseccomp-dev libcap-dev busybox-static python3 time procps nftables iptables iproute2 util-linux containernetworking-plugins curl)
+pkgs=(libseccomp-dev libcap-dev libarchive-dev libzstd-dev liblz4-dev libacl1-dev liblzma-dev libbz2-dev zlib1g-dev nettle-dev libxml2-dev busybox-static python3 time procps nftables iptables iproute2 util-linux containernetworking-plugins curl)
 for a in "$@"; do
   case "$a" in
     --bench) pkgs+=(crun runc hyperfine containernetworking-plugins) ;;
+    --images) pkgs+=(docker-registry skopeo umoci apache2-utils openssl zstd) ;;
     --vm) pkgs+=(qemu-system-x86 linux-image-cloud-amd64 cpio) ;;
   esac
 done

@@ -184,6 +184,7 @@ int sl_openat2(int dirfd, const char *path, uint64_t flags, uint64_t mode, uint6
 int sl_pipe_cloexec(int fds[2]);
 // memfd_create(MFD_CLOEXEC)
 int sl_memfd(const char *name);
+int sl_syncfs(int fd);
 int sl_mkfifo(const char *path, unsigned int mode);
 int sl_close_range_cloexec(unsigned int first);
 // Forward INT/TERM/HUP/QUIT/USR1/USR2/WINCH received by this process to `pid`.
@@ -231,6 +232,21 @@ int sl_seccomp_add_rule(void *ctx, uint32_t action, const char *syscall,
 int sl_seccomp_export(void *ctx, uint8_t **out, size_t *len_out);
 void sl_seccomp_free(void *ctx);
 void sl_free(void *p);
+
+// ---- layer unpack (libarchive) ------------------------------------------------------------
+#define SL_UNPACK_OVERLAY_WHITEOUTS 1 // .wh.x -> 0:0 char device, .wh..wh..opq -> trusted.overlay.opaque
+#define SL_UNPACK_KEEP_OWNERS 2       // chown entries to the uid/gid in the archive
+struct sl_unpack_result {
+    char diffid[72];   // "sha256:<hex>" of the uncompressed stream
+    uint64_t size;     // uncompressed bytes
+    uint64_t entries;
+    uint64_t whiteouts;
+    uint64_t skipped;  // entries not created (device nodes, unknown types)
+    char warning[512]; // the first skipped entry, named
+};
+// Unpacks the layer read from in_fd into the directory dest_fd. 0, or -errno with err set to a
+// message naming the entry.
+int sl_unpack_layer(int in_fd, int dest_fd, int flags, struct sl_unpack_result *res, char *err, size_t errlen);
 
 #ifdef __cplusplus
 }

@@ -154,3 +154,5 @@ void sl_forward_signals_to(pid_t pid) {
 int sl_pipe_cloexec(int fds[2]) { return pipe2(fds, O_CLOEXEC); }
 
 int sl_memfd(const char *name) { return memfd_create(name, MFD_CLOEXEC); }
+
+int sl_syncfs(int fd) { return syncfs(fd); }

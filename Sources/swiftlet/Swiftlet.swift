@@ -22,7 +22,7 @@ struct Swiftlet: ParsableCommand {
         commandName: "swiftlet",
         abstract: "A Kubernetes node agent with its own Linux container runtime.",
         version: "0.1.0",
-        subcommands: [OCI.self, Check.self, Net.self]
+        subcommands: [OCI.self, Images.self, Check.self, Net.self]
     )
 }
 
