@@ -4,7 +4,7 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 export PATH=/opt/swift/usr/bin:$PATH
-scripts/install-deps.sh --bench --vm
+scripts/install-deps.sh --bench --vm --images
 status=0
 
 echo "=== unit tests (swift test) ==="
@@ -16,6 +16,9 @@ scripts/build.sh
 
 echo "=== root integration: runtime (this host: hybrid cgroups) ==="
 scripts/test-runtime.sh bin || status=1
+
+echo "=== root integration: images (local docker-registry: plain, basic auth, token auth) ==="
+scripts/test-images.sh bin || status=1
 
 echo "=== root integration: pod networking (in test network namespaces) ==="
 scripts/test-network.sh bin || status=1
