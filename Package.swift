@@ -13,6 +13,8 @@ let package = Package(
         .package(url: "https://github.com/swift-server/async-http-client", from: "1.25.0"),
         .package(url: "https://github.com/apple/swift-crypto", "3.12.0"..<"5.0.0"),
         .package(url: "https://github.com/apple/swift-nio", from: "2.80.0"),
+        .package(url: "https://github.com/jpsim/Yams", from: "6.0.0"),
+        .package(url: "https://github.com/apple/swift-log", from: "1.6.0"),
     ],
     targets: [
         // C: everything between clone3 and execve, seccomp BPF building, spawn helpers.
@@ -48,12 +50,28 @@ let package = Package(
                 .product(name: "NIOHTTP1", package: "swift-nio"),
             ]
         ),
+        // Kubernetes API types (Codable), Quantity, validation, defaulting: pure.
+        .target(name: "KubeModel", dependencies: [.product(name: "Yams", package: "Yams")]),
+        // The node agent: pod sources, pod workers, sandboxes, lifecycle, status, local API.
+        .target(
+            name: "Agent",
+            dependencies: [
+                "CShims", "LinuxSystem", "Cgroups", "Runtime", "Networking", "Images", "KubeModel",
+                .product(name: "Crypto", package: "swift-crypto"),
+                .product(name: "Logging", package: "swift-log"),
+                .product(name: "Yams", package: "Yams"),
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOPosix", package: "swift-nio"),
+                .product(name: "NIOHTTP1", package: "swift-nio"),
+            ]
+        ),
         .executableTarget(
             name: "swiftlet",
             dependencies: [
                 "Runtime",
                 "Networking",
                 "Images",
+                "Agent",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ]
         ),
@@ -62,6 +80,8 @@ let package = Package(
         .testTarget(name: "RuntimeTests", dependencies: ["Runtime"]),
         .testTarget(name: "NetworkingTests", dependencies: ["Networking"]),
         .testTarget(name: "ImagesTests", dependencies: ["Images"]),
+        .testTarget(name: "KubeModelTests", dependencies: ["KubeModel"]),
+        .testTarget(name: "AgentTests", dependencies: ["Agent"]),
     ],
     swiftLanguageModes: [.v6]
 )

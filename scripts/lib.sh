@@ -46,3 +46,14 @@ exec(expr)
 json.dump(c, open(path, "w"), indent=1)
 PY
 }
+
+# remove_cgroups NAME: deletes <cgroup2 root>/NAME and everything below it (a test agent's tree),
+# deepest first; only ever a tree the caller created.
+remove_cgroups() {
+  local root
+  root=$(awk '$9 == "cgroup2" {print $5; exit}' /proc/self/mountinfo)
+  [ -n "$root" ] && [ -n "$1" ] && [ -d "$root/$1" ] || return 0
+  echo 1 > "$root/$1/cgroup.kill" 2>/dev/null || true
+  for _ in $(seq 50); do [ -z "$(cat $(find "$root/$1" -name cgroup.procs) 2>/dev/null)" ] && break; sleep 0.1; done
+  find "$root/$1" -depth -type d -exec rmdir {} \; 2>/dev/null || true
+}

@@ -211,6 +211,7 @@ int sl_pod_net_add(int host_fd, const char *netns_path, const char *host_ifname,
 // Pinned network namespaces (bind mount of the nsfs file, as `ip netns add`).
 int sl_netns_create(const char *path, char *err, size_t errlen);
 int sl_netns_remove(const char *path, char *err, size_t errlen);
+int sl_sandbox_create(const char *dir, const char *hostname, char *err, size_t errlen);
 
 // ---- seccomp (parent side, libseccomp) -----------------------------------------------------
 enum sl_scmp_action_kind {

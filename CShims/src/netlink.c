@@ -301,3 +301,63 @@ int sl_netns_remove(const char *path, char *err, size_t errlen) {
     if (unlink(path) < 0 && errno != ENOENT) return seterr(err, errlen, errno, "unlink %s", path);
     return 0;
 }
+
+// Pins a pod sandbox: one child in new net+ipc+uts namespaces (hostname set inside), its
+// namespace files bind-mounted on <dir>/net, <dir>/ipc, <dir>/uts. The child exits at once.
+int sl_sandbox_create(const char *dir, const char *hostname, char *err, size_t errlen) {
+    static const char *names[3] = {"net", "ipc", "uts"};
+    char paths[3][4096];
+    for (int i = 0; i < 3; i++) {
+        snprintf(paths[i], sizeof paths[i], "%s/%s", dir, names[i]);
+        int fd = open(paths[i], O_RDONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0444);
+        if (fd < 0) {
+            int e = errno;
+            for (int j = 0; j < i; j++) unlink(paths[j]);
+            return seterr(err, errlen, e, "create %s", paths[i]);
+        }
+        close(fd);
+    }
+    int p[2], ready[2];
+    if (pipe2(p, O_CLOEXEC) < 0 || pipe2(ready, O_CLOEXEC) < 0) {
+        int e = errno;
+        for (int j = 0; j < 3; j++) unlink(paths[j]);
+        return seterr(err, errlen, e, "pipe");
+    }
+    int pidfd = -1;
+    pid_t pid = sl_clone3(CLONE_NEWNET | CLONE_NEWIPC | CLONE_NEWUTS, -1, &pidfd);
+    if (pid == 0) {
+        close(p[1]);
+        close(ready[0]);
+        char ok = sethostname(hostname, strlen(hostname)) == 0 ? 'y' : 'n';
+        if (write(ready[1], &ok, 1) < 0) _exit(1);
+        child_wait(&p[0]);
+    }
+    close(p[0]);
+    close(ready[1]);
+    if (pid < 0) {
+        int e = errno;
+        close(p[1]);
+        close(ready[0]);
+        for (int j = 0; j < 3; j++) unlink(paths[j]);
+        return seterr(err, errlen, e, "clone3(CLONE_NEWNET|CLONE_NEWIPC|CLONE_NEWUTS)");
+    }
+    char ok = 'n';
+    ssize_t n = read(ready[0], &ok, 1);
+    close(ready[0]);
+    int rc = 0, e = 0, failed = -1;
+    if (n != 1 || ok != 'y') { rc = -1; e = EINVAL; }
+    for (int i = 0; rc == 0 && i < 3; i++) {
+        char src[64];
+        snprintf(src, sizeof src, "/proc/%d/ns/%s", pid, names[i]);
+        if (mount(src, paths[i], NULL, MS_BIND, NULL) < 0) { rc = -1; e = errno; failed = i; }
+    }
+    close(p[1]);
+    waitpid(pid, NULL, 0);
+    close(pidfd);
+    if (rc < 0) {
+        for (int j = 0; j < 3; j++) { umount2(paths[j], MNT_DETACH); unlink(paths[j]); }
+        if (failed >= 0) return seterr(err, errlen, e, "bind /proc/%d/ns/%s on %s", pid, names[failed], paths[failed]);
+        return seterr(err, errlen, e, "sethostname \"%s\" in the sandbox", hostname);
+    }
+    return 0;
+}

@@ -1,3 +1,8 @@
+import CShims
+#if canImport(Glibc)
+import Glibc
+#endif
+
 /// Resolution of an image's USER ("name", "uid", "name:group", "uid:gid") against the
 /// image's /etc/passwd and /etc/group, as runc/containerd do.
 public struct ResolvedUser: Sendable, Equatable {
@@ -115,4 +120,23 @@ public struct ProcessDefaults: Sendable, Equatable {
         }
         return out
     }
+}
+
+/// Reads a file of a container root filesystem (at most 16 MiB), resolving symlinks and ".."
+/// inside it; "" when missing.
+public func readFileInRoot(_ root: String, _ path: String) -> String {
+    let rootFD = open(root, O_RDONLY | O_DIRECTORY | O_CLOEXEC)
+    guard rootFD >= 0 else { return "" }
+    defer { close(rootFD) }
+    let fd = sl_openat2(rootFD, path, UInt64(O_RDONLY | O_CLOEXEC), 0, 0x10 /* RESOLVE_IN_ROOT */)
+    guard fd >= 0 else { return "" }
+    defer { close(fd) }
+    var out = [UInt8]()
+    var buf = [UInt8](repeating: 0, count: 65536)
+    while out.count < 16 << 20 {
+        let n = buf.withUnsafeMutableBytes { read(fd, $0.baseAddress, $0.count) }
+        if n <= 0 { break }
+        out += buf[0..<n]
+    }
+    return String(decoding: out, as: UTF8.self)
 }

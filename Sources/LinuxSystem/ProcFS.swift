@@ -75,6 +75,12 @@ public enum ProcFS {
 
     /// Field 22 of /proc/<pid>/stat (start time in clock ticks since boot), used with the pid to
     /// recognise a process again after pid reuse. The comm field may contain spaces and ')'.
+    /// True when `path` is a mount point (or a bind-mounted file) in this mount namespace.
+    public static func isMountPoint(_ path: String) -> Bool {
+        guard let mounts = try? mountInfo() else { return false }
+        return mounts.contains { $0.mountPoint == path }
+    }
+
     public static func parseStartTime(stat: String) -> UInt64? {
         guard let close = stat.lastIndex(of: ")") else { return nil }
         let rest = stat[stat.index(after: close)...].split(separator: " ")

@@ -44,6 +44,9 @@ public struct OCIRuntime: Sendable {
 
     func dir(_ id: String) -> StateDirectory { StateDirectory(root: root, id: id) }
 
+    /// The stored record of a container (pids, monitor, bundle, log path).
+    public func record(id: String) throws -> ContainerRecord { try dir(id).load() }
+
     // MARK: create
 
     /// Undo actions for a partially created container, run in reverse on failure.

@@ -251,8 +251,8 @@ struct Images: ParsableCommand {
                                                     args: argv.isEmpty ? nil : argv, env: env, workingDir: workdir, user: user)
                     if p.args.isEmpty { throw StoreError("image \(record.name) has no ENTRYPOINT or CMD; give a command") }
                     let resolved = try UserDatabase.resolve(
-                        p.user, passwd: UserDatabase.parsePasswd(readInRoot(rootfs, "/etc/passwd")),
-                        group: UserDatabase.parseGroup(readInRoot(rootfs, "/etc/group")))
+                        p.user, passwd: UserDatabase.parsePasswd(readFileInRoot(rootfs, "/etc/passwd")),
+                        group: UserDatabase.parseGroup(readFileInRoot(rootfs, "/etc/group")))
                     var spec = DefaultProfile.spec(args: p.args, rootfs: "rootfs")
                     var env = p.env
                     if !env.contains(where: { $0.hasPrefix("HOME=") }) { env.append("HOME=" + (resolved.home.flatMap { $0.isEmpty ? nil : $0 } ?? "/")) }
@@ -281,24 +281,6 @@ struct Images: ParsableCommand {
             Glibc.exit(code)
         }
     }
-}
-
-/// Reads a file of a container root filesystem, resolving symlinks inside it.
-func readInRoot(_ root: String, _ path: String) -> String {
-    let rootFD = open(root, O_RDONLY | O_DIRECTORY | O_CLOEXEC)
-    guard rootFD >= 0 else { return "" }
-    defer { close(rootFD) }
-    let fd = sl_openat2(rootFD, path, UInt64(O_RDONLY | O_CLOEXEC), 0, 0x10 /* RESOLVE_IN_ROOT */)
-    guard fd >= 0 else { return "" }
-    defer { close(fd) }
-    var out = [UInt8]()
-    var buf = [UInt8](repeating: 0, count: 65536)
-    while out.count < 16 << 20 {
-        let n = buf.withUnsafeMutableBytes { read(fd, $0.baseAddress, $0.count) }
-        if n <= 0 { break }
-        out += buf[0..<n]
-    }
-    return String(decoding: out, as: UTF8.self)
 }
 
 func table(_ rows: [[String]]) -> String {

@@ -1,0 +1,265 @@
+import Cgroups
+import FoundationEssentials
+import Images
+import KubeModel
+import LinuxSystem
+import Logging
+import Networking
+import Runtime
+import Synchronization
+
+#if canImport(Glibc)
+import Glibc
+#endif
+
+/// Pulls one image at a time (the kubelet's serializeImagePulls default); the same reference
+/// requested twice while a pull runs shares it.
+actor PullCoordinator {
+    var running: [String: Task<ImageRecord, Error>] = [:]
+    var tail: Task<Void, Never>?
+
+    func pull(_ ref: ImageReference, puller: ImagePuller) async throws -> ImageRecord {
+        if let t = running[ref.description] { return try await t.value }
+        let previous = tail
+        let t = Task { () throws -> ImageRecord in
+            await previous?.value
+            return try await puller.pull(ref)
+        }
+        running[ref.description] = t
+        tail = Task { _ = try? await t.value }
+        defer { running[ref.description] = nil }
+        return try await t.value
+    }
+}
+
+/// Everything a pod worker uses, shared.
+public final class AgentContext: Sendable {
+    public let config: AgentConfig
+    let runtime: OCIRuntime
+    let store: ImageStore
+    let puller: ImagePuller
+    let pulls = PullCoordinator()
+    let snapshots: Snapshotter
+    let network: BridgeNetwork
+    let qos: QoSTree
+    let cgroupBase: String
+    let cgroupsUsable: Bool
+    let exits = ExitWatcher()
+    let logger: Logger
+    let memoryCapacity: Int64
+    let hostIP: String?
+    let logMaxBytes: Int64
+
+    init(config: AgentConfig, logger: Logger, monitorPath: String) throws {
+        self.config = config
+        self.logger = logger
+        runtime = OCIRuntime(root: config.ociRoot, monitorPath: monitorPath, warn: { [logger] in logger.debug("\($0)") })
+        store = try ImageStore(root: config.imageStorePath)
+        var ro = RegistryOptions()
+        ro.insecureRegistries = Set(config.insecureRegistries)
+        ro.credentials = (try? DockerConfig.load(path: config.registryConfig ?? DockerConfig.defaultPath)) ?? [:]
+        puller = ImagePuller(store: store, client: RegistryClient(options: ro))
+        snapshots = Snapshotter(store: store)
+        cgroupBase = config.cgroupRoot
+        network = BridgeNetwork(config: config.networkConfig)
+        if let h = CgroupHierarchy.discover() {
+            qos = QoSTree(hierarchy: h, base: config.cgroupRoot)
+            cgroupsUsable = true
+        } else {
+            qos = QoSTree(hierarchy: CgroupHierarchy(mountPoint: "/sys/fs/cgroup"), base: config.cgroupRoot)
+            cgroupsUsable = false
+        }
+        var mem: Int64 = 0
+        if let text = try? Files.readString("/proc/meminfo"), let line = text.split(separator: "\n").first(where: { $0.hasPrefix("MemTotal:") }) {
+            mem = (Int64(line.split(separator: " ").dropFirst().first ?? "0") ?? 0) * 1024
+        }
+        memoryCapacity = mem
+        hostIP = nil
+        logMaxBytes = (try? Quantity(parsing: config.containerLogMaxSize))?.value ?? 10 << 20
+    }
+}
+
+/// The node agent: desired pods from the static-pod source, one worker per pod UID,
+/// adoption of what a previous instance left running, orphan cleanup.
+public actor Agent {
+    public let ctx: AgentContext
+    let source: StaticPodSource
+    var workers: [String: PodWorker] = [:]
+    var names: [String: String] = [:]
+    /// Workers being stopped, by UID (a replacement with the same name waits for them).
+    var stopping: [String: (name: String, task: Task<Void, Never>, worker: PodWorker)] = [:]
+    var invalid: [String: [String]] = [:]
+    var watcher: DirectoryWatcher?
+    var relistTask: Task<Void, Never>?
+    public private(set) var healthy = false
+    let log: Logger
+
+    public init(config: AgentConfig, logger: Logger, monitorPath: String) throws {
+        ctx = try AgentContext(config: config, logger: logger, monitorPath: monitorPath)
+        source = StaticPodSource(directory: config.manifestsDir, nodeName: config.nodeName)
+        log = logger
+    }
+
+    /// Prepares the node, adopts surviving pods, starts watching manifests.
+    public func start() async throws {
+        let c = ctx.config
+        for d in [c.podsDir, c.sandboxRoot, c.ociRoot, c.podLogsDir, c.manifestsDir] { try Files.makeDirectories(d, mode: 0o755) }
+        if !ctx.cgroupsUsable || (ctx.qos.hierarchy.controllers().filter { ["cpu", "memory", "pids"].contains($0) }.count < 3) {
+            if c.allowUnenforcedResources {
+                log.warning("cgroup v2 controllers cpu/memory/pids are not all available: requests and limits are NOT enforced (allowUnenforcedResources)")
+            } else {
+                log.warning("cgroup v2 controllers cpu/memory/pids are not all available; pods with resources will fail to start (set allowUnenforcedResources to run them unenforced)")
+            }
+        }
+        try ctx.network.setupNode()
+        // what a previous instance left: records on disk
+        var restored: [String: (Pod, PodRecordState)] = [:]
+        for uid in (try? Files.list(c.podsDir)) ?? [] {
+            let dir = c.podsDir + "/" + uid
+            guard let podData = try? Files.read(dir + "/pod.json"), let stData = try? Files.read(dir + "/state.json"),
+                  let pod = try? JSONDecoder().decode(Pod.self, from: Data(podData)),
+                  let st = try? JSONDecoder().decode(PodRecordState.self, from: Data(stData)) else {
+                log.warning("removing unreadable pod record", metadata: ["dir": "\(dir)"])
+                try? Files.removeTree(dir)
+                continue
+            }
+            restored[uid] = (pod, st)
+        }
+        let desired = relistDesired()
+        for (uid, (pod, st)) in restored {
+            if desired[uid] != nil {
+                log.info("adopting pod", metadata: ["pod": "\(pod.metadata.name ?? "")", "uid": "\(uid)"])
+                let w = PodWorker(ctx: ctx, pod: desired[uid]!, restored: st)
+                workers[uid] = w
+                names[uid] = fullName(pod)
+                await w.startLoop()
+            } else {
+                log.info("pod no longer desired: stopping", metadata: ["pod": "\(pod.metadata.name ?? "")", "uid": "\(uid)"])
+                let w = PodWorker(ctx: ctx, pod: pod, restored: st)
+                stopping[uid] = (fullName(pod), Task { await w.terminate(); await self.stopped(uid) }, w)
+            }
+        }
+        // orphans: sandboxes, containers, snapshots and addresses nothing refers to
+        await cleanOrphans(keeping: Set(restored.keys).union(desired.keys))
+        apply(desired)
+        healthy = true
+        watcher = try DirectoryWatcher(directory: c.manifestsDir) { [weak self] in
+            Task { await self?.relist() }
+        }
+        let period = c.fileCheckFrequencySeconds
+        relistTask = Task { [weak self] in
+            while !Task.isCancelled {
+                try? await Task.sleep(for: .milliseconds(Int64(period * 1000)))
+                await self?.relist()
+            }
+        }
+    }
+
+    func cleanOrphans(keeping live: Set<String>) async {
+        let c = ctx.config
+        for uid in (try? Files.list(c.sandboxRoot)) ?? [] where !live.contains(uid) {
+            log.info("removing orphaned sandbox", metadata: ["uid": "\(uid)"])
+            let dir = c.sandboxRoot + "/" + uid
+            for n in ["ipc", "uts", "net"] { umount2(dir + "/" + n, Int32(MNT_DETACH)); unlink(dir + "/" + n) }
+            rmdir(dir)
+        }
+        let livePrefixes = Set(live.map { String($0.prefix(8)) })
+        for st in ctx.runtime.list() where !livePrefixes.contains(String(st.id.prefix(8))) {
+            log.info("removing orphaned container", metadata: ["id": "\(st.id)"])
+            try? ctx.runtime.kill(id: st.id, signal: SIGKILL, all: true)
+            try? ctx.runtime.delete(id: st.id, force: true)
+        }
+        for snap in (try? ctx.store.snapshots()) ?? [] where !livePrefixes.contains(String(snap.id.prefix(8))) {
+            try? ctx.snapshots.remove(id: snap.id)
+        }
+        if let removed = try? ctx.network.reclaim(keeping: live), !removed.isEmpty {
+            log.info("reclaimed pod addresses", metadata: ["ids": "\(removed.joined(separator: ","))"])
+        }
+    }
+
+    func relistDesired() -> [String: Pod] {
+        var desired: [String: Pod] = [:]
+        var bad: [String: [String]] = [:]
+        for r in source.list() {
+            switch r {
+            case .pod(let p): desired[p.metadata.uid!] = p
+            case .invalid(let path, let errors):
+                if invalid[path] != errors { log.error("invalid manifest", metadata: ["file": "\(path)", "errors": "\(errors.joined(separator: "; "))"]) }
+                bad[path] = errors
+            }
+        }
+        invalid = bad
+        // two files naming the same pod: the first (by file name) wins
+        var byName: [String: String] = [:]
+        for (uid, p) in desired.sorted(by: { ($0.value.metadata.annotations?["swiftlet.io/manifest"] ?? "") < ($1.value.metadata.annotations?["swiftlet.io/manifest"] ?? "") }) {
+            let key = "\(p.metadata.namespace ?? "")/\(p.metadata.name ?? "")"
+            if let other = byName[key], other != uid {
+                let path = p.metadata.annotations?["swiftlet.io/manifest"] ?? ""
+                invalid[path] = ["pod \(key) is already defined by another manifest"]
+                desired[uid] = nil
+            } else { byName[key] = uid }
+        }
+        return desired
+    }
+
+    public func relist() {
+        apply(relistDesired())
+    }
+
+    func apply(_ desired: [String: Pod]) {
+        for (uid, w) in workers where desired[uid] == nil {
+            workers[uid] = nil
+            stopping[uid] = (names[uid] ?? "", Task { await w.terminate(); await self.stopped(uid) }, w)
+            names[uid] = nil
+        }
+        for (uid, pod) in desired where workers[uid] == nil {
+            let w = PodWorker(ctx: ctx, pod: pod, restored: nil)
+            workers[uid] = w
+            names[uid] = fullName(pod)
+            // a replaced pod (same name, new spec) starts after the old one is gone
+            let waitFor = stopping.values.filter { $0.name == fullName(pod) }.map(\.task)
+            Task {
+                for t in waitFor { await t.value }
+                await w.startLoop()
+            }
+        }
+    }
+
+    func stopped(_ uid: String) { stopping[uid] = nil }
+
+    func fullName(_ p: Pod) -> String { "\(p.metadata.namespace ?? "")/\(p.metadata.name ?? "")" }
+
+    /// Running and terminating pods (the latter with deletionTimestamp set, as kubectl shows them).
+    public func pods() async -> [Pod] {
+        var out: [Pod] = []
+        for w in workers.values { out.append(await w.snapshot()) }
+        for s in stopping.values where !(await s.worker.isTerminated) { out.append(await s.worker.snapshot()) }
+        return out.sorted { ($0.metadata.name ?? "") < ($1.metadata.name ?? "") }
+    }
+
+    public func invalidManifests() -> [String: [String]] { invalid }
+
+    public func worker(named name: String) async -> PodWorker? {
+        for w in workers.values {
+            let p = await w.pod
+            if p.metadata.name == name || p.metadata.uid == name || "\(p.metadata.namespace ?? "")/\(p.metadata.name ?? "")" == name { return w }
+        }
+        return nil
+    }
+
+    /// Agent shutdown: pods keep running (they are adopted by the next start).
+    public func shutdown() {
+        relistTask?.cancel()
+        healthy = false
+    }
+
+    /// Stops every pod (used by `swiftlet run -f` on Ctrl-C and by tests).
+    public func stopAll() async {
+        relistTask?.cancel()
+        for (uid, w) in workers {
+            workers[uid] = nil
+            await w.terminate()
+        }
+        for t in stopping.values { await t.task.value }
+    }
+}

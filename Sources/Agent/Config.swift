@@ -1,0 +1,113 @@
+import Networking
+import Yams
+
+/// Every agent setting; each has a command-line flag and a key in the YAML config file
+/// (`--config`), flags winning.
+public struct AgentConfig: Codable, Sendable, Equatable {
+    public var nodeName: String = "swiftlet-node"
+    public var manifestsDir: String = "/etc/swiftlet/manifests"
+    /// Persistent state: pods/<uid>/, images/, network/.
+    public var rootDir: String = "/var/lib/swiftlet"
+    /// Runtime state on tmpfs: container state dirs, sandbox pins, the API socket.
+    public var runDir: String = "/run/swiftlet"
+    public var podLogsDir: String = "/var/log/pods"
+    public var imageStore: String?
+    public var socketPath: String?
+    /// kubelet's healthz port is 10248 on 127.0.0.1; 0 disables.
+    public var healthzPort: Int = 10248
+    public var healthzAddress: String = "127.0.0.1"
+    public var fileCheckFrequencySeconds: Double = 20
+    public var containerLogMaxSize: String = "10Mi"
+    public var containerLogMaxFiles: Int = 5
+    public var backoffInitialSeconds: Double = 10
+    public var backoffMaxSeconds: Double = 300
+    public var backoffResetSeconds: Double = 600
+    public var bridge: String = "swiftlet0"
+    public var podSubnet: String = "10.88.0.0/24"
+    public var clusterDNS: [String] = []
+    public var clusterDomain: String = "cluster.local"
+    public var insecureRegistries: [String] = []
+    public var registryConfig: String?
+    /// Run pods even where the cgroup v2 controllers are missing (requests/limits not enforced).
+    public var allowUnenforcedResources: Bool = false
+    public var logLevel: String = "info"
+    /// The agent's cgroup subtree (relative to the cgroup2 root): <cgroupRoot>/kubepods/...
+    public var cgroupRoot: String = "swiftlet"
+
+    public init() {}
+
+    public var imageStorePath: String { imageStore ?? rootDir + "/images" }
+    public var apiSocket: String { socketPath ?? runDir + "/agent.sock" }
+    public var podsDir: String { rootDir + "/pods" }
+    public var ociRoot: String { runDir + "/agent/containers" }
+    public var sandboxRoot: String { runDir + "/agent/sandboxes" }
+    public var networkStateDir: String { rootDir + "/network" }
+
+    public var backoff: BackoffPolicy {
+        BackoffPolicy(initial: .milliseconds(Int64(backoffInitialSeconds * 1000)), max: .milliseconds(Int64(backoffMaxSeconds * 1000)),
+                      resetAfter: .milliseconds(Int64(backoffResetSeconds * 1000)))
+    }
+
+    public var networkConfig: NetworkConfig {
+        var c = NetworkConfig()
+        c.bridge = bridge
+        if let s = IPv4Subnet(podSubnet) { c.subnet = s }
+        c.stateDir = networkStateDir
+        return c
+    }
+
+    /// Reads a YAML config file; unknown keys are an error (a typo should not be ignored).
+    public static func load(path: String, text: String) throws -> AgentConfig {
+        if let node = try Yams.compose(yaml: text), case .mapping(let m) = node {
+            let known = Set(AgentConfig.CodingKeys.allCases.map(\.stringValue))
+            for (k, _) in m {
+                if let key = k.string, !known.contains(key) { throw ConfigError("\(path): unknown setting \"\(key)\"") }
+            }
+        }
+        do { return try YAMLDecoder().decode(AgentConfig.self, from: text) } catch {
+            throw ConfigError("\(path): \(error)")
+        }
+    }
+
+    enum CodingKeys: String, CodingKey, CaseIterable {
+        case nodeName, manifestsDir, rootDir, runDir, podLogsDir, imageStore, socketPath, healthzPort, healthzAddress,
+             fileCheckFrequencySeconds, containerLogMaxSize, containerLogMaxFiles, backoffInitialSeconds, backoffMaxSeconds,
+             backoffResetSeconds, bridge, podSubnet, clusterDNS, clusterDomain, insecureRegistries, registryConfig,
+             allowUnenforcedResources, logLevel, cgroupRoot
+    }
+
+    public init(from decoder: any Decoder) throws {
+        let c = try decoder.container(keyedBy: CodingKeys.self)
+        let d = AgentConfig()
+        nodeName = try c.decodeIfPresent(String.self, forKey: .nodeName) ?? d.nodeName
+        manifestsDir = try c.decodeIfPresent(String.self, forKey: .manifestsDir) ?? d.manifestsDir
+        rootDir = try c.decodeIfPresent(String.self, forKey: .rootDir) ?? d.rootDir
+        runDir = try c.decodeIfPresent(String.self, forKey: .runDir) ?? d.runDir
+        podLogsDir = try c.decodeIfPresent(String.self, forKey: .podLogsDir) ?? d.podLogsDir
+        imageStore = try c.decodeIfPresent(String.self, forKey: .imageStore)
+        socketPath = try c.decodeIfPresent(String.self, forKey: .socketPath)
+        healthzPort = try c.decodeIfPresent(Int.self, forKey: .healthzPort) ?? d.healthzPort
+        healthzAddress = try c.decodeIfPresent(String.self, forKey: .healthzAddress) ?? d.healthzAddress
+        fileCheckFrequencySeconds = try c.decodeIfPresent(Double.self, forKey: .fileCheckFrequencySeconds) ?? d.fileCheckFrequencySeconds
+        containerLogMaxSize = try c.decodeIfPresent(String.self, forKey: .containerLogMaxSize) ?? d.containerLogMaxSize
+        containerLogMaxFiles = try c.decodeIfPresent(Int.self, forKey: .containerLogMaxFiles) ?? d.containerLogMaxFiles
+        backoffInitialSeconds = try c.decodeIfPresent(Double.self, forKey: .backoffInitialSeconds) ?? d.backoffInitialSeconds
+        backoffMaxSeconds = try c.decodeIfPresent(Double.self, forKey: .backoffMaxSeconds) ?? d.backoffMaxSeconds
+        backoffResetSeconds = try c.decodeIfPresent(Double.self, forKey: .backoffResetSeconds) ?? d.backoffResetSeconds
+        bridge = try c.decodeIfPresent(String.self, forKey: .bridge) ?? d.bridge
+        podSubnet = try c.decodeIfPresent(String.self, forKey: .podSubnet) ?? d.podSubnet
+        clusterDNS = try c.decodeIfPresent([String].self, forKey: .clusterDNS) ?? d.clusterDNS
+        clusterDomain = try c.decodeIfPresent(String.self, forKey: .clusterDomain) ?? d.clusterDomain
+        insecureRegistries = try c.decodeIfPresent([String].self, forKey: .insecureRegistries) ?? d.insecureRegistries
+        registryConfig = try c.decodeIfPresent(String.self, forKey: .registryConfig)
+        allowUnenforcedResources = try c.decodeIfPresent(Bool.self, forKey: .allowUnenforcedResources) ?? d.allowUnenforcedResources
+        logLevel = try c.decodeIfPresent(String.self, forKey: .logLevel) ?? d.logLevel
+        cgroupRoot = try c.decodeIfPresent(String.self, forKey: .cgroupRoot) ?? d.cgroupRoot
+    }
+}
+
+public struct ConfigError: Error, Sendable, CustomStringConvertible {
+    public let message: String
+    public init(_ m: String) { message = m }
+    public var description: String { message }
+}

@@ -1,0 +1,513 @@
+import CShims
+import Cgroups
+import FoundationEssentials
+import Images
+import KubeModel
+import LinuxSystem
+import Logging
+import Networking
+import Runtime
+
+#if canImport(Glibc)
+import Glibc
+#endif
+
+/// What survives an agent restart for one container (in pods/<uid>/state.json).
+struct ContainerRecordState: Codable, Sendable, Equatable {
+    var name: String
+    var containerID: String?
+    var restartCount: Int32 = 0
+    var backoffCount: Int = 0
+    var startedAt: String?
+    var imageRef: String?
+    var imageID: String?
+    var lastTerminated: ContainerStateTerminated?
+    /// Set when the container exited and will not run again (restart policy), or is waiting.
+    var terminated: ContainerStateTerminated?
+    var waitingReason: String?
+    var waitingMessage: String?
+    /// Monotonic deadline is not persistable: wall-clock seconds since the epoch.
+    var notBefore: Double?
+}
+
+struct PodRecordState: Codable, Sendable {
+    var uid: String
+    var podIP: String?
+    var sandboxReady: Bool = false
+    var startTime: String?
+    var containers: [ContainerRecordState]
+    var conditions: [PodCondition] = []
+}
+
+func wallClock() -> Double {
+    var ts = timespec()
+    clock_gettime(CLOCK_REALTIME, &ts)
+    return Double(ts.tv_sec) + Double(ts.tv_nsec) / 1e9
+}
+
+func nowRFC3339() -> String {
+    let t = Timestamp.now()
+    return Timestamp(seconds: t.seconds, nanoseconds: 0).rfc3339Nano
+}
+
+/// One actor per pod UID: sandbox, containers, restarts, status, termination. Only the newest
+/// desired spec matters; a sync runs to completion before the next look at the world.
+public actor PodWorker {
+    let ctx: AgentContext
+    public let uid: String
+    public private(set) var pod: Pod
+    var state: PodRecordState
+    var terminating = false
+    var deletionStarted: String?
+    var terminated = false
+    var loop: Task<Void, Never>?
+    var wake: AsyncStream<Void>.Continuation?
+    var watched: Set<String> = []
+    let log: Logger
+    var podDir: String { ctx.config.podsDir + "/" + uid }
+    var sandboxDir: String { ctx.config.sandboxRoot + "/" + uid }
+    var restartPolicy: String { pod.spec.restartPolicy ?? "Always" }
+    var fullName: String { "\(pod.metadata.namespace ?? "default")/\(pod.metadata.name ?? "")" }
+    public var isTerminated: Bool { terminated }
+
+    init(ctx: AgentContext, pod: Pod, restored: PodRecordState?) {
+        self.ctx = ctx
+        self.pod = pod
+        self.uid = pod.metadata.uid ?? ""
+        var log = ctx.logger
+        log[metadataKey: "pod"] = "\(pod.metadata.namespace ?? "default")/\(pod.metadata.name ?? "")"
+        log[metadataKey: "uid"] = "\(pod.metadata.uid ?? "")"
+        self.log = log
+        let names = pod.spec.containers.map(\.name)
+        if var r = restored {
+            // keep records of containers still in the spec, add new ones
+            r.containers = names.map { n in r.containers.first { $0.name == n } ?? ContainerRecordState(name: n) }
+            state = r
+        } else {
+            state = PodRecordState(uid: uid, containers: names.map { ContainerRecordState(name: $0) })
+        }
+    }
+
+    func startLoop() {
+        let (stream, cont) = AsyncStream<Void>.makeStream(bufferingPolicy: .bufferingNewest(1))
+        wake = cont
+        loop = Task { await self.run(stream) }
+    }
+
+    func poke() { wake?.yield() }
+
+    // MARK: - main loop
+
+    func run(_ events: AsyncStream<Void>) async {
+        var it = events.makeAsyncIterator()
+        if state.startTime == nil { state.startTime = nowRFC3339() }
+        while !terminating {
+            var nextWake: Double? = nil
+            if !state.sandboxReady {
+                do {
+                    try await ensureSandbox()
+                } catch {
+                    log.error("sandbox: \(error)")
+                    for i in state.containers.indices where state.containers[i].containerID == nil {
+                        state.containers[i].waitingReason = "ContainerCreating"
+                        state.containers[i].waitingMessage = "\(error)"
+                    }
+                    persist()
+                    nextWake = wallClock() + 2
+                }
+            }
+            if state.sandboxReady {
+                for i in pod.spec.containers.indices where !terminating {
+                    if let w = await step(i) { nextWake = min(nextWake ?? w, w) }
+                }
+            }
+            persist()
+            if terminating { break }
+            // sleep until an exit, a poke, or the next deadline
+            if let deadline = nextWake {
+                let delay = max(0, deadline - wallClock())
+                let sleeper = Task { [weak self] in
+                    try? await Task.sleep(for: .milliseconds(Int64(delay * 1000) + 1))
+                    await self?.poke()
+                }
+                _ = await it.next()
+                sleeper.cancel()
+            } else {
+                _ = await it.next()
+            }
+        }
+    }
+
+    /// Advances one container; returns a wall-clock time to look again, if any.
+    func step(_ i: Int) async -> Double? {
+        let c = pod.spec.containers[i]
+        var rec = state.containers[i]
+        defer { state.containers[i] = rec }
+        if let id = rec.containerID {
+            let st = try? ctx.runtime.state(id: id)
+            if let st, st.status == "running" || st.status == "created" {
+                if !watched.contains(id) { watch(id: id) }
+                return nil
+            }
+            // exited (or vanished): record it, clean up the container
+            let exit = ctx.runtime.exitRecord(id: id)
+            let code = exit?.exitCode ?? (st == nil ? 137 : 0)
+            let t = ContainerStateTerminated(
+                exitCode: code, signal: (exit?.signal ?? 0) == 0 ? nil : exit?.signal,
+                reason: exit.map { terminatedReason(exitCode: $0.exitCode, oomKilled: $0.oomKilled) } ?? "Error",
+                message: exit?.error ?? (exit == nil ? "the container's state was lost" : nil),
+                startedAt: rec.startedAt, finishedAt: exit?.finishedAt ?? nowRFC3339(), containerID: "swiftlet://" + id)
+            removeContainer(id)
+            rec.containerID = nil
+            rec.lastTerminated = t
+            rec.startedAt = nil
+            log.info("container exited", metadata: ["container": "\(c.name)", "exitCode": "\(code)", "reason": "\(t.reason ?? "")"])
+            if RestartDecision.shouldRestart(policy: restartPolicy, exitCode: code) {
+                // kubelet: the first restart is immediate, later ones back off; a long run resets
+                let ranFor = runSeconds(t)
+                if ranFor >= Double(ctx.config.backoffResetSeconds) { rec.backoffCount = 0 }
+                let delay = ctx.config.backoff.delay(failures: rec.backoffCount)
+                rec.backoffCount += 1
+                let seconds = Double(delay.components.seconds) + Double(delay.components.attoseconds) / 1e18
+                rec.notBefore = wallClock() + seconds
+                rec.terminated = nil
+                if seconds > 0 {
+                    rec.waitingReason = "CrashLoopBackOff"
+                    rec.waitingMessage = "back-off \(formatSeconds(seconds)) restarting failed container=\(c.name) pod=\(pod.metadata.name ?? "")_\(pod.metadata.namespace ?? "")(\(uid))"
+                }
+            } else {
+                rec.terminated = t
+                rec.waitingReason = nil
+                return nil
+            }
+        }
+        if rec.terminated != nil { return nil }
+        if let nb = rec.notBefore, nb > wallClock() { return nb }
+        // start (again)
+        let isRestart = rec.lastTerminated != nil
+        do {
+            try await startContainer(c, &rec)
+            if isRestart { rec.restartCount += 1 }
+            rec.notBefore = nil
+            rec.waitingReason = nil
+            rec.waitingMessage = nil
+        } catch let e as StartError {
+            rec.waitingReason = e.reason
+            rec.waitingMessage = e.message
+            log.warning("container start failed", metadata: ["container": "\(c.name)", "reason": "\(e.reason)", "error": "\(e.message)"])
+            let delay = ctx.config.backoff.delay(failures: max(1, rec.backoffCount))
+            rec.backoffCount += 1
+            let seconds = Double(delay.components.seconds) + Double(delay.components.attoseconds) / 1e18
+            rec.notBefore = wallClock() + seconds
+            if e.reason == "ErrImagePull" { rec.waitingReason = "ErrImagePull" }
+            return rec.notBefore
+        } catch {
+            rec.waitingReason = "RunContainerError"
+            rec.waitingMessage = "\(error)"
+            rec.notBefore = wallClock() + 10
+            return rec.notBefore
+        }
+        return nil
+    }
+
+    func runSeconds(_ t: ContainerStateTerminated) -> Double {
+        guard let s = t.startedAt.flatMap(Timestamp.parse), let f = t.finishedAt.flatMap(Timestamp.parse) else { return 0 }
+        return Double(f.seconds - s.seconds)
+    }
+
+    func formatSeconds(_ s: Double) -> String {
+        if s >= 60 && s.truncatingRemainder(dividingBy: 60) == 0 { return "\(Int(s) / 60)m0s" }
+        if s == s.rounded() { return "\(Int(s))s" }
+        return "\(Int(s * 1000))ms"
+    }
+
+    func watch(id: String) {
+        guard let rec = try? ctx.runtime.record(id: id) else { return }
+        watched.insert(id)
+        let watcher = ctx.exits
+        Task { [weak self] in
+            await watcher.wait(pid: rec.monitorPid)
+            await self?.exited(id)
+        }
+    }
+
+    func exited(_ id: String) {
+        watched.remove(id)
+        poke()
+    }
+
+    struct StartError: Error {
+        var reason: String
+        var message: String
+    }
+
+    // MARK: - containers
+
+    func containerID(_ c: Container, attempt: Int32) -> String {
+        "\(uid.prefix(8))-\(c.name)-\(attempt)"
+    }
+
+    func startContainer(_ c: Container, _ rec: inout ContainerRecordState) async throws {
+        let image = try await ensureImage(c)
+        let attempt = rec.restartCount + (rec.lastTerminated != nil ? 1 : 0)
+        let id = containerID(c, attempt: attempt)
+        // leftovers of an interrupted earlier attempt with the same id
+        try? ctx.runtime.delete(id: id, force: true)
+        try? ctx.snapshots.remove(id: id)
+        let config: ImageConfig
+        do { config = try ImageConfig.parse(try ctx.store.readBlob(image.config)) } catch {
+            throw StartError(reason: "CreateContainerError", message: "image config of \(image.name): \(error)")
+        }
+        let rootfs: String
+        do { rootfs = try ctx.snapshots.prepare(id: id, image: image) } catch {
+            throw StartError(reason: "CreateContainerError", message: "\(error)")
+        }
+        do {
+            let userSpec: String
+            if let u = c.securityContext?.runAsUser ?? pod.spec.securityContext?.runAsUser {
+                let g = c.securityContext?.runAsGroup ?? pod.spec.securityContext?.runAsGroup
+                userSpec = g.map { "\(u):\($0)" } ?? "\(u)"
+            } else {
+                userSpec = config.user
+            }
+            let user: ResolvedUser
+            do {
+                user = try UserDatabase.resolve(userSpec, passwd: UserDatabase.parsePasswd(readFileInRoot(rootfs, "/etc/passwd")),
+                                                group: UserDatabase.parseGroup(readFileInRoot(rootfs, "/etc/group")))
+            } catch {
+                throw StartError(reason: "CreateContainerConfigError", message: "\(error)")
+            }
+            let qos = KubeMapping.qosClass(pod.spec.containers.map(ContainerSpecBuilder.requirements))
+            let spec: OCISpec
+            do {
+                spec = try ContainerSpecBuilder.spec(.init(
+                    pod: pod, container: c, image: config, user: user,
+                    sandbox: SandboxPaths(netns: sandboxDir + "/net", ipcns: sandboxDir + "/ipc", utsns: sandboxDir + "/uts",
+                                          etcDir: podDir + "/etc", podIP: state.podIP),
+                    rootfs: rootfs, cgroupsPath: "/" + ctx.cgroupBase + "/" + KubeMapping.podCgroup(qos: qos, podUID: uid) + "/" + id,
+                    qos: qos, memoryCapacity: ctx.memoryCapacity))
+            } catch {
+                throw StartError(reason: "CreateContainerConfigError", message: "\(error)")
+            }
+            let bundle = podDir + "/containers/" + id
+            try Files.makeDirectories(bundle, mode: 0o700)
+            try Files.write(bundle + "/config.json", spec.json.serialized() + "\n", mode: 0o600)
+            let logDir = ctx.config.podLogsDir + "/\(pod.metadata.namespace ?? "default")_\(pod.metadata.name ?? "")_\(uid)/\(c.name)"
+            try Files.makeDirectories(logDir, mode: 0o755)
+            var o = CreateOptions()
+            o.logPath = logDir + "/\(rec.restartCount + (rec.lastTerminated != nil ? 1 : 0)).log"
+            o.logMaxBytes = UInt64(ctx.logMaxBytes)
+            o.logMaxFiles = UInt32(ctx.config.containerLogMaxFiles)
+            o.allowUnenforcedResources = ctx.config.allowUnenforcedResources
+            let record: ContainerRecord
+            do {
+                record = try ctx.runtime.create(id: id, bundle: bundle, options: o)
+                try ctx.runtime.start(id: id)
+            } catch {
+                try? ctx.runtime.delete(id: id, force: true)
+                throw StartError(reason: "RunContainerError", message: "\(error)")
+            }
+            rec.containerID = id
+            rec.startedAt = nowRFC3339()
+            rec.imageRef = image.name
+            rec.imageID = image.name.split(separator: ":").first.map(String.init).map { $0 + "@" + image.digest.description }
+            log.info("container started", metadata: ["container": "\(c.name)", "id": "\(id)", "pid": "\(record.pid)"])
+            persist()
+            watch(id: id)
+        } catch {
+            try? ctx.snapshots.remove(id: id)
+            try? Files.removeTree(podDir + "/containers/" + id)
+            throw error
+        }
+    }
+
+    func ensureImage(_ c: Container) async throws -> ImageRecord {
+        let name = c.image ?? ""
+        let ref: ImageReference
+        do { ref = try ImageReference.parse(name) } catch {
+            throw StartError(reason: "InvalidImageName", message: "\(error)")
+        }
+        let policy = c.imagePullPolicy ?? PodDefaults.pullPolicy(image: name)
+        let local = try? ctx.store.image(ref.description)
+        if let local, policy != "Always" { return local }
+        if local == nil && policy == "Never" {
+            throw StartError(reason: "ErrImageNeverPull", message: "Container image \"\(name)\" is not present with pull policy of Never")
+        }
+        do {
+            return try await ctx.pulls.pull(ref, puller: ctx.puller)
+        } catch {
+            if let local, policy == "Always" {
+                log.warning("pull failed, using the local copy", metadata: ["image": "\(name)", "error": "\(error)"])
+                return local
+            }
+            throw StartError(reason: "ErrImagePull", message: "\(error)")
+        }
+    }
+
+    func removeContainer(_ id: String) {
+        try? ctx.runtime.delete(id: id, force: true)
+        try? ctx.snapshots.remove(id: id)
+        try? Files.removeTree(podDir + "/containers/" + id)
+    }
+
+    // MARK: - sandbox
+
+    func ensureSandbox() async throws {
+        try Files.makeDirectories(podDir + "/etc", mode: 0o755)
+        try Files.makeDirectories(sandboxDir, mode: 0o700)
+        let hostname = String((pod.spec.hostname ?? pod.metadata.name ?? "pod").prefix(63))
+        let pinned = ProcFS.isMountPoint(sandboxDir + "/net")
+        if !pinned {
+            for n in ["net", "ipc", "uts"] { unlink(sandboxDir + "/" + n) }
+            var err = [CChar](repeating: 0, count: 512)
+            if sl_sandbox_create(sandboxDir, hostname, &err, 512) < 0 {
+                throw ConfigError("sandbox: \(String(cString: err))")
+            }
+        }
+        if state.podIP == nil || !pinned {
+            let ports = pod.spec.containers.flatMap { $0.ports ?? [] }.compactMap { p -> PortMapping? in
+                guard let h = p.hostPort, h > 0 else { return nil }
+                return PortMapping(hostPort: UInt16(h), containerPort: UInt16(p.containerPort), proto: (p.protocol ?? "TCP").lowercased())
+            }
+            let r = try ctx.network.add(id: uid, netns: sandboxDir + "/net", hostPorts: ports)
+            state.podIP = r.ip
+        }
+        try PodFiles.write(to: podDir + "/etc", podIPs: [state.podIP!], hostname: hostname, namespace: pod.metadata.namespace ?? "default",
+                           aliases: (pod.spec.hostAliases ?? []).map { PodFiles.HostAlias(ip: $0.ip ?? "", hostnames: $0.hostnames ?? []) },
+                           policy: PodFiles.DNSPolicy(rawValue: pod.spec.dnsPolicy ?? "ClusterFirst") ?? .clusterFirst,
+                           clusterDNS: ctx.config.clusterDNS, clusterDomain: ctx.config.clusterDomain)
+        try Files.write(podDir + "/etc/hostname", hostname + "\n", mode: 0o644, atomic: true)
+        if ctx.cgroupsUsable {
+            let qos = KubeMapping.qosClass(pod.spec.containers.map(ContainerSpecBuilder.requirements))
+            _ = try? ctx.qos.ensurePod(qos: qos, uid: uid, resources: KubeMapping.pod(pod.spec.containers.map(ContainerSpecBuilder.requirements)))
+        }
+        state.sandboxReady = true
+        log.info("sandbox ready", metadata: ["ip": "\(state.podIP ?? "")"])
+        persist()
+    }
+
+    // MARK: - termination
+
+    /// Stops every container (stop signal, SIGKILL at the grace deadline), then removes the
+    /// sandbox, network, cgroups, pod dir and logs.
+    public func terminate(grace: Int64? = nil) async {
+        if terminated { return }
+        terminating = true
+        deletionStarted = nowRFC3339()
+        poke()
+        await loop?.value
+        let g = max(0, grace ?? pod.spec.terminationGracePeriodSeconds ?? 30)
+        log.info("stopping pod", metadata: ["grace": "\(g)s"])
+        await withTaskGroup(of: Void.self) { group in
+            for (i, rec) in state.containers.enumerated() {
+                guard let id = rec.containerID else { continue }
+                let c = pod.spec.containers[i]
+                group.addTask { await self.stopContainer(id: id, container: c, grace: g) }
+            }
+        }
+        for rec in state.containers { if let id = rec.containerID { removeContainer(id) } }
+        teardownSandbox()
+        terminated = true
+        log.info("pod removed")
+    }
+
+    func stopContainer(id: String, container c: Container, grace: Int64) async {
+        guard let rec = try? ctx.runtime.record(id: id), (try? ctx.runtime.state(id: id))?.status == "running" else { return }
+        var sig = SIGTERM
+        if let image = try? ctx.store.image(c.image ?? ""), let cfg = try? ImageConfig.parse(try ctx.store.readBlob(image.config)),
+           !cfg.stopSignal.isEmpty, let s = try? OCIRuntime.parseSignal(cfg.stopSignal) {
+            sig = s
+        }
+        try? ctx.runtime.kill(id: id, signal: sig)
+        let exited = await ctx.exits.wait(pid: rec.monitorPid, timeout: .seconds(grace))
+        if !exited {
+            log.info("grace period over, killing", metadata: ["container": "\(c.name)"])
+            try? ctx.runtime.kill(id: id, signal: SIGKILL, all: true)
+            _ = await ctx.exits.wait(pid: rec.monitorPid, timeout: .seconds(10))
+        }
+    }
+
+    func teardownSandbox() {
+        try? ctx.network.remove(id: uid, removingNetns: sandboxDir + "/net")
+        for n in ["ipc", "uts", "net"] {
+            let p = sandboxDir + "/" + n
+            umount2(p, Int32(MNT_DETACH))
+            unlink(p)
+        }
+        rmdir(sandboxDir)
+        if ctx.cgroupsUsable {
+            let qos = KubeMapping.qosClass(pod.spec.containers.map(ContainerSpecBuilder.requirements))
+            try? ctx.qos.removePod(qos: qos, uid: uid)
+        }
+        try? Files.removeTree(podDir)
+        try? Files.removeTree(ctx.config.podLogsDir + "/\(pod.metadata.namespace ?? "default")_\(pod.metadata.name ?? "")_\(uid)")
+    }
+
+    // MARK: - status and persistence
+
+    func persist() {
+        guard !terminated, Files.isDirectory(podDir) || ((try? Files.makeDirectories(podDir, mode: 0o700)) != nil) else { return }
+        let enc = JSONEncoder()
+        enc.outputFormatting = [.sortedKeys]
+        if let data = try? enc.encode(state) { try? Files.write(podDir + "/state.json", Array(data), mode: 0o600, atomic: true) }
+        if !Files.exists(podDir + "/pod.json"), let data = try? enc.encode(pod) {
+            try? Files.write(podDir + "/pod.json", Array(data), mode: 0o600, atomic: true)
+        }
+    }
+
+    public func status() -> PodStatus {
+        var st = PodStatus()
+        let statuses: [KubeModel.ContainerStatus] = pod.spec.containers.indices.map { i in
+            let c = pod.spec.containers[i]
+            let rec = state.containers[i]
+            var cs = KubeModel.ContainerStatus(name: c.name, restartCount: rec.restartCount, image: c.image ?? "", imageID: rec.imageID ?? "")
+            if let t = rec.lastTerminated { cs.lastState = ContainerState(terminated: t) }
+            if let id = rec.containerID {
+                cs.containerID = "swiftlet://" + id
+                cs.state = ContainerState(running: ContainerStateRunning(startedAt: rec.startedAt))
+                cs.ready = true
+                cs.started = true
+            } else if let t = rec.terminated {
+                cs.state = ContainerState(terminated: t)
+                cs.lastState = nil
+                cs.started = false
+            } else {
+                cs.state = ContainerState(waiting: ContainerStateWaiting(reason: rec.waitingReason ?? "ContainerCreating", message: rec.waitingMessage))
+                cs.started = false
+            }
+            return cs
+        }
+        let phase = terminated ? "Succeeded" : PodPhase.phase(restartPolicy: restartPolicy, statuses: statuses, sandboxReady: state.sandboxReady)
+        st.phase = phase
+        st.containerStatuses = statuses
+        st.podIP = state.podIP
+        st.podIPs = state.podIP.map { [PodIP(ip: $0)] }
+        st.hostIP = ctx.hostIP
+        st.hostIPs = ctx.hostIP.map { [PodIP(ip: $0)] }
+        st.startTime = state.startTime
+        st.qosClass = KubeMapping.qosClass(pod.spec.containers.map(ContainerSpecBuilder.requirements)).rawValue
+        let conds = PodPhase.conditions(phase: phase, statuses: statuses, initialized: true, scheduled: state.startTime ?? nowRFC3339(),
+                                        previous: state.conditions, now: nowRFC3339(), sandboxReady: state.sandboxReady)
+        state.conditions = conds
+        st.conditions = conds
+        return st
+    }
+
+    public func snapshot() -> Pod {
+        var p = pod
+        p.status = status()
+        if terminating {
+            p.metadata.deletionTimestamp = deletionStarted
+            p.metadata.deletionGracePeriodSeconds = pod.spec.terminationGracePeriodSeconds
+        }
+        return p
+    }
+
+    /// Container id for `exec`/`logs` by container name (nil if not running).
+    public func runningContainer(_ name: String?) -> (id: String, name: String)? {
+        for (i, c) in pod.spec.containers.enumerated() where name == nil || c.name == name {
+            if let id = state.containers[i].containerID { return (id, c.name) }
+        }
+        return nil
+    }
+}

@@ -1,0 +1,300 @@
+import Agent
+import ArgumentParser
+@preconcurrency import Dispatch
+import FoundationEssentials
+import KubeModel
+import LinuxSystem
+import Logging
+import Runtime
+
+#if canImport(Glibc)
+import Glibc
+#endif
+
+struct AgentOptions: ParsableArguments {
+    @Option(name: .long, help: "YAML config file; flags override its settings.") var config: String?
+    @Option(name: .customLong("node-name")) var nodeName: String?
+    @Option(name: .customLong("manifests"), help: "Static pod manifests directory.") var manifests: String?
+    @Option(name: .customLong("root-dir")) var rootDir: String?
+    @Option(name: .customLong("run-dir")) var runDir: String?
+    @Option(name: .customLong("pod-logs-dir")) var podLogsDir: String?
+    @Option(name: .customLong("image-store")) var imageStore: String?
+    @Option(name: .customLong("socket")) var socket: String?
+    @Option(name: .customLong("healthz-port")) var healthzPort: Int?
+    @Option(name: .customLong("file-check-frequency"), help: "Seconds between full re-lists of the manifests directory.") var fileCheck: Double?
+    @Option(name: .customLong("backoff-initial")) var backoffInitial: Double?
+    @Option(name: .customLong("backoff-max")) var backoffMax: Double?
+    @Option(name: .customLong("backoff-reset")) var backoffReset: Double?
+    @Option(name: .customLong("bridge")) var bridge: String?
+    @Option(name: .customLong("pod-subnet")) var podSubnet: String?
+    @Option(name: .customLong("cluster-dns")) var clusterDNS: [String] = []
+    @Option(name: .customLong("insecure-registry")) var insecure: [String] = []
+    @Option(name: .customLong("container-log-max-size")) var logMaxSize: String?
+    @Option(name: .customLong("container-log-max-files")) var logMaxFiles: Int?
+    @Option(name: .customLong("log-level")) var logLevel: String?
+    @Option(name: .customLong("cgroup-root"), help: "The agent's cgroup subtree under the cgroup2 root.") var cgroupRoot: String?
+    @Flag(name: .customLong("allow-unenforced-resources")) var allowUnenforced = false
+
+    func resolved() throws -> AgentConfig {
+        var c = AgentConfig()
+        if let config { c = try AgentConfig.load(path: config, text: try Files.readString(config)) }
+        if let nodeName { c.nodeName = nodeName }
+        if let manifests { c.manifestsDir = manifests }
+        if let rootDir { c.rootDir = rootDir }
+        if let runDir { c.runDir = runDir }
+        if let podLogsDir { c.podLogsDir = podLogsDir }
+        if let imageStore { c.imageStore = imageStore }
+        if let socket { c.socketPath = socket }
+        if let healthzPort { c.healthzPort = healthzPort }
+        if let fileCheck { c.fileCheckFrequencySeconds = fileCheck }
+        if let backoffInitial { c.backoffInitialSeconds = backoffInitial }
+        if let backoffMax { c.backoffMaxSeconds = backoffMax }
+        if let backoffReset { c.backoffResetSeconds = backoffReset }
+        if let bridge { c.bridge = bridge }
+        if let podSubnet { c.podSubnet = podSubnet }
+        if !clusterDNS.isEmpty { c.clusterDNS = clusterDNS }
+        if !insecure.isEmpty { c.insecureRegistries = insecure }
+        if let logMaxSize { c.containerLogMaxSize = logMaxSize }
+        if let logMaxFiles { c.containerLogMaxFiles = logMaxFiles }
+        if let logLevel { c.logLevel = logLevel }
+        if let cgroupRoot { c.cgroupRoot = cgroupRoot }
+        if allowUnenforced { c.allowUnenforcedResources = true }
+        return c
+    }
+}
+
+func makeLogger(level: String) -> Logger {
+    LoggingSystem.bootstrap { label in
+        var h = StreamLogHandler.standardError(label: label)
+        h.logLevel = Logger.Level(rawValue: level) ?? .info
+        return h
+    }
+    return Logger(label: "swiftlet")
+}
+
+struct AgentCommand: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "agent",
+        abstract: "Run the node agent: static pods from a manifests directory; pods survive the agent's restart.")
+    @OptionGroup var options: AgentOptions
+
+    func run() throws {
+        let config: AgentConfig
+        do { config = try options.resolved() } catch { fail(error) }
+        let logger = makeLogger(level: config.logLevel)
+        let monitor = Files.executableDirectory() + "/swiftlet-monitor"
+        signal(SIGPIPE, SIG_IGN)
+        // SIGTERM/SIGINT: stop serving, leave pods running (the next start adopts them)
+        for s in [SIGTERM, SIGINT] { signal(s, SIG_IGN) }
+        let sources = [SIGTERM, SIGINT].map { DispatchSource.makeSignalSource(signal: $0, queue: .global()) }
+        for src in sources {
+            src.setEventHandler {
+                logger.info("shutting down; pods keep running")
+                unlink(config.apiSocket)
+                Glibc.exit(0)
+            }
+            src.resume()
+        }
+        do {
+            try blockOn {
+                let agent = try Agent(config: config, logger: logger, monitorPath: monitor)
+                try await agent.start()
+                try await AgentAPI(agent: agent).serve(socketPath: config.apiSocket, healthzHost: config.healthzAddress,
+                                                      healthzPort: config.healthzPort, logger: logger)
+                logger.info("agent ready", metadata: ["node": "\(config.nodeName)", "manifests": "\(config.manifestsDir)",
+                                                      "socket": "\(config.apiSocket)"])
+                while true { try await Task.sleep(for: .seconds(3600)) }
+            }
+        } catch { fail(error) }
+    }
+}
+
+struct AgentSocket: ParsableArguments {
+    @Option(name: .customLong("socket"), help: "The agent's API socket.") var socket = "/run/swiftlet/agent.sock"
+
+    func get(_ path: String) throws -> [UInt8] {
+        let (status, body) = try AgentClient.get(socket: socket, path: path)
+        guard status == 200 else {
+            let msg = (try? JSONDecoder().decode([String: String].self, from: Data(body)))?["error"] ?? String(decoding: body, as: UTF8.self)
+            throw AgentClient.Failure(message: msg)
+        }
+        return body
+    }
+
+    func pod(_ name: String) throws -> Pod {
+        try JSONDecoder().decode(Pod.self, from: Data(try get("/pods/" + name)))
+    }
+}
+
+func age(_ rfc: String?) -> String {
+    guard let rfc, let t = Timestamp.parse(rfc) else { return "-" }
+    let s = max(0, Timestamp.now().seconds - t.seconds)
+    if s < 120 { return "\(s)s" }
+    if s < 7200 { return "\(s / 60)m" }
+    if s < 172800 { return "\(s / 3600)h" }
+    return "\(s / 86400)d"
+}
+
+struct PsCommand: ParsableCommand {
+    static let configuration = CommandConfiguration(commandName: "ps", abstract: "List the agent's pods and containers.")
+    @OptionGroup var socket: AgentSocket
+    @Flag(name: .shortAndLong, help: "Also list containers.") var all = false
+
+    func run() throws {
+        struct List: Decodable { var items: [Pod]; var invalidManifests: [String: [String]] }
+        do {
+            let list = try JSONDecoder().decode(List.self, from: Data(try socket.get("/pods")))
+            var rows = [["NAMESPACE", "NAME", "READY", "STATUS", "RESTARTS", "AGE", "IP"]]
+            for p in list.items {
+                let cs = p.status?.containerStatuses ?? []
+                let ready = cs.filter(\.ready).count
+                let restarts = cs.reduce(0) { $0 + Int($1.restartCount) }
+                var status = p.status?.phase ?? "Unknown"
+                if let w = cs.compactMap({ $0.state?.waiting?.reason }).first(where: { $0 != "ContainerCreating" || status == "Pending" }) { status = w }
+                else if status != "Running", let t = cs.compactMap({ $0.state?.terminated?.reason }).first { status = t }
+                if p.metadata.deletionTimestamp != nil { status = "Terminating" }
+                rows.append([p.metadata.namespace ?? "", p.metadata.name ?? "", "\(ready)/\(cs.count)", status, "\(restarts)",
+                             age(p.status?.startTime), p.status?.podIP ?? "-"])
+                if all {
+                    for c in cs {
+                        let state = c.state?.running != nil ? "running" : c.state?.terminated.map { "terminated (\($0.reason ?? "") \($0.exitCode))" }
+                            ?? "waiting (\(c.state?.waiting?.reason ?? ""))"
+                        rows.append(["", "  └ " + c.name, c.ready ? "ready" : "-", state, "\(c.restartCount)", age(c.state?.running?.startedAt), c.containerID ?? ""])
+                    }
+                }
+            }
+            stdoutWrite(table(rows))
+            for (path, errs) in list.invalidManifests.sorted(by: { $0.key < $1.key }) {
+                stdoutWrite("invalid manifest \(path): \(errs.joined(separator: "; "))\n")
+            }
+        } catch { fail(error) }
+    }
+}
+
+struct InspectCommand: ParsableCommand {
+    static let configuration = CommandConfiguration(commandName: "inspect", abstract: "A pod with its status, as JSON.")
+    @OptionGroup var socket: AgentSocket
+    @Argument var pod: String
+    func run() throws {
+        do { stdoutWrite(String(decoding: try socket.get("/pods/" + pod), as: UTF8.self) + "\n") } catch { fail(error) }
+    }
+}
+
+struct ExecCommand: ParsableCommand {
+    static let configuration = CommandConfiguration(commandName: "exec", abstract: "Run a command in a pod's container.")
+    @OptionGroup var socket: AgentSocket
+    @Option(name: .shortAndLong, help: "Container name (default: the first running one).") var container: String?
+    @Flag(name: .shortAndLong, help: "Keep stdin open.") var interactive = false
+    @Flag(name: .shortAndLong, help: "Allocate a terminal.") var tty = false
+    @Argument var pod: String
+    @Argument(parsing: .captureForPassthrough) var command: [String] = []
+
+    func run() throws {
+        struct Ref: Decodable { var id: String; var name: String; var ociRoot: String }
+        do {
+            // options may also follow the pod name (kubectl style): POD [-c CTR] [-it] -- CMD
+            var container = self.container, tty = self.tty
+            var rest = ArraySlice(command)
+            var argv: [String] = []
+            while let a = rest.first {
+                rest = rest.dropFirst()
+                if a == "--" { argv = Array(rest); break }
+                if (a == "-c" || a == "--container"), let v = rest.first { container = v; rest = rest.dropFirst(); continue }
+                if a == "-i" || a == "--interactive" { continue }
+                if a == "-t" || a == "--tty" || a == "-it" || a == "-ti" { tty = true; continue }
+                argv = [a] + Array(rest)
+                break
+            }
+            guard !argv.isEmpty else { throw AgentClient.Failure(message: "give a command after the pod name (swiftlet exec POD -- CMD...)") }
+            if tty { throw AgentClient.Failure(message: "-t (a terminal) is not supported yet; run without -t (stdin/stdout are passed through)") }
+            var path = "/pods/\(pod)/container"
+            if let container { path += "?name=" + container }
+            let ref = try JSONDecoder().decode(Ref.self, from: Data(try socket.get(path)))
+            let rt = OCIRuntime(root: ref.ociRoot, monitorPath: Files.executableDirectory() + "/swiftlet-monitor",
+                                warn: { stderrLine("swiftlet: warning: \($0)") })
+            try rt.exec(id: ref.id, args: argv)
+        } catch { fail(error) }
+    }
+}
+
+struct LogsCommand: ParsableCommand {
+    static let configuration = CommandConfiguration(commandName: "logs", abstract: "Print a container's logs (CRI files under the pod logs dir).")
+    @OptionGroup var socket: AgentSocket
+    @Option(name: .customLong("pod-logs-dir")) var podLogsDir = "/var/log/pods"
+    @Option(name: .shortAndLong, help: "Container name (default: the only/first one).") var container: String?
+    @Flag(name: .shortAndLong, help: "Follow.") var follow = false
+    @Flag(name: .shortAndLong, help: "The previous (terminated) instance.") var previous = false
+    @Option(name: .long, help: "Last N lines only.") var tail: Int?
+    @Flag(name: .long, help: "Prefix each line with its RFC 3339 time.") var timestamps = false
+    @Argument var pod: String
+
+    func run() throws {
+        do {
+            let p = try socket.pod(pod)
+            let statuses = p.status?.containerStatuses ?? []
+            guard let cs = container.map({ n in statuses.first { $0.name == n } }) ?? statuses.first else {
+                throw AgentClient.Failure(message: "container \(container ?? "") not found in pod \(pod)")
+            }
+            let running = cs.state?.running != nil
+            // instance k logs to k.log; the current (or last, when not running) is restartCount
+            var n = Int(cs.restartCount)
+            if previous {
+                guard cs.lastState?.terminated != nil || cs.state?.terminated != nil else {
+                    throw AgentClient.Failure(message: "previous terminated container \"\(cs.name)\" in pod \"\(pod)\" not found")
+                }
+                if running { n -= 1 }
+            }
+            let dir = "\(podLogsDir)/\(p.metadata.namespace ?? "default")_\(p.metadata.name ?? "")_\(p.metadata.uid ?? "")/\(cs.name)"
+            let file = "\(dir)/\(max(0, n)).log"
+            let rotated = ((try? Files.list(dir)) ?? []).filter { $0.hasPrefix("\(max(0, n)).log.") }.sorted()
+            var lines: [String] = []
+            for f in rotated.map({ dir + "/" + $0 }) + [file] {
+                lines += CRILog.render((try? Files.readString(f)) ?? "", timestamps: timestamps)
+            }
+            if let tail { lines = Array(lines.suffix(max(0, tail))) }
+            for l in lines { stdoutWrite(l + "\n") }
+            guard follow else { return }
+            var offset = Int(fileSize(file))
+            var partial = ""
+            while true {
+                usleep(100_000)
+                let size = Int(fileSize(file))
+                if size < offset { offset = 0 }   // rotated
+                if size > offset, let bytes = try? Files.read(file), bytes.count >= size {
+                    let text = partial + String(decoding: bytes[offset..<size], as: UTF8.self)
+                    offset = size
+                    var chunks = text.split(separator: "\n", omittingEmptySubsequences: false)
+                    partial = String(chunks.removeLast())
+                    for l in CRILog.render(chunks.joined(separator: "\n"), timestamps: timestamps) { stdoutWrite(l + "\n") }
+                }
+            }
+        } catch { fail(error) }
+    }
+
+    func fileSize(_ p: String) -> Int64 {
+        var st = stat()
+        return stat(p, &st) == 0 ? Int64(st.st_size) : 0
+    }
+}
+
+/// CRI log lines (`<time> <stream> <P|F> <text>`) back to what the container wrote.
+enum CRILog {
+    static func render(_ text: String, timestamps: Bool) -> [String] {
+        var out: [String] = []
+        var pending = ""
+        var pendingTime = ""
+        for line in text.split(separator: "\n") {
+            let f = line.split(separator: " ", maxSplits: 3, omittingEmptySubsequences: false)
+            guard f.count >= 3 else { continue }
+            let msg = f.count == 4 ? String(f[3]) : ""
+            if pending.isEmpty { pendingTime = String(f[0]) }
+            pending += msg
+            if f[2] == "F" {
+                out.append(timestamps ? pendingTime + " " + pending : pending)
+                pending = ""
+            }
+        }
+        if !pending.isEmpty { out.append(timestamps ? pendingTime + " " + pending : pending) }
+        return out
+    }
+}

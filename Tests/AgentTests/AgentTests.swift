@@ -1,0 +1,133 @@
+import Cgroups
+import Images
+import KubeModel
+import Testing
+@testable import Agent
+
+@Suite("Lifecycle rules")
+struct LifecycleTests {
+    @Test("crash-loop backoff: 10 s doubling to 300 s")
+    func backoff() {
+        let b = BackoffPolicy()
+        #expect(b.delay(failures: 0) == .zero)
+        #expect((1...7).map { b.delay(failures: $0) } == [10, 20, 40, 80, 160, 300, 300].map { Duration.seconds($0) })
+        let fast = BackoffPolicy(initial: .milliseconds(500), max: .seconds(2))
+        #expect((1...4).map { fast.delay(failures: $0) } == [.milliseconds(500), .seconds(1), .seconds(2), .seconds(2)])
+    }
+
+    @Test("restart policy decisions")
+    func restart() {
+        #expect(RestartDecision.shouldRestart(policy: "Always", exitCode: 0))
+        #expect(RestartDecision.shouldRestart(policy: "OnFailure", exitCode: 2))
+        #expect(!RestartDecision.shouldRestart(policy: "OnFailure", exitCode: 0))
+        #expect(!RestartDecision.shouldRestart(policy: "Never", exitCode: 1))
+        #expect(terminatedReason(exitCode: 0, oomKilled: false) == "Completed")
+        #expect(terminatedReason(exitCode: 137, oomKilled: true) == "OOMKilled")
+        #expect(terminatedReason(exitCode: 1, oomKilled: false) == "Error")
+    }
+
+    func status(_ name: String, running: Bool = false, exit: Int32? = nil, waiting: String? = nil, last: Int32? = nil) -> KubeModel.ContainerStatus {
+        var s = KubeModel.ContainerStatus(name: name)
+        if running { s.state = ContainerState(running: ContainerStateRunning(startedAt: "t")) }
+        if let exit { s.state = ContainerState(terminated: ContainerStateTerminated(exitCode: exit)) }
+        if let waiting { s.state = ContainerState(waiting: ContainerStateWaiting(reason: waiting)) }
+        if let last { s.lastState = ContainerState(terminated: ContainerStateTerminated(exitCode: last)) }
+        s.ready = running
+        return s
+    }
+
+    @Test("pod phase")
+    func phase() {
+        #expect(PodPhase.phase(restartPolicy: "Always", statuses: [status("a", waiting: "ContainerCreating")], sandboxReady: true) == "Pending")
+        #expect(PodPhase.phase(restartPolicy: "Always", statuses: [status("a", running: true), status("b", waiting: "CrashLoopBackOff", last: 1)], sandboxReady: true) == "Running")
+        #expect(PodPhase.phase(restartPolicy: "Never", statuses: [status("a", exit: 0), status("b", exit: 0)], sandboxReady: true) == "Succeeded")
+        #expect(PodPhase.phase(restartPolicy: "Never", statuses: [status("a", exit: 0), status("b", exit: 3)], sandboxReady: true) == "Failed")
+        #expect(PodPhase.phase(restartPolicy: "OnFailure", statuses: [status("a", exit: 0)], sandboxReady: true) == "Succeeded")
+        #expect(PodPhase.phase(restartPolicy: "OnFailure", statuses: [status("a", waiting: "CrashLoopBackOff", last: 1)], sandboxReady: true) == "Pending")
+    }
+
+    @Test("conditions keep their transition time while unchanged")
+    func conditions() {
+        let s = [status("a", running: true)]
+        let first = PodPhase.conditions(phase: "Running", statuses: s, initialized: true, scheduled: "t0", previous: [], now: "t1", sandboxReady: true)
+        let again = PodPhase.conditions(phase: "Running", statuses: s, initialized: true, scheduled: "t0", previous: first, now: "t2", sandboxReady: true)
+        #expect(first.first { $0.type == "Ready" }?.status == "True")
+        #expect(again.first { $0.type == "Ready" }?.lastTransitionTime == "t1")
+        let down = PodPhase.conditions(phase: "Running", statuses: [status("a", waiting: "CrashLoopBackOff")], initialized: true, scheduled: "t0",
+                                       previous: first, now: "t3", sandboxReady: true)
+        let ready = down.first { $0.type == "Ready" }
+        #expect(ready?.status == "False" && ready?.lastTransitionTime == "t3" && ready?.reason == "ContainersNotReady")
+        #expect(ready?.message == "containers with unready status: [a]")
+    }
+
+    @Test("$(VAR) expansion: $$ escapes, unknown references stay")
+    func expansion() {
+        let vars = ["A": "1", "B": "two"]
+        #expect(VarExpansion.expand("$(A)-$(B)", { vars[$0] }) == "1-two")
+        #expect(VarExpansion.expand("$$(A) $(C) $(A", { vars[$0] }) == "$(A) $(C) $(A")
+        #expect(VarExpansion.expand("cost: $5", { vars[$0] }) == "cost: $5")
+    }
+}
+
+@Suite("Static pods and container specs")
+struct StaticPodTests {
+    let yaml = Array("""
+    apiVersion: v1
+    kind: Pod
+    metadata: {name: web, labels: {tier: front}}
+    spec:
+      containers:
+      - name: c
+        image: busybox:1
+        command: [sh, -c, "echo $(GREETING) $(POD_IP)"]
+        env:
+        - {name: GREETING, value: "hi-$(NAME)"}
+        - {name: NAME, valueFrom: {fieldRef: {fieldPath: metadata.name}}}
+        - {name: TIER, valueFrom: {fieldRef: {fieldPath: "metadata.labels['tier']"}}}
+        - {name: MEM, valueFrom: {resourceFieldRef: {resource: limits.memory, divisor: 1Mi}}}
+        - {name: POD_IP, valueFrom: {fieldRef: {fieldPath: status.podIP}}}
+        resources: {limits: {memory: 64Mi, cpu: 500m}}
+    """.utf8)
+
+    @Test("name, UID, annotations and defaults")
+    func load() throws {
+        let src = StaticPodSource(directory: "/m", nodeName: "node-a")
+        guard case .pod(let p) = src.load(path: "/m/web.yaml", bytes: yaml) else { Issue.record("invalid"); return }
+        #expect(p.metadata.name == "web-node-a" && p.metadata.namespace == "default" && p.spec.nodeName == "node-a")
+        #expect(p.metadata.annotations?["kubernetes.io/config.source"] == "file")
+        #expect(p.metadata.uid == StaticPodSource.uid(nodeName: "node-a", path: "/m/web.yaml", content: yaml))
+        #expect(p.metadata.uid?.count == 36)
+        // any byte changes the UID; so do node and path
+        #expect(StaticPodSource.uid(nodeName: "node-a", path: "/m/web.yaml", content: yaml + [10]) != p.metadata.uid)
+        #expect(StaticPodSource.uid(nodeName: "node-b", path: "/m/web.yaml", content: yaml) != p.metadata.uid)
+        #expect(StaticPodSource.isManifestName("a.yml") && StaticPodSource.isManifestName("b.json"))
+        #expect(!StaticPodSource.isManifestName(".a.yaml") && !StaticPodSource.isManifestName("a.yaml.swp"))
+        guard case .invalid(_, let errs) = src.load(path: "/m/x.yaml", bytes: Array("apiVersion: v1\nkind: Pod\nmetadata: {name: x}\nspec: {containers: [{name: c}]}".utf8)) else {
+            Issue.record("accepted"); return
+        }
+        #expect(errs == ["spec.containers[0].image: Required value"])
+    }
+
+    @Test("environment: image env first, fieldRef, resourceFieldRef with divisor, $(VAR) in env and command")
+    func environment() throws {
+        let src = StaticPodSource(directory: "/m", nodeName: "n")
+        guard case .pod(let p) = src.load(path: "/m/web.yaml", bytes: yaml) else { Issue.record("invalid"); return }
+        var image = ImageConfig()
+        image.env = ["PATH=/bin", "GREETING=image"]
+        image.user = ""
+        let env = try ContainerSpecBuilder.environment(pod: p, container: p.spec.containers[0], image: image, podIP: "10.0.0.9")
+        #expect(env == ["PATH=/bin", "GREETING=hi-$(NAME)", "NAME=web-n", "TIER=front", "MEM=64", "POD_IP=10.0.0.9"])
+        let spec = try ContainerSpecBuilder.spec(.init(
+            pod: p, container: p.spec.containers[0], image: image, user: ResolvedUser(uid: 0, gid: 0, additionalGids: [], home: "/root"),
+            sandbox: SandboxPaths(netns: "/s/net", ipcns: "/s/ipc", utsns: "/s/uts", etcDir: "/p/etc", podIP: "10.0.0.9"),
+            rootfs: "/r", cgroupsPath: "/swiftlet/kubepods/burstable/podX/c", qos: .burstable, memoryCapacity: 1 << 30))
+        #expect(spec.process?.args == ["sh", "-c", "echo hi-$(NAME) 10.0.0.9"])
+        #expect(spec.linux?.namespaces?.first { $0.type == "network" }?.path == "/s/net")
+        #expect(spec.linux?.namespaces?.contains { $0.type == "pid" && $0.path == nil } == true)
+        #expect(spec.linux?.resources?.memory?.limit == 64 << 20)
+        #expect(spec.linux?.resources?.cpu?.quota == 50_000 && spec.linux?.resources?.cpu?.period == 100_000)
+        #expect(spec.mounts?.contains { $0.destination == "/etc/hosts" && $0.source == "/p/etc/hosts" } == true)
+        #expect(spec.root?.path == "/r" && spec.root?.readonly == false)
+        #expect(spec.process?.env?.contains("HOSTNAME=web-n") == true)
+    }
+}

@@ -1,0 +1,220 @@
+#!/usr/bin/env bash
+# Root suite for the node agent (static pods). The agent runs inside a throwaway "node" network
+# namespace (nsenter --net: same mount namespace, so sandboxes and rootfs mounts stay visible to a
+# restarted agent); everything it creates lives under a temp dir and is removed afterwards.
+#   scripts/test-agent.sh [BIN_DIR]
+set -uo pipefail
+here=$(cd "$(dirname "$0")" && pwd)
+. "$here/lib.sh"
+require_root "the agent suite"
+BIN=$(cd "${1:-$here/../bin}" && pwd)
+S="$BIN/swiftlet"
+NODE=swl-agent-$$
+T=$(mktemp -d /tmp/swiftlet-agent.XXXXXX)
+M=$T/manifests
+mkdir -p "$M"
+SOCK=$T/run/agent.sock
+AGENT_PID=
+ARGS=(--node-name node1 --manifests "$M" --root-dir "$T/root" --run-dir "$T/run" --pod-logs-dir "$T/logs"
+      --healthz-port 0 --allow-unenforced-resources --backoff-initial 1 --backoff-max 4 --file-check-frequency 2
+      --bridge swl-agent0 --pod-subnet 10.89.0.0/24 --cgroup-root "swiftlet-test-$$")
+
+start_agent() {
+  rm -f "$SOCK"
+  nsenter --net=/run/netns/$NODE "$S" agent "${ARGS[@]}" >>"$T/agent.log" 2>&1 &
+  AGENT_PID=$!
+  for _ in $(seq 100); do [ -S "$SOCK" ] && "$S" ps --socket "$SOCK" >/dev/null 2>&1 && return 0; sleep 0.05; done
+  echo "agent did not start: $(tail -5 "$T/agent.log")" >&2
+  return 1
+}
+cleanup() {
+  rm -f "$M"/*
+  if [ -n "$AGENT_PID" ] && kill -0 "$AGENT_PID" 2>/dev/null; then
+    for _ in $(seq 300); do [ "$(ls "$T/root/pods" 2>/dev/null | wc -l)" = 0 ] && break; sleep 0.1; done
+    kill "$AGENT_PID" 2>/dev/null; wait "$AGENT_PID" 2>/dev/null
+  fi
+  # anything left (a failed test): containers, mounts
+  for d in "$T"/run/agent/containers/*/; do [ -d "$d" ] && "$S" oci --root "$T/run/agent/containers" delete -f "$(basename "$d")" 2>/dev/null; done
+  for m in $(awk -v t="$T" 'index($5, t) == 1 {print $5}' /proc/self/mountinfo | sort -r); do umount -l "$m" 2>/dev/null; done
+  ip netns del "$NODE" 2>/dev/null
+  remove_cgroups "swiftlet-test-$$"
+  rm -rf "$T"
+}
+trap cleanup EXIT
+
+python3 "$here/make-images.py" "$T/imgs" >/dev/null || { echo "image build failed" >&2; exit 1; }
+"$S" images import --store "$T/root/images" --name busybox:test "$T/imgs/busybox" >/dev/null
+ip netns add "$NODE" && ip -n "$NODE" link set lo up
+
+ps_() { timeout 10 "$S" ps --socket "$SOCK" "$@" 2>&1; }
+pod_json() { timeout 10 "$S" inspect --socket "$SOCK" "$1" 2>/dev/null; }
+jq_() { python3 -c "import json,sys; d=json.load(sys.stdin); print($1)" 2>/dev/null; }
+wait_for() {  # wait_for SECONDS CMD... : until CMD succeeds (or the time is up)
+  local end=$(( $(date +%s%N) + $1 * 1000000000 )); shift
+  while [ "$(date +%s%N)" -lt "$end" ]; do "$@" >/dev/null 2>&1 && return 0; sleep 0.05; done
+  return 1
+}
+phase_is() { [ "$(pod_json "$1" | jq_ 'd["status"]["phase"]')" = "$2" ]; }
+running() { [ "$(pod_json "$1" | jq_ 'sum(1 for c in d["status"]["containerStatuses"] if "running" in c["state"])')" = "$2" ]; }
+manifest() {  # manifest NAME YAML-SPEC-BODY (indented 2); grace 2 s unless the body sets it
+  local grace="  terminationGracePeriodSeconds: 2"
+  case "$2" in *terminationGracePeriodSeconds*) grace="" ;; esac
+  cat > "$M/.$1.tmp" <<EOF
+apiVersion: v1
+kind: Pod
+metadata:
+  name: $1
+spec:
+$grace
+$2
+EOF
+  mv "$M/.$1.tmp" "$M/$1.yaml"
+}
+
+start_agent || exit 1
+check_eq "healthz on the socket" "ok" "$(curl -s --max-time 3 --unix-socket "$SOCK" http://agent/healthz)"
+check_eq "API socket is root-only" "600" "$(stat -c %a "$SOCK")"
+
+# --- two containers talking over localhost; env, $(VAR), fieldRef ---------------------------
+manifest web '  containers:
+  - name: server
+    image: busybox:test
+    command: ["sh", "-c", "mkdir -p /www && echo page-from-$(POD_NAME) > /www/index.html && exec httpd -f -p 8080 -h /www"]
+    env:
+    - {name: POD_NAME, valueFrom: {fieldRef: {fieldPath: metadata.name}}}
+  - name: client
+    image: busybox:test
+    command: ["sh", "-c", "until wget -q -O - http://127.0.0.1:8080/; do sleep 0.2; done; exec sleep 3600"]'
+wait_for 10 running web-node1 2 && ok "two-container pod running (name <name>-<node>)" || not_ok "two-container pod running" "$(ps_ -a)"
+wait_for 5 grep -q page-from-web-node1 "$T"/logs/default_web-node1_*/client/0.log
+check_match "containers talk over the pod's localhost; fieldRef expanded" "stdout F page-from-web-node1" "$(cat "$T"/logs/default_web-node1_*/client/0.log 2>/dev/null)"
+check_eq "logs CLI" "page-from-web-node1" "$("$S" logs --socket "$SOCK" --pod-logs-dir "$T/logs" web-node1 -c client)"
+check_eq "exec: hostname is the pod name, pod IP in /etc/hosts" "web-node1|web-node1" \
+  "$("$S" exec --socket "$SOCK" web-node1 -c client -- sh -c 'echo "$(hostname)|$(tail -1 /etc/hosts | cut -f2)"' 2>&1)"
+ip=$(pod_json web-node1 | jq_ 'd["status"]["podIP"]')
+check_eq "pod reachable from the node" "page-from-web-node1" "$(nsenter --net=/run/netns/$NODE curl -s --max-time 3 "http://$ip:8080/")"
+check_match "status: Ready and ContainersReady conditions" "Ready:True.*ContainersReady:True" \
+  "$(pod_json web-node1 | jq_ '" ".join(c["type"]+":"+c["status"] for c in d["status"]["conditions"])')"
+
+# --- restart policies --------------------------------------------------------------------------
+manifest never '  restartPolicy: Never
+  containers:
+  - {name: c, image: busybox:test, command: [sh, -c, "exit 3"]}'
+manifest onfail-ok '  restartPolicy: OnFailure
+  containers:
+  - {name: c, image: busybox:test, command: [sh, -c, "exit 0"]}'
+wait_for 10 phase_is never-node1 Failed && ok "Never + exit 3 → Failed" || not_ok "Never + exit 3 → Failed" "$(pod_json never-node1 | head -40)"
+check_eq "terminated exit code and reason" "3 Error 0" "$(pod_json never-node1 | jq_ '"%s %s %s" % (d["status"]["containerStatuses"][0]["state"]["terminated"]["exitCode"], d["status"]["containerStatuses"][0]["state"]["terminated"]["reason"], d["status"]["containerStatuses"][0]["restartCount"])')"
+wait_for 10 phase_is onfail-ok-node1 Succeeded && ok "OnFailure + exit 0 → Succeeded, not restarted" || not_ok "OnFailure + exit 0" "$(pod_json onfail-ok-node1 | head -40)"
+check_eq "Completed reason" "Completed" "$(pod_json onfail-ok-node1 | jq_ 'd["status"]["containerStatuses"][0]["state"]["terminated"]["reason"]')"
+
+# --- crash loop with growing delays (backoff 1 s doubling, max 4 s) ---------------------------
+manifest crash '  restartPolicy: OnFailure
+  containers:
+  - {name: c, image: busybox:test, command: [sh, -c, "echo run; exit 1"]}'
+restarts() { pod_json crash-node1 | jq_ 'd["status"]["containerStatuses"][0]["restartCount"]'; }
+wait_for 20 test "$(restarts)" -ge 4
+check_match "crash loop restarts counted" "^[4-9]$" "$(restarts)"
+check_match "CrashLoopBackOff reason while waiting" "CrashLoopBackOff|running|terminated" "$(ps_ -a | grep -A1 crash-node1 | tail -1)"
+gaps=$(for f in $(ls "$T"/logs/default_crash-node1_*/c/ | sort -n); do head -1 "$T"/logs/default_crash-node1_*/c/$f | cut -d' ' -f1; done | python3 -c '
+import sys, datetime
+ts = [datetime.datetime.fromisoformat(l.strip()[:26]) for l in sys.stdin if l.strip()]
+print(" ".join("%.1f" % (b - a).total_seconds() for a, b in zip(ts, ts[1:])))')
+check_match "delays grow: ~0, 1, 2, 4 s (gaps: $gaps)" "^0\.[0-9] 1\.[0-9] 2\.[0-9] (4|3)\.[0-9]" "$gaps"
+check_eq "lastState carries the exit code" "1" "$(pod_json crash-node1 | jq_ 'd["status"]["containerStatuses"][0]["lastState"]["terminated"]["exitCode"]')"
+rm "$M/crash.yaml" "$M/never.yaml" "$M/onfail-ok.yaml"
+
+# --- kill -9 of the agent: adoption ------------------------------------------------------------
+manifest counter '  containers:
+  - {name: c, image: busybox:test, command: [sh, -c, "i=0; while true; do echo line $i; i=$((i+1)); sleep 0.1; done"]}'
+manifest quitter '  restartPolicy: OnFailure
+  containers:
+  - {name: c, image: busybox:test, command: [sh, -c, "sleep 2; exit 7"]}'
+wait_for 10 running counter-node1 1
+wait_for 10 running quitter-node1 1
+pid_before=$(pgrep -f 'httpd -f -p 8080' | head -1)
+kill -9 "$AGENT_PID"; wait "$AGENT_PID" 2>/dev/null
+lines_at_kill=$(cat "$T"/logs/default_counter-node1_*/c/0.log | wc -l)
+sleep 3   # the counter keeps logging, the quitter exits with 7 while no agent runs
+lines_before_restart=$(cat "$T"/logs/default_counter-node1_*/c/0.log | wc -l)
+check_match "logs keep flowing without the agent ($lines_at_kill → $lines_before_restart)" "^[0-9]+$" "$(( lines_before_restart - lines_at_kill - 20 ))"
+start_agent
+check_eq "same container PID after restart" "$pid_before" "$(pgrep -f 'httpd -f -p 8080' | head -1)"
+check_eq "no restart counted for survivors" "0 0" "$(pod_json web-node1 | jq_ '" ".join(str(c["restartCount"]) for c in d["status"]["containerStatuses"])')"
+wait_for 10 test "$(pod_json quitter-node1 | jq_ 'd["status"]["containerStatuses"][0]["restartCount"]')" = 1
+check_eq "container that exited meanwhile: real exit code, policy applied" "7 1" \
+  "$(pod_json quitter-node1 | jq_ '"%s %s" % (d["status"]["containerStatuses"][0]["lastState"]["terminated"]["exitCode"], d["status"]["containerStatuses"][0]["restartCount"])')"
+seq_ok=$(grep -o 'line [0-9]*' "$T"/logs/default_counter-node1_*/c/0.log | awk '{ if ($2 != NR-1) bad=1 } END { print bad ? "gap" : "complete" }')
+check_eq "every log line written meanwhile is there" "complete" "$seq_ok"
+rm "$M/counter.yaml" "$M/quitter.yaml"
+
+# --- graceful stop: TERM handled vs ignored (SIGKILL at the grace deadline) ---------------------
+manifest polite '  terminationGracePeriodSeconds: 10
+  containers:
+  - {name: c, image: busybox:test, command: [sh, -c, "trap \"exit 0\" TERM; while true; do sleep 0.1; done"]}'
+manifest stubborn '  terminationGracePeriodSeconds: 2
+  containers:
+  - {name: c, image: busybox:test, command: [sh, -c, "trap \"\" TERM; while true; do sleep 0.1; done"]}'
+wait_for 10 running polite-node1 1; wait_for 10 running stubborn-node1 1
+gone() { ! ps_ | grep -q "$1"; }
+t0=$(date +%s%N); rm "$M/polite.yaml"; wait_for 15 gone polite-node1; t1=$(date +%s%N)
+check_match "TERM handled: stopped well inside the grace period ($(( (t1 - t0) / 1000000 )) ms)" "^[0-9]{1,4}$" "$(( (t1 - t0) / 1000000 ))"
+t0=$(date +%s%N); rm "$M/stubborn.yaml"
+wait_for 3 sh -c "timeout 10 \"$S\" ps --socket $SOCK | grep -q 'stubborn-node1 .*Terminating'" && ok "a stopping pod shows as Terminating" || not_ok "Terminating shown" "$(ps_)"
+wait_for 15 gone stubborn-node1; t1=$(date +%s%N)
+ms=$(( (t1 - t0) / 1000000 ))
+check_match "TERM ignored: SIGKILL after the 2 s grace period ($ms ms)" "^(2|3)[0-9]{3}$" "$ms"
+
+# --- manifest edit and removal: nothing left behind ---------------------------------------------
+uid1=$(pod_json web-node1 | jq_ 'd["metadata"]["uid"]')
+sed -i 's/exec sleep 3600/exec sleep 3601/' "$M/web.yaml"
+wait_for 40 sh -c "[ \"\$(\"$S\" inspect --socket $SOCK web-node1 2>/dev/null | python3 -c 'import json,sys; d=json.load(sys.stdin); print(d[\"metadata\"][\"uid\"], sum(1 for c in d[\"status\"][\"containerStatuses\"] if \"running\" in c[\"state\"]))')\" != \"$uid1 2\" ] && [ \"\$(\"$S\" inspect --socket $SOCK web-node1 2>/dev/null | python3 -c 'import json,sys; d=json.load(sys.stdin); print(sum(1 for c in d[\"status\"][\"containerStatuses\"] if \"running\" in c[\"state\"]))')\" = 2 ]"
+uid2=$(pod_json web-node1 | jq_ 'd["metadata"]["uid"]')
+check_nomatch "edit → a new pod (new UID) running" "^$uid1$|^$" "$uid2"
+check_eq "old pod's dirs gone" "absent" "$([ -e "$T/root/pods/$uid1" ] || [ -e "$T/run/agent/sandboxes/$uid1" ] && echo present || echo absent)"
+rm "$M/web.yaml"
+wait_for 40 gone web-node1
+check_eq "removal: no pods, sandboxes, containers, snapshots, logs" "0 0 0 0 0" \
+  "$(ls "$T/root/pods" | wc -l) $(ls "$T/run/agent/sandboxes" | wc -l) $(ls "$T/run/agent/containers" | wc -l) $(ls "$T/root/images/snapshots" | wc -l) $(ls "$T/logs" | wc -l)"
+check_eq "removal: no mounts left under the agent's dirs" "0" "$(awk -v t="$T" 'index($5, t) == 1' /proc/self/mountinfo | wc -l)"
+check_eq "removal: no pod addresses allocated" "0" "$(ls "$T/root/network" 2>/dev/null | grep -c '^10\.' || true)"
+check_eq "removal: no veths left on the node" "0" "$(ip -n "$NODE" -o link show type veth | wc -l)"
+
+# --- bad manifests: reported, others unaffected, agent healthy ---------------------------------
+manifest good '  terminationGracePeriodSeconds: 1
+  containers:
+  - {name: c, image: busybox:test, command: [sleep, "3600"]}'
+printf 'apiVersion: v1\nkind: Pod\nmetadata: [\n' > "$M/bad-yaml.yaml"
+printf 'apiVersion: apps/v1\nkind: Deployment\nmetadata: {name: d}\nspec: {}\n' > "$M/bad-kind.yaml"
+printf 'apiVersion: v1\nkind: Pod\nmetadata: {name: noimage}\nspec:\n  containers:\n  - {name: c}\n' > "$M/bad-image.yaml"
+printf 'apiVersion: v1\nkind: Pod\nmetadata: {name: Bad_Name}\nspec:\n  containers:\n  - {name: c, image: busybox:test}\n' > "$M/bad-name.yaml"
+head -c $((10 * 1024 * 1024)) /dev/zero | tr '\0' '#' > "$M/huge.yaml"
+echo 'not a manifest' > "$M/.hidden.yaml"
+wait_for 10 running good-node1 1 && ok "a good pod runs beside bad manifests" || not_ok "good pod" "$(ps_)"
+out=$(ps_)
+check_match "invalid YAML reported" "bad-yaml.yaml: invalid YAML" "$out"
+check_match "wrong kind reported" 'bad-kind.yaml: kind: Unsupported value: "Deployment"' "$out"
+check_match "missing image reported" 'bad-image.yaml: spec.containers\[0\].image: Required value' "$out"
+check_match "invalid name reported" 'bad-name.yaml: metadata.name: Invalid value: "Bad_Name"' "$out"
+check_match "10 MiB file refused" "huge.yaml: manifest is 10485760 bytes; the limit is 1048576" "$out"
+check_nomatch "dotfiles ignored" "hidden" "$out"
+check_eq "agent still alive" "alive" "$(kill -0 "$AGENT_PID" 2>/dev/null && echo alive)"
+
+# --- orphans: a pod whose manifest vanished while the agent was down ----------------------------
+kill -9 "$AGENT_PID"; wait "$AGENT_PID" 2>/dev/null
+rm "$M/good.yaml"
+start_agent
+wait_for 20 sh -c "[ \$(ls $T/root/pods | wc -l) = 0 ]"
+check_eq "pod removed while the agent was down is cleaned at start-up" "0 0 0" \
+  "$(ls "$T/root/pods" | wc -l) $(ls "$T/run/agent/containers" | wc -l) $(awk -v t="$T/run/agent/sandboxes" 'index($5, t) == 1' /proc/self/mountinfo | wc -l)"
+
+# --- graceful shutdown of the agent leaves pods running ------------------------------------------
+manifest keep '  containers:
+  - {name: c, image: busybox:test, command: [sleep, "3600"]}'
+wait_for 10 running keep-node1 1
+kill -TERM "$AGENT_PID"; wait "$AGENT_PID" 2>/dev/null
+check_match "SIGTERM: agent exits, pod keeps running" "^[0-9]+$" "$(pgrep -f '^sleep 3600$' | head -1)"
+start_agent
+check_eq "and is adopted again" "1" "$(pod_json keep-node1 | jq_ 'sum(1 for c in d["status"]["containerStatuses"] if "running" in c["state"])')"
+
+summary
