@@ -20,6 +20,9 @@ scripts/test-runtime.sh bin || status=1
 echo "=== root integration: images (local docker-registry: plain, basic auth, token auth) ==="
 scripts/test-images.sh bin || status=1
 
+echo "=== root integration: node agent, static pods (in a test node network namespace) ==="
+scripts/test-agent.sh bin || status=1
+
 echo "=== root integration: pod networking (in test network namespaces) ==="
 scripts/test-network.sh bin || status=1
 

@@ -265,6 +265,17 @@ int sl_pod_net_add(int host_fd, const char *netns_path, const char *host_ifname,
 }
 
 // ---- pinned network namespaces -----------------------------------------------------------
+// Closes every fd >= 3 except a and b (-1: none). A clone3 child of a multi-threaded parent
+// inherits other threads' pipe ends; holding them would keep those pipes from reaching EOF.
+static void close_all_except(int a, int b) {
+    int lo = a < b ? a : b, hi = a < b ? b : a;
+    if (lo < 0) lo = hi;
+    if (lo > 3) syscall(SYS_close_range, 3u, (unsigned)(lo - 1), 0u);
+    if (hi > lo + 1) syscall(SYS_close_range, (unsigned)(lo + 1), (unsigned)(hi - 1), 0u);
+    syscall(SYS_close_range, (unsigned)(hi + 1), ~0u, 0u);
+}
+
+// The pinning child: waits until the parent says it is done (a byte, or EOF), then exits.
 static int child_wait(void *arg) {
     int fd = *(int *)arg;
     char b;
@@ -282,13 +293,14 @@ int sl_netns_create(const char *path, char *err, size_t errlen) {
     if (pipe2(p, O_CLOEXEC) < 0) { int e = errno; unlink(path); return seterr(err, errlen, e, "pipe"); }
     int pidfd = -1;
     pid_t pid = sl_clone3(CLONE_NEWNET, -1, &pidfd);
-    if (pid == 0) { close(p[1]); child_wait(&p[0]); }
+    if (pid == 0) { close_all_except(p[0], -1); child_wait(&p[0]); }
     close(p[0]);
     if (pid < 0) { int e = errno; close(p[1]); unlink(path); return seterr(err, errlen, e, "clone3(CLONE_NEWNET)"); }
     char src[64];
     snprintf(src, sizeof(src), "/proc/%d/ns/net", pid);
     int rc = mount(src, path, NULL, MS_BIND, NULL);
     int e = errno;
+    if (write(p[1], "x", 1) < 0) {}
     close(p[1]);
     waitpid(pid, NULL, 0);
     close(pidfd);
@@ -326,8 +338,7 @@ int sl_sandbox_create(const char *dir, const char *hostname, char *err, size_t e
     int pidfd = -1;
     pid_t pid = sl_clone3(CLONE_NEWNET | CLONE_NEWIPC | CLONE_NEWUTS, -1, &pidfd);
     if (pid == 0) {
-        close(p[1]);
-        close(ready[0]);
+        close_all_except(p[0], ready[1]);
         char ok = sethostname(hostname, strlen(hostname)) == 0 ? 'y' : 'n';
         if (write(ready[1], &ok, 1) < 0) _exit(1);
         child_wait(&p[0]);
@@ -351,6 +362,7 @@ int sl_sandbox_create(const char *dir, const char *hostname, char *err, size_t e
         snprintf(src, sizeof src, "/proc/%d/ns/%s", pid, names[i]);
         if (mount(src, paths[i], NULL, MS_BIND, NULL) < 0) { rc = -1; e = errno; failed = i; }
     }
+    if (write(p[1], "x", 1) < 0) {}
     close(p[1]);
     waitpid(pid, NULL, 0);
     close(pidfd);

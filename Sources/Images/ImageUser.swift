@@ -10,6 +10,12 @@ public struct ResolvedUser: Sendable, Equatable {
     public var gid: UInt32
     public var additionalGids: [UInt32]
     public var home: String?
+    public init(uid: UInt32, gid: UInt32, additionalGids: [UInt32], home: String?) {
+        self.uid = uid
+        self.gid = gid
+        self.additionalGids = additionalGids
+        self.home = home
+    }
 }
 
 public struct UserError: Error, Sendable, CustomStringConvertible {

@@ -43,6 +43,9 @@ public enum PodManifest {
         } catch let e as ManifestError {
             throw e
         } catch let e as DecodingError {
+            if isJSON, case .dataCorrupted(let ctx) = e, ctx.codingPath.isEmpty {
+                throw ManifestError(field: "", message: "invalid JSON: \(ctx.underlyingError.map { "\($0)" } ?? ctx.debugDescription)")
+            }
             throw describe(e)
         } catch let e as YamlError {
             throw ManifestError(field: "", message: "invalid YAML: \(e)".replacing("\n", with: " "))

@@ -1,6 +1,5 @@
 import Agent
 import ArgumentParser
-@preconcurrency import Dispatch
 import FoundationEssentials
 import KubeModel
 import LinuxSystem
@@ -84,17 +83,15 @@ struct AgentCommand: ParsableCommand {
         let logger = makeLogger(level: config.logLevel)
         let monitor = Files.executableDirectory() + "/swiftlet-monitor"
         signal(SIGPIPE, SIG_IGN)
-        // SIGTERM/SIGINT: stop serving, leave pods running (the next start adopts them)
-        for s in [SIGTERM, SIGINT] { signal(s, SIG_IGN) }
-        let sources = [SIGTERM, SIGINT].map { DispatchSource.makeSignalSource(signal: $0, queue: .global()) }
-        for src in sources {
-            src.setEventHandler {
-                logger.info("shutting down; pods keep running")
-                unlink(config.apiSocket)
-                Glibc.exit(0)
-            }
-            src.resume()
-        }
+        // SIGTERM/SIGINT: stop serving, leave pods running (the next start adopts them). The
+        // signals are blocked before any thread exists (all threads inherit the mask) and taken
+        // by one thread with sigwait.
+        var set = sigset_t()
+        sigemptyset(&set)
+        sigaddset(&set, SIGTERM)
+        sigaddset(&set, SIGINT)
+        pthread_sigmask(SIG_BLOCK, &set, nil)
+        ShutdownThread.start(socket: config.apiSocket, logger: logger)
         do {
             try blockOn {
                 let agent = try Agent(config: config, logger: logger, monitorPath: monitor)
@@ -296,5 +293,35 @@ enum CRILog {
         }
         if !pending.isEmpty { out.append(timestamps ? pendingTime + " " + pending : pending) }
         return out
+    }
+}
+
+/// Waits for SIGTERM/SIGINT and ends the process without touching the pods.
+enum ShutdownThread {
+    final class Context: @unchecked Sendable {
+        let socket: String
+        let logger: Logger
+        init(socket: String, logger: Logger) {
+            self.socket = socket
+            self.logger = logger
+        }
+    }
+
+    static func start(socket: String, logger: Logger) {
+        let ctx = Unmanaged.passRetained(Context(socket: socket, logger: logger))
+        var thread = pthread_t()
+        pthread_create(&thread, nil, { arg in
+            let c = Unmanaged<Context>.fromOpaque(arg!).takeRetainedValue()
+            var set = sigset_t()
+            sigemptyset(&set)
+            sigaddset(&set, SIGTERM)
+            sigaddset(&set, SIGINT)
+            var sig: Int32 = 0
+            sigwait(&set, &sig)
+            c.logger.info("signal \(sig): shutting down; pods keep running")
+            unlink(c.socket)
+            _exit(0)
+        }, ctx.toOpaque())
+        pthread_detach(thread)
     }
 }

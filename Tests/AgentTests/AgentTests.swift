@@ -1,3 +1,4 @@
+import LinuxSystem
 import Cgroups
 import Images
 import KubeModel
@@ -123,11 +124,35 @@ struct StaticPodTests {
             rootfs: "/r", cgroupsPath: "/swiftlet/kubepods/burstable/podX/c", qos: .burstable, memoryCapacity: 1 << 30))
         #expect(spec.process?.args == ["sh", "-c", "echo hi-$(NAME) 10.0.0.9"])
         #expect(spec.linux?.namespaces?.first { $0.type == "network" }?.path == "/s/net")
-        #expect(spec.linux?.namespaces?.contains { $0.type == "pid" && $0.path == nil } == true)
+        let namespaces = spec.linux?.namespaces ?? []
+        #expect(namespaces.contains { $0.type == "pid" && $0.path == nil })
         #expect(spec.linux?.resources?.memory?.limit == 64 << 20)
-        #expect(spec.linux?.resources?.cpu?.quota == 50_000 && spec.linux?.resources?.cpu?.period == 100_000)
-        #expect(spec.mounts?.contains { $0.destination == "/etc/hosts" && $0.source == "/p/etc/hosts" } == true)
+        let cpu = spec.linux?.resources?.cpu
+        #expect(cpu?.quota == 50_000)
+        #expect(cpu?.period == 100_000)
+        let mounts = spec.mounts ?? []
+        #expect(mounts.contains { $0.destination == "/etc/hosts" && $0.source == "/p/etc/hosts" })
         #expect(spec.root?.path == "/r" && spec.root?.readonly == false)
         #expect(spec.process?.env?.contains("HOSTNAME=web-n") == true)
+    }
+}
+
+@Suite("Agent configuration")
+struct ConfigTests {
+    @Test("contrib/agent.yaml loads and matches the defaults it documents")
+    func sample() throws {
+        let path = "/" + String(String(#filePath).split(separator: "/Tests/", maxSplits: 1).first!).drop(while: { $0 == "/" }) + "/contrib/agent.yaml"
+        let text = try String(decoding: Files.read(path), as: UTF8.self)
+        let c = try AgentConfig.load(path: path, text: text)
+        var d = AgentConfig()
+        d.nodeName = "node-1"
+        #expect(c == d)
+    }
+
+    @Test("unknown keys are refused, flags' types checked")
+    func unknown() {
+        #expect(throws: ConfigError.self) { try AgentConfig.load(path: "x", text: "nodeName: a\nmanifestDir: /typo\n") }
+        #expect(throws: ConfigError.self) { try AgentConfig.load(path: "x", text: "healthzPort: lots\n") }
+        #expect((try? AgentConfig.load(path: "x", text: "backoffInitialSeconds: 1\n"))?.backoff.initial == .seconds(1))
     }
 }
