@@ -10,6 +10,7 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 export PATH=/opt/swift/usr/bin:$PATH
+. scripts/lib.sh
 scripts/install-deps.sh
 scripts/build.sh
 S=$PWD/bin/swiftlet
@@ -20,7 +21,9 @@ stop() {
   rm -f "$dir/manifests/"*.yaml
   for _ in $(seq 100); do [ -z "$(ls "$dir/root/pods" 2>/dev/null)" ] && break; sleep 0.1; done
   [ -f "$dir/agent.pid" ] && kill "$(cat "$dir/agent.pid")" 2>/dev/null || true
+  sleep 0.2
   $host || ip netns del "$NS" 2>/dev/null || true
+  remove_cgroups swiftlet-quickstart
 }
 [ -f "$dir/agent.pid" ] && stop
 rm -rf "$dir" && mkdir -p "$dir/manifests"
@@ -44,7 +47,7 @@ spec:
       valueFrom: {fieldRef: {fieldPath: metadata.name}}
 EOF
 args=(agent --node-name demo --manifests "$dir/manifests" --root-dir "$dir/root" --run-dir "$dir/run"
-      --pod-logs-dir "$dir/logs" --healthz-port 0 --socket "$dir/agent.sock")
+      --pod-logs-dir "$dir/logs" --healthz-port 0 --socket "$dir/agent.sock" --cgroup-root swiftlet-quickstart)
 # requests/limits need cgroup v2 cpu/memory/pids; run unenforced where they are missing
 "$S" check >/dev/null 2>&1 || args+=(--allow-unenforced-resources)
 if $host; then
