@@ -67,6 +67,7 @@ public actor PodWorker {
     var podDir: String { ctx.config.podsDir + "/" + uid }
     var sandboxDir: String { ctx.config.sandboxRoot + "/" + uid }
     var restartPolicy: String { pod.spec.restartPolicy ?? "Always" }
+    var qosClass: QoSClass { KubeMapping.qosClass(pod.spec.containers.map(ContainerSpecBuilder.requirements)) }
     var fullName: String { "\(pod.metadata.namespace ?? "default")/\(pod.metadata.name ?? "")" }
     public var isTerminated: Bool { terminated }
 
@@ -168,7 +169,7 @@ public actor PodWorker {
                 if ranFor >= Double(ctx.config.backoffResetSeconds) { rec.backoffCount = 0 }
                 let delay = ctx.config.backoff.delay(failures: rec.backoffCount)
                 rec.backoffCount += 1
-                let seconds = Double(delay.components.seconds) + Double(delay.components.attoseconds) / 1e18
+                let seconds = delay.seconds
                 rec.notBefore = wallClock() + seconds
                 rec.terminated = nil
                 if seconds > 0 {
@@ -197,7 +198,7 @@ public actor PodWorker {
             log.warning("container start failed", metadata: ["container": "\(c.name)", "reason": "\(e.reason)", "error": "\(e.message)"])
             let delay = ctx.config.backoff.delay(failures: max(1, rec.backoffCount))
             rec.backoffCount += 1
-            let seconds = Double(delay.components.seconds) + Double(delay.components.attoseconds) / 1e18
+            let seconds = delay.seconds
             rec.notBefore = wallClock() + seconds
             if e.reason == "ErrImagePull" { rec.waitingReason = "ErrImagePull" }
             return rec.notBefore
@@ -277,7 +278,7 @@ public actor PodWorker {
             } catch {
                 throw StartError(reason: "CreateContainerConfigError", message: "\(error)")
             }
-            let qos = KubeMapping.qosClass(pod.spec.containers.map(ContainerSpecBuilder.requirements))
+            let qos = qosClass
             let spec: OCISpec
             do {
                 spec = try ContainerSpecBuilder.spec(.init(
@@ -378,7 +379,7 @@ public actor PodWorker {
                            clusterDNS: ctx.config.clusterDNS, clusterDomain: ctx.config.clusterDomain)
         try Files.write(podDir + "/etc/hostname", hostname + "\n", mode: 0o644, atomic: true)
         if ctx.cgroupsUsable {
-            let qos = KubeMapping.qosClass(pod.spec.containers.map(ContainerSpecBuilder.requirements))
+            let qos = qosClass
             _ = try? ctx.qos.ensurePod(qos: qos, uid: uid, resources: KubeMapping.pod(pod.spec.containers.map(ContainerSpecBuilder.requirements)))
         }
         state.sandboxReady = true
@@ -436,7 +437,7 @@ public actor PodWorker {
         }
         rmdir(sandboxDir)
         if ctx.cgroupsUsable {
-            let qos = KubeMapping.qosClass(pod.spec.containers.map(ContainerSpecBuilder.requirements))
+            let qos = qosClass
             try? ctx.qos.removePod(qos: qos, uid: uid)
         }
         try? Files.removeTree(podDir)
@@ -485,7 +486,7 @@ public actor PodWorker {
         st.hostIP = ctx.hostIP
         st.hostIPs = ctx.hostIP.map { [PodIP(ip: $0)] }
         st.startTime = state.startTime
-        st.qosClass = KubeMapping.qosClass(pod.spec.containers.map(ContainerSpecBuilder.requirements)).rawValue
+        st.qosClass = qosClass.rawValue
         let conds = PodPhase.conditions(phase: phase, statuses: statuses, initialized: true, scheduled: state.startTime ?? nowRFC3339(),
                                         previous: state.conditions, now: nowRFC3339(), sandboxReady: state.sandboxReady)
         state.conditions = conds
@@ -510,4 +511,9 @@ public actor PodWorker {
         }
         return nil
     }
+}
+
+extension Duration {
+    /// Whole and fractional seconds.
+    var seconds: Double { Double(components.seconds) + Double(components.attoseconds) / 1e18 }
 }

@@ -140,23 +140,8 @@ public struct ImageImporter: Sendable {
     }
 }
 
-func hashFile(_ path: String) throws -> (String, Int64) {
-    let fd = try sys("open", path) { open(path, O_RDONLY | O_CLOEXEC) }
-    defer { close(fd) }
-    var hasher = SHA256()
-    var total: Int64 = 0
-    var buf = [UInt8](repeating: 0, count: 1 << 20)
-    while true {
-        let n = try sys("read", path) { buf.withUnsafeMutableBytes { read(fd, $0.baseAddress, $0.count) } }
-        if n == 0 { break }
-        buf.withUnsafeBytes { hasher.update(bufferPointer: UnsafeRawBufferPointer(rebasing: $0[0..<n])) }
-        total += Int64(n)
-    }
-    return (SHA256Hex.hex(hasher.finalize()), total)
-}
-
-/// Copies a local blob into fd, checking digest and size.
-func copyVerified(_ path: String, to out: Int32, _ d: Descriptor) throws {
+/// sha256 and size of a file, optionally copying it into `out` on the way.
+func hashFile(_ path: String, copyTo out: Int32? = nil) throws -> (String, Int64) {
     let fd = try sys("open", path) { open(path, O_RDONLY | O_CLOEXEC) }
     defer { close(fd) }
     var hasher = SHA256()
@@ -167,17 +152,22 @@ func copyVerified(_ path: String, to out: Int32, _ d: Descriptor) throws {
         if n == 0 { break }
         buf.withUnsafeBytes { hasher.update(bufferPointer: UnsafeRawBufferPointer(rebasing: $0[0..<n])) }
         var off = 0
-        while off < n {
+        while let out, off < n {
             let w = buf.withUnsafeBytes { write(out, $0.baseAddress! + off, n - off) }
             if w < 0 {
                 if errno == EINTR { continue }
-                throw SystemError(op: "write", code: errno, detail: "blob \(d.digest)")
+                throw SystemError(op: "write", code: errno, detail: path)
             }
             off += w
         }
         total += Int64(n)
     }
-    let actual = SHA256Hex.hex(hasher.finalize())
+    return (SHA256Hex.hex(hasher.finalize()), total)
+}
+
+/// Copies a local blob into fd, checking digest and size.
+func copyVerified(_ path: String, to out: Int32, _ d: Descriptor) throws {
+    let (actual, total) = try hashFile(path, copyTo: out)
     guard actual == d.digest.hex else { throw RegistryError.digestMismatch(what: "blob \(d.digest) (\(path))", expected: d.digest, actual: actual) }
     if d.size >= 0 && total != d.size { throw RegistryError.sizeMismatch(what: "blob \(d.digest)", expected: d.size, actual: total) }
 }
