@@ -11,6 +11,7 @@
 #include <stddef.h>
 #include <stdint.h>
 #include <sys/types.h>
+#include <termios.h>
 
 #ifdef __cplusplus
 extern "C" {
@@ -56,6 +57,7 @@ enum sl_tag {
     SL_T_DETACH_STDIO,     // no payload: container stdin=/dev/null, stdout/stderr=/dev/null unless SL_T_LOG
     SL_T_DEVICE_FILTER,    // no payload: attach a device filter to the cgroup (no rules = deny all)
     SL_T_DEVICE_RULE,      // u32 type ('a','c','b'), u32 access (1 mknod|2 read|4 write), i64 major, i64 minor (-1 any), u32 allow, u32 pad
+    SL_T_CONTROLLING_TTY,  // no payload: fd 0 is a terminal; the process gets a new session with it as controlling tty
     SL_T_TAG_MAX
 };
 
@@ -133,6 +135,7 @@ struct sl_plan {
     int hook_barrier;
     uint32_t preserve_fds;
     int detach_stdio;
+    int controlling_tty;
     int device_filter;
     struct sl_devrule *devrules; int n_devrules;
     // storage owned by the plan
@@ -185,6 +188,14 @@ int sl_pipe_cloexec(int fds[2]);
 // memfd_create(MFD_CLOEXEC)
 int sl_memfd(const char *name);
 int sl_syncfs(int fd);
+
+// Terminals for exec -t: a pty pair on a container's devpts, raw mode, window size.
+
+int sl_pty_open(const char *ptmx_path, int *master_out, int *slave_out);
+int sl_tty_raw(int fd, struct termios *saved);
+int sl_tty_restore(int fd, const struct termios *saved);
+long sl_tty_size(int fd);
+int sl_tty_set_size(int fd, long size);
 int sl_mkfifo(const char *path, unsigned int mode);
 int sl_close_range_cloexec(unsigned int first);
 // Forward INT/TERM/HUP/QUIT/USR1/USR2/WINCH received by this process to `pid`.
@@ -211,7 +222,9 @@ int sl_pod_net_add(int host_fd, const char *netns_path, const char *host_ifname,
 // Pinned network namespaces (bind mount of the nsfs file, as `ip netns add`).
 int sl_netns_create(const char *path, char *err, size_t errlen);
 int sl_netns_remove(const char *path, char *err, size_t errlen);
-int sl_sandbox_create(const char *dir, const char *hostname, char *err, size_t errlen);
+enum { SL_SANDBOX_NET = 1, SL_SANDBOX_IPC = 2, SL_SANDBOX_UTS = 4, SL_SANDBOX_PID = 8 };
+int sl_sandbox_create(const char *dir, const char *hostname, int ns, const char *pause_path, pid_t *pause_pid,
+                      char *err, size_t errlen);
 
 // ---- seccomp (parent side, libseccomp) -----------------------------------------------------
 enum sl_scmp_action_kind {

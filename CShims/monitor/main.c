@@ -299,7 +299,23 @@ static int status_code(const siginfo_t *si, int *sig_out) {
     return 128 + si->si_status;
 }
 
+// `pause`: init of a pod's shared PID namespace (shareProcessNamespace). Reaps whatever is
+// re-parented to it and exits on SIGTERM; the namespace dies with it.
+static int pause_main(void) {
+    setsid();   // out of the caller's session: a terminal's ^C is not for it
+    sigset_t all;
+    sigfillset(&all);
+    sigprocmask(SIG_BLOCK, &all, NULL);
+    for (;;) {
+        siginfo_t si;
+        int sig = sigwaitinfo(&all, &si);
+        if (sig == SIGCHLD) { while (waitpid(-1, NULL, WNOHANG) > 0) {} }
+        else if (sig == SIGTERM) return 0;
+    }
+}
+
 int main(int argc, char **argv) {
+    if (argc == 2 && strcmp(argv[1], "pause") == 0) return pause_main();
     if (argc < 3 || argc > 5 || (strcmp(argv[1], "create") != 0 && strcmp(argv[1], "exec") != 0)) {
         fprintf(stderr, "usage: swiftlet-monitor create|exec PLAN [REPORT_FD [CTL_FD]]\n");
         return 2;

@@ -17,6 +17,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/capability.h>
+#include <sys/ioctl.h>
 #include <sys/mount.h>
 #include <sys/prctl.h>
 #include <sys/resource.h>
@@ -443,13 +444,14 @@ void sl_child_main(struct sl_child_ctx *ctx) {
         }
     }
 
-    if (!ctx->exec_mode && setsid() < 0) die("setsid", NULL);
+    if ((!ctx->exec_mode || plan->controlling_tty) && setsid() < 0) die("setsid", NULL);
 
     for (int i = 0; i < 3; i++) {
         if (ctx->stdio[i] >= 0 && ctx->stdio[i] != i) {
             if (dup2(ctx->stdio[i], i) < 0) die("stdio", "dup2 fd %d", i);
         }
     }
+    if (plan->controlling_tty && ioctl(0, TIOCSCTTY, 0) < 0) die("terminal", "make fd 0 the controlling terminal");
 
     if (!ctx->exec_mode) {
         if (mount(NULL, "/", NULL, MS_REC | (plan->root_propagation ? plan->root_propagation : MS_PRIVATE), NULL) < 0)

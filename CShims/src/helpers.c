@@ -156,3 +156,50 @@ int sl_pipe_cloexec(int fds[2]) { return pipe2(fds, O_CLOEXEC); }
 int sl_memfd(const char *name) { return memfd_create(name, MFD_CLOEXEC); }
 
 int sl_syncfs(int fd) { return syncfs(fd); }
+
+// ---- terminals (exec -t) --------------------------------------------------------------------
+#include <sys/ioctl.h>
+#include <termios.h>
+
+#ifndef TIOCGPTPEER
+#define TIOCGPTPEER _IO('T', 0x41)
+#endif
+
+// Opens a pty pair on the devpts instance behind `ptmx_path` (a container's, through
+// /proc/PID/root/dev/ptmx), so the process sees its terminal as /dev/pts/N of its own /dev.
+int sl_pty_open(const char *ptmx_path, int *master_out, int *slave_out) {
+    int m = open(ptmx_path, O_RDWR | O_NOCTTY | O_CLOEXEC);
+    if (m < 0) return -errno;
+    int unlock = 0;
+    if (ioctl(m, TIOCSPTLCK, &unlock) < 0) { int e = errno; close(m); return -e; }
+    int s = ioctl(m, TIOCGPTPEER, O_RDWR | O_NOCTTY | O_CLOEXEC);
+    if (s < 0) { int e = errno; close(m); return -e; }
+    *master_out = m;
+    *slave_out = s;
+    return 0;
+}
+
+// Raw mode on a terminal; the previous settings go to *saved (restore with sl_tty_restore).
+int sl_tty_raw(int fd, struct termios *saved) {
+    if (tcgetattr(fd, saved) < 0) return -errno;
+    struct termios t = *saved;
+    cfmakeraw(&t);
+    if (tcsetattr(fd, TCSADRAIN, &t) < 0) return -errno;
+    return 0;
+}
+
+int sl_tty_restore(int fd, const struct termios *saved) {
+    return tcsetattr(fd, TCSADRAIN, saved) < 0 ? -errno : 0;
+}
+
+// Window size of `from` (rows<<16|cols), or -1 when it is not a terminal.
+long sl_tty_size(int from) {
+    struct winsize w;
+    if (ioctl(from, TIOCGWINSZ, &w) < 0) return -1;
+    return ((long)w.ws_row << 16) | w.ws_col;
+}
+
+int sl_tty_set_size(int fd, long size) {
+    struct winsize w = {.ws_row = (unsigned short)(size >> 16), .ws_col = (unsigned short)(size & 0xffff)};
+    return ioctl(fd, TIOCSWINSZ, &w) < 0 ? -errno : 0;
+}

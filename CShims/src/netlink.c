@@ -316,11 +316,31 @@ int sl_netns_remove(const char *path, char *err, size_t errlen) {
 
 // Pins a pod sandbox: one child in new net+ipc+uts namespaces (hostname set inside), its
 // namespace files bind-mounted on <dir>/net, <dir>/ipc, <dir>/uts. The child exits at once.
-int sl_sandbox_create(const char *dir, const char *hostname, char *err, size_t errlen) {
-    static const char *names[3] = {"net", "ipc", "uts"};
-    char paths[3][4096];
-    for (int i = 0; i < 3; i++) {
-        snprintf(paths[i], sizeof paths[i], "%s/%s", dir, names[i]);
+// A pod sandbox: the namespaces selected by `ns` (SL_SANDBOX_*) are created by one clone3 child
+// and pinned by bind-mounting their nsfs files onto dir/{net,ipc,uts,pid}. Without a PID
+// namespace the child exits once they are pinned. With one (shareProcessNamespace) the child is
+// that namespace's init and must live: it execs `pause_path pause`, which reaps and waits for
+// SIGTERM; its pid is returned in *pause_pid (the caller reaps it). Cleans up on failure.
+int sl_sandbox_create(const char *dir, const char *hostname, int ns, const char *pause_path, pid_t *pause_pid,
+                      char *err, size_t errlen) {
+    static const char *all_names[4] = {"net", "ipc", "uts", "pid"};
+    static const uint64_t all_flags[4] = {CLONE_NEWNET, CLONE_NEWIPC, CLONE_NEWUTS, CLONE_NEWPID};
+    const char *names[4];
+    char paths[4][4096];
+    uint64_t flags = 0;
+    int n = 0;
+    if (pause_pid) *pause_pid = 0;
+    for (int i = 0; i < 4; i++) {
+        if (!(ns & (1 << i))) continue;
+        names[n] = all_names[i];
+        flags |= all_flags[i];
+        snprintf(paths[n], sizeof paths[n], "%s/%s", dir, all_names[i]);
+        n++;
+    }
+    if (n == 0) return 0;
+    int with_pause = (flags & CLONE_NEWPID) != 0;
+    if (with_pause && (!pause_path || !*pause_path)) return seterr(err, errlen, EINVAL, "a shared PID namespace needs the pause program");
+    for (int i = 0; i < n; i++) {
         int fd = open(paths[i], O_RDONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0444);
         if (fd < 0) {
             int e = errno;
@@ -332,16 +352,26 @@ int sl_sandbox_create(const char *dir, const char *hostname, char *err, size_t e
     int p[2], ready[2];
     if (pipe2(p, O_CLOEXEC) < 0 || pipe2(ready, O_CLOEXEC) < 0) {
         int e = errno;
-        for (int j = 0; j < 3; j++) unlink(paths[j]);
+        for (int j = 0; j < n; j++) unlink(paths[j]);
         return seterr(err, errlen, e, "pipe");
     }
     int pidfd = -1;
-    pid_t pid = sl_clone3(CLONE_NEWNET | CLONE_NEWIPC | CLONE_NEWUTS, -1, &pidfd);
+    pid_t pid = sl_clone3(flags, -1, &pidfd);
     if (pid == 0) {
         close_all_except(p[0], ready[1]);
-        char ok = sethostname(hostname, strlen(hostname)) == 0 ? 'y' : 'n';
+        char ok = (!(flags & CLONE_NEWUTS) || sethostname(hostname, strlen(hostname)) == 0) ? 'y' : 'n';
         if (write(ready[1], &ok, 1) < 0) _exit(1);
-        child_wait(&p[0]);
+        if (!with_pause) child_wait(&p[0]);
+        char b;
+        ssize_t r;
+        while ((r = read(p[0], &b, 1)) < 0 && errno == EINTR) {}
+        if (r != 1) _exit(0);   // the parent gave up
+        char *const argv[] = {(char *)"swiftlet-pause", (char *)"pause", NULL};
+        char *const envp[] = {NULL};
+        execve(pause_path, argv, envp);
+        char fail = 'e';
+        if (write(ready[1], &fail, 1) < 0) {}
+        _exit(127);
     }
     close(p[0]);
     close(ready[1]);
@@ -349,27 +379,34 @@ int sl_sandbox_create(const char *dir, const char *hostname, char *err, size_t e
         int e = errno;
         close(p[1]);
         close(ready[0]);
-        for (int j = 0; j < 3; j++) unlink(paths[j]);
-        return seterr(err, errlen, e, "clone3(CLONE_NEWNET|CLONE_NEWIPC|CLONE_NEWUTS)");
+        for (int j = 0; j < n; j++) unlink(paths[j]);
+        return seterr(err, errlen, e, "clone3(sandbox namespaces)");
     }
     char ok = 'n';
-    ssize_t n = read(ready[0], &ok, 1);
-    close(ready[0]);
-    int rc = 0, e = 0, failed = -1;
-    if (n != 1 || ok != 'y') { rc = -1; e = EINVAL; }
-    for (int i = 0; rc == 0 && i < 3; i++) {
+    ssize_t got = read(ready[0], &ok, 1);
+    int rc = 0, e = 0, failed = -1, exec_failed = 0;
+    if (got != 1 || ok != 'y') { rc = -1; e = EINVAL; }
+    for (int i = 0; rc == 0 && i < n; i++) {
         char src[64];
         snprintf(src, sizeof src, "/proc/%d/ns/%s", pid, names[i]);
         if (mount(src, paths[i], NULL, MS_BIND, NULL) < 0) { rc = -1; e = errno; failed = i; }
     }
-    if (write(p[1], "x", 1) < 0) {}
+    if (rc == 0) { if (write(p[1], "x", 1) < 0) {} }
     close(p[1]);
-    waitpid(pid, NULL, 0);
+    if (with_pause && rc == 0) {
+        // EOF: the exec succeeded (ready[1] is close-on-exec); a byte: it failed
+        char f;
+        if (read(ready[0], &f, 1) == 1) { rc = -1; e = ENOEXEC; exec_failed = 1; }
+    }
+    close(ready[0]);
+    if (!with_pause || rc < 0) waitpid(pid, NULL, 0);
     close(pidfd);
     if (rc < 0) {
-        for (int j = 0; j < 3; j++) { umount2(paths[j], MNT_DETACH); unlink(paths[j]); }
+        for (int j = 0; j < n; j++) { umount2(paths[j], MNT_DETACH); unlink(paths[j]); }
         if (failed >= 0) return seterr(err, errlen, e, "bind /proc/%d/ns/%s on %s", pid, names[failed], paths[failed]);
+        if (exec_failed) return seterr(err, errlen, e, "exec %s (the sandbox's pause process)", pause_path);
         return seterr(err, errlen, e, "sethostname \"%s\" in the sandbox", hostname);
     }
+    if (with_pause && pause_pid) *pause_pid = pid;
     return 0;
 }

@@ -165,6 +165,7 @@ int sl_plan_parse(const uint8_t *buf, size_t len, struct sl_plan *plan, char *er
         case SL_T_HOOK_BARRIER: plan->hook_barrier = 1; break;
         case SL_T_PRESERVE_FDS: NEED(rlen == 4, "preserve fds"); plan->preserve_fds = rd32(p); break;
         case SL_T_DETACH_STDIO: plan->detach_stdio = 1; break;
+        case SL_T_CONTROLLING_TTY: plan->controlling_tty = 1; break;
         case SL_T_DEVICE_FILTER: plan->device_filter = 1; break;
         case SL_T_DEVICE_RULE: {
             NEED(rlen == 32, "device rule");

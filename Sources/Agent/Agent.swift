@@ -49,10 +49,13 @@ public final class AgentContext: Sendable {
     let memoryCapacity: Int64
     let hostIP: String?
     let logMaxBytes: Int64
+    /// Prefix of container ids and IPAM owners ("run-" for `swiftlet run` instances).
+    let idPrefix: String
 
     init(config: AgentConfig, logger: Logger, monitorPath: String) throws {
         self.config = config
         self.logger = logger
+        idPrefix = config.instance == nil ? "" : AgentConfig.runPrefix
         runtime = OCIRuntime(root: config.ociRoot, monitorPath: monitorPath, warn: { [logger] in logger.debug("\($0)") })
         store = try ImageStore(root: config.imageStorePath)
         var ro = RegistryOptions()
@@ -74,7 +77,7 @@ public final class AgentContext: Sendable {
             mem = (Int64(line.split(separator: " ").dropFirst().first ?? "0") ?? 0) * 1024
         }
         memoryCapacity = mem
-        hostIP = nil
+        hostIP = config.nodeIP ?? NodeAddress.detect(excludingInterfaces: [config.bridge])
         logMaxBytes = (try? Quantity(parsing: config.containerLogMaxSize))?.value ?? 10 << 20
     }
 }
@@ -82,7 +85,7 @@ public final class AgentContext: Sendable {
 /// The node agent: desired pods from the static-pod source, one worker per pod UID,
 /// adoption of what a previous instance left running, orphan cleanup.
 public actor Agent {
-    public let ctx: AgentContext
+    nonisolated public let ctx: AgentContext
     let source: StaticPodSource
     var workers: [String: PodWorker] = [:]
     var names: [String: String] = [:]
@@ -94,8 +97,12 @@ public actor Agent {
     public private(set) var healthy = false
     let log: Logger
 
-    public init(config: AgentConfig, logger: Logger, monitorPath: String) throws {
+    /// `swiftlet run`: exactly these pods, no manifests directory.
+    let fixedPods: [Pod]?
+
+    public init(config: AgentConfig, logger: Logger, monitorPath: String, fixedPods: [Pod]? = nil) throws {
         ctx = try AgentContext(config: config, logger: logger, monitorPath: monitorPath)
+        self.fixedPods = fixedPods
         source = StaticPodSource(directory: config.manifestsDir, nodeName: config.nodeName)
         log = logger
     }
@@ -103,7 +110,9 @@ public actor Agent {
     /// Prepares the node, adopts surviving pods, starts watching manifests.
     public func start() async throws {
         let c = ctx.config
-        for d in [c.podsDir, c.sandboxRoot, c.ociRoot, c.podLogsDir, c.manifestsDir] { try Files.makeDirectories(d, mode: 0o755) }
+        for d in [c.podsDir, c.sandboxRoot, c.ociRoot, c.podLogsDir] + (fixedPods == nil ? [c.manifestsDir] : []) {
+            try Files.makeDirectories(d, mode: 0o755)
+        }
         if !ctx.cgroupsUsable || (ctx.qos.hierarchy.controllers().filter { ["cpu", "memory", "pids"].contains($0) }.count < 3) {
             if c.allowUnenforcedResources {
                 log.warning("cgroup v2 controllers cpu/memory/pids are not all available: requests and limits are NOT enforced (allowUnenforcedResources)")
@@ -143,6 +152,7 @@ public actor Agent {
         await cleanOrphans(keeping: Set(restored.keys).union(desired.keys))
         apply(desired)
         healthy = true
+        if fixedPods != nil { return }
         watcher = try DirectoryWatcher(directory: c.manifestsDir) { [weak self] in
             Task { await self?.relist() }
         }
@@ -163,21 +173,27 @@ public actor Agent {
             for n in ["ipc", "uts", "net"] { umount2(dir + "/" + n, Int32(MNT_DETACH)); unlink(dir + "/" + n) }
             rmdir(dir)
         }
-        let livePrefixes = Set(live.map { String($0.prefix(8)) })
-        for st in ctx.runtime.list() where !livePrefixes.contains(String(st.id.prefix(8))) {
+        let prefix = ctx.idPrefix
+        let livePrefixes = Set(live.map { prefix + String($0.prefix(8)) })
+        func owner(_ id: String) -> String { String(id.prefix(prefix.count + 8)) }
+        for st in ctx.runtime.list() where !livePrefixes.contains(owner(st.id)) {
             log.info("removing orphaned container", metadata: ["id": "\(st.id)"])
             try? ctx.runtime.kill(id: st.id, signal: SIGKILL, all: true)
             try? ctx.runtime.delete(id: st.id, force: true)
         }
-        for snap in (try? ctx.store.snapshots()) ?? [] where !livePrefixes.contains(String(snap.id.prefix(8))) {
+        // snapshots and addresses are node-wide: only the agent reclaims them, and never those
+        // of `swiftlet run` instances
+        guard c.instance == nil else { return }
+        for snap in (try? ctx.store.snapshots()) ?? [] where !snap.id.hasPrefix(AgentConfig.runPrefix) && !livePrefixes.contains(owner(snap.id)) {
             try? ctx.snapshots.remove(id: snap.id)
         }
-        if let removed = try? ctx.network.reclaim(keeping: live), !removed.isEmpty {
+        if let removed = try? ctx.network.reclaim(keeping: live, alsoKeeping: { $0.hasPrefix(AgentConfig.runPrefix) }), !removed.isEmpty {
             log.info("reclaimed pod addresses", metadata: ["ids": "\(removed.joined(separator: ","))"])
         }
     }
 
     func relistDesired() -> [String: Pod] {
+        if let fixedPods { return Dictionary(fixedPods.map { ($0.metadata.uid ?? "", $0) }, uniquingKeysWith: { a, _ in a }) }
         var desired: [String: Pod] = [:]
         var bad: [String: [String]] = [:]
         for r in source.list() {

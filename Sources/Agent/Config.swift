@@ -31,16 +31,27 @@ public struct AgentConfig: Codable, Sendable, Equatable {
     /// Run pods even where the cgroup v2 controllers are missing (requests/limits not enforced).
     public var allowUnenforcedResources: Bool = false
     public var logLevel: String = "info"
+    /// The node's address (status.hostIP, hostNetwork pods); detected when unset.
+    public var nodeIP: String?
     /// The agent's cgroup subtree (relative to the cgroup2 root): <cgroupRoot>/kubepods/...
     public var cgroupRoot: String = "swiftlet"
+
+    /// A `swiftlet run` instance: its own pods/containers/sandboxes dirs under run/<instance>
+    /// (not a config-file setting). nil: the agent.
+    public var instance: String?
+    /// Leave a removed pod's log dir (`swiftlet run` prints the last lines, then removes it).
+    public var keepPodLogs = false
 
     public init() {}
 
     public var imageStorePath: String { imageStore ?? rootDir + "/images" }
     public var apiSocket: String { socketPath ?? runDir + "/agent.sock" }
-    public var podsDir: String { rootDir + "/pods" }
-    public var ociRoot: String { runDir + "/agent/containers" }
-    public var sandboxRoot: String { runDir + "/agent/sandboxes" }
+    public var podsDir: String { instance.map { rootDir + "/run/" + $0 + "/pods" } ?? rootDir + "/pods" }
+    public var ociRoot: String { runDir + (instance.map { "/run/" + $0 } ?? "/agent") + "/containers" }
+    public var sandboxRoot: String { runDir + (instance.map { "/run/" + $0 } ?? "/agent") + "/sandboxes" }
+    /// Container ids and IPAM owners of `swiftlet run` instances start with this; the agent's
+    /// orphan cleanup leaves them alone.
+    public static let runPrefix = "run-"
     public var networkStateDir: String { rootDir + "/network" }
 
     public var backoff: BackoffPolicy {
@@ -73,7 +84,7 @@ public struct AgentConfig: Codable, Sendable, Equatable {
         case nodeName, manifestsDir, rootDir, runDir, podLogsDir, imageStore, socketPath, healthzPort, healthzAddress,
              fileCheckFrequencySeconds, containerLogMaxSize, containerLogMaxFiles, backoffInitialSeconds, backoffMaxSeconds,
              backoffResetSeconds, bridge, podSubnet, clusterDNS, clusterDomain, insecureRegistries, registryConfig,
-             allowUnenforcedResources, logLevel, cgroupRoot
+             allowUnenforcedResources, logLevel, cgroupRoot, nodeIP
     }
 
     public init(from decoder: any Decoder) throws {
@@ -103,6 +114,7 @@ public struct AgentConfig: Codable, Sendable, Equatable {
         allowUnenforcedResources = try c.decodeIfPresent(Bool.self, forKey: .allowUnenforcedResources) ?? d.allowUnenforcedResources
         logLevel = try c.decodeIfPresent(String.self, forKey: .logLevel) ?? d.logLevel
         cgroupRoot = try c.decodeIfPresent(String.self, forKey: .cgroupRoot) ?? d.cgroupRoot
+        nodeIP = try c.decodeIfPresent(String.self, forKey: .nodeIP)
     }
 }
 

@@ -5,11 +5,40 @@ import Runtime
 
 /// Paths of a pod's sandbox that its containers join or mount.
 public struct SandboxPaths: Sendable, Equatable, Codable {
-    public var netns: String
-    public var ipcns: String
-    public var utsns: String
+    /// nil: the node's namespace (hostNetwork, hostIPC).
+    public var netns: String?
+    public var ipcns: String?
+    public var utsns: String?
+    /// The pod's shared PID namespace (shareProcessNamespace); nil: one per container, or the
+    /// node's with `hostPID`.
+    public var pidns: String?
+    public var hostPID: Bool = false
     public var etcDir: String      // hosts, resolv.conf, hostname
     public var podIP: String?
+    public var hostname: String?
+
+    public init(netns: String?, ipcns: String?, utsns: String?, pidns: String? = nil, hostPID: Bool = false,
+                etcDir: String, podIP: String?, hostname: String? = nil) {
+        self.netns = netns
+        self.ipcns = ipcns
+        self.utsns = utsns
+        self.pidns = pidns
+        self.hostPID = hostPID
+        self.etcDir = etcDir
+        self.podIP = podIP
+        self.hostname = hostname
+    }
+
+    /// The linux namespaces of a pod's container: its own mount and cgroup namespaces; PID
+    /// private, shared or the node's; the rest joined from the sandbox, absent for the node's.
+    public var namespaces: [OCISpec.Namespace] {
+        var ns: [OCISpec.Namespace] = [.init(type: "mount"), .init(type: "cgroup")]
+        if let p = pidns { ns.append(.init(type: "pid", path: p)) } else if !hostPID { ns.append(.init(type: "pid")) }
+        if let n = netns { ns.append(.init(type: "network", path: n)) }
+        if let n = ipcns { ns.append(.init(type: "ipc", path: n)) }
+        if let n = utsns { ns.append(.init(type: "uts", path: n)) }
+        return ns
+    }
 }
 
 public struct ContainerConfigError: Error, Sendable, CustomStringConvertible {
@@ -116,18 +145,14 @@ public enum ContainerSpecBuilder {
         guard !p.args.isEmpty else { throw ContainerConfigError(message: "no command specified (the image has no ENTRYPOINT or CMD)") }
         var spec = DefaultProfile.spec(args: p.args, rootfs: i.rootfs)
         var finalEnv = p.env
-        if !finalEnv.contains(where: { $0.hasPrefix("HOSTNAME=") }) { finalEnv.append("HOSTNAME=" + (i.pod.metadata.name ?? "")) }
+        if !finalEnv.contains(where: { $0.hasPrefix("HOSTNAME=") }) { finalEnv.append("HOSTNAME=" + (i.sandbox.hostname ?? i.pod.metadata.name ?? "")) }
         if !finalEnv.contains(where: { $0.hasPrefix("HOME=") }) { finalEnv.append("HOME=" + ((i.user.home ?? "").isEmpty ? "/" : i.user.home!)) }
         spec.process?.env = finalEnv
         spec.process?.cwd = p.workingDir
         spec.process?.user = .init(uid: i.user.uid, gid: i.user.gid, additionalGids: i.user.additionalGids.isEmpty ? nil : i.user.additionalGids)
         spec.root = .init(path: i.rootfs, readonly: c.securityContext?.readOnlyRootFilesystem ?? false)
         spec.hostname = nil   // the sandbox's UTS namespace carries it
-        spec.linux?.namespaces = [
-            .init(type: "pid"), .init(type: "mount"), .init(type: "cgroup"),
-            .init(type: "network", path: i.sandbox.netns), .init(type: "ipc", path: i.sandbox.ipcns),
-            .init(type: "uts", path: i.sandbox.utsns),
-        ]
+        spec.linux?.namespaces = i.sandbox.namespaces
         spec.linux?.cgroupsPath = i.cgroupsPath
         let req = requirements(c).defaulted
         let res = KubeMapping.container(req)

@@ -37,6 +37,8 @@ struct PodRecordState: Codable, Sendable {
     var startTime: String?
     var containers: [ContainerRecordState]
     var conditions: [PodCondition] = []
+    /// init of the shared PID namespace (shareProcessNamespace)
+    var pausePid: Int32?
 }
 
 func wallClock() -> Double {
@@ -65,6 +67,10 @@ public actor PodWorker {
     var watched: Set<String> = []
     let log: Logger
     var podDir: String { ctx.config.podsDir + "/" + uid }
+    /// <podLogsDir>/<namespace>_<name>_<uid>: one dir per container, <restartCount>.log inside.
+    public var logDir: String { ctx.config.podLogsDir + "/\(pod.metadata.namespace ?? "default")_\(pod.metadata.name ?? "")_\(uid)" }
+    /// The pod's owner name in the node's IPAM (prefixed for `swiftlet run` instances).
+    var networkID: String { ctx.idPrefix + uid }
     var sandboxDir: String { ctx.config.sandboxRoot + "/" + uid }
     var restartPolicy: String { pod.spec.restartPolicy ?? "Always" }
     var qosClass: QoSClass { KubeMapping.qosClass(pod.spec.containers.map(ContainerSpecBuilder.requirements)) }
@@ -102,6 +108,15 @@ public actor PodWorker {
     func run(_ events: AsyncStream<Void>) async {
         var it = events.makeAsyncIterator()
         if state.startTime == nil { state.startTime = nowRFC3339() }
+        if state.sandboxReady {
+            // adopted: the sandbox must still be whole
+            if !sandboxPinned {
+                log.warning("the sandbox is gone: recreating it")
+                state.sandboxReady = false
+            } else if let pid = state.pausePid {
+                watchPause(pid)
+            }
+        }
         while !terminating {
             var nextWake: Double? = nil
             if !state.sandboxReady {
@@ -183,7 +198,14 @@ public actor PodWorker {
             }
         }
         if rec.terminated != nil { return nil }
-        if let nb = rec.notBefore, nb > wallClock() { return nb }
+        if let nb = rec.notBefore, nb > wallClock() {
+            // kubelet: ErrImagePull on the failed attempt, then ImagePullBackOff while waiting
+            if rec.waitingReason == "ErrImagePull" {
+                rec.waitingReason = "ImagePullBackOff"
+                rec.waitingMessage = "Back-off pulling image \"\(c.image ?? "")\": \(rec.waitingMessage ?? "")"
+            }
+            return nb
+        }
         // start (again)
         let isRestart = rec.lastTerminated != nil
         do {
@@ -200,7 +222,7 @@ public actor PodWorker {
             rec.backoffCount += 1
             let seconds = delay.seconds
             rec.notBefore = wallClock() + seconds
-            if e.reason == "ErrImagePull" { rec.waitingReason = "ErrImagePull" }
+            if e.reason == "ErrImagePull" { return min(rec.notBefore!, wallClock() + 1) }
             return rec.notBefore
         } catch {
             rec.waitingReason = "RunContainerError"
@@ -245,7 +267,7 @@ public actor PodWorker {
     // MARK: - containers
 
     func containerID(_ c: Container, attempt: Int32) -> String {
-        "\(uid.prefix(8))-\(c.name)-\(attempt)"
+        "\(ctx.idPrefix)\(uid.prefix(8))-\(c.name)-\(attempt)"
     }
 
     func startContainer(_ c: Container, _ rec: inout ContainerRecordState) async throws {
@@ -281,10 +303,12 @@ public actor PodWorker {
             let qos = qosClass
             let spec: OCISpec
             do {
+                var podView = pod
+                podView.status = PodStatus()
+                podView.status?.hostIP = ctx.hostIP
                 spec = try ContainerSpecBuilder.spec(.init(
-                    pod: pod, container: c, image: config, user: user,
-                    sandbox: SandboxPaths(netns: sandboxDir + "/net", ipcns: sandboxDir + "/ipc", utsns: sandboxDir + "/uts",
-                                          etcDir: podDir + "/etc", podIP: state.podIP),
+                    pod: podView, container: c, image: config, user: user,
+                    sandbox: sandboxPaths,
                     rootfs: rootfs, cgroupsPath: "/" + ctx.cgroupBase + "/" + KubeMapping.podCgroup(qos: qos, podUID: uid) + "/" + id,
                     qos: qos, memoryCapacity: ctx.memoryCapacity))
             } catch {
@@ -293,7 +317,7 @@ public actor PodWorker {
             let bundle = podDir + "/containers/" + id
             try Files.makeDirectories(bundle, mode: 0o700)
             try Files.write(bundle + "/config.json", spec.json.serialized() + "\n", mode: 0o600)
-            let logDir = ctx.config.podLogsDir + "/\(pod.metadata.namespace ?? "default")_\(pod.metadata.name ?? "")_\(uid)/\(c.name)"
+            let logDir = self.logDir + "/" + c.name
             try Files.makeDirectories(logDir, mode: 0o755)
             var o = CreateOptions()
             o.logPath = logDir + "/\(rec.restartCount + (rec.lastTerminated != nil ? 1 : 0)).log"
@@ -353,30 +377,105 @@ public actor PodWorker {
 
     // MARK: - sandbox
 
+    /// The namespaces this pod's sandbox creates (the rest are the node's).
+    var sandboxNamespaces: Int32 {
+        let spec = pod.spec
+        var ns: Int32 = 0
+        if !(spec.hostNetwork ?? false) { ns |= Int32(SL_SANDBOX_NET | SL_SANDBOX_UTS) }
+        if !(spec.hostIPC ?? false) { ns |= Int32(SL_SANDBOX_IPC) }
+        if (spec.shareProcessNamespace ?? false) && !(spec.hostPID ?? false) { ns |= Int32(SL_SANDBOX_PID) }
+        return ns
+    }
+
+    static let sandboxNames: [(Int32, String)] = [(Int32(SL_SANDBOX_NET), "net"), (Int32(SL_SANDBOX_IPC), "ipc"),
+                                                  (Int32(SL_SANDBOX_UTS), "uts"), (Int32(SL_SANDBOX_PID), "pid")]
+
+    var sandboxPaths: SandboxPaths {
+        let ns = sandboxNamespaces
+        func path(_ flag: Int32, _ name: String) -> String? { ns & flag != 0 ? sandboxDir + "/" + name : nil }
+        return SandboxPaths(netns: path(Int32(SL_SANDBOX_NET), "net"), ipcns: path(Int32(SL_SANDBOX_IPC), "ipc"),
+                            utsns: path(Int32(SL_SANDBOX_UTS), "uts"), pidns: path(Int32(SL_SANDBOX_PID), "pid"),
+                            hostPID: pod.spec.hostPID ?? false, etcDir: podDir + "/etc", podIP: state.podIP, hostname: sandboxHostname)
+    }
+
+    var sandboxHostname: String {
+        if pod.spec.hostNetwork ?? false {
+            var buf = [CChar](repeating: 0, count: 256)
+            gethostname(&buf, 255)
+            return String(cString: buf)
+        }
+        return String((pod.spec.hostname ?? pod.metadata.name ?? "pod").prefix(63))
+    }
+
+    /// The pause process is alive and still the init of the pinned PID namespace (not a reused pid).
+    var pauseAlive: Bool {
+        guard let pid = state.pausePid, pid > 0 else { return false }
+        var a = stat(), b = stat()
+        return stat("/proc/\(pid)/ns/pid", &a) == 0 && stat(sandboxDir + "/pid", &b) == 0 && a.st_ino == b.st_ino && a.st_dev == b.st_dev
+    }
+
+    /// Every namespace the sandbox needs is pinned (and the shared PID namespace has its init).
+    var sandboxPinned: Bool {
+        let ns = sandboxNamespaces
+        for (flag, name) in Self.sandboxNames where ns & flag != 0 {
+            if !ProcFS.isMountPoint(sandboxDir + "/" + name) { return false }
+        }
+        return ns & Int32(SL_SANDBOX_PID) == 0 || pauseAlive
+    }
+
+    func unpinSandbox() {
+        if let pid = state.pausePid, pauseAlive { kill(pid, SIGKILL) }
+        state.pausePid = nil
+        for (_, n) in Self.sandboxNames.reversed() {
+            let p = sandboxDir + "/" + n
+            umount2(p, Int32(MNT_DETACH))
+            unlink(p)
+        }
+    }
+
     func ensureSandbox() async throws {
         try Files.makeDirectories(podDir + "/etc", mode: 0o755)
         try Files.makeDirectories(sandboxDir, mode: 0o700)
-        let hostname = String((pod.spec.hostname ?? pod.metadata.name ?? "pod").prefix(63))
-        let pinned = ProcFS.isMountPoint(sandboxDir + "/net")
+        let hostname = sandboxHostname
+        let ns = sandboxNamespaces
+        let hostNetwork = pod.spec.hostNetwork ?? false
+        let pinned = sandboxPinned
         if !pinned {
-            for n in ["net", "ipc", "uts"] { unlink(sandboxDir + "/" + n) }
+            // a sandbox made before (its pause died, or the node rebooted): start over
+            if state.podIP != nil && !hostNetwork { try? ctx.network.remove(id: networkID, removingNetns: sandboxDir + "/net") }
+            unpinSandbox()
             var err = [CChar](repeating: 0, count: 512)
-            if sl_sandbox_create(sandboxDir, hostname, &err, 512) < 0 {
+            var pause: pid_t = 0
+            if sl_sandbox_create(sandboxDir, hostname, ns, ctx.runtime.monitorPath, &pause, &err, 512) < 0 {
                 throw ConfigError("sandbox: \(String(cString: err))")
             }
+            if pause > 0 {
+                state.pausePid = pause
+                watchPause(pause)
+            }
+        } else if let pid = state.pausePid {
+            watchPause(pid)
         }
-        if state.podIP == nil || !pinned {
+        if hostNetwork {
+            state.podIP = ctx.hostIP
+        } else if state.podIP == nil || !pinned {
             let ports = pod.spec.containers.flatMap { $0.ports ?? [] }.compactMap { p -> PortMapping? in
                 guard let h = p.hostPort, h > 0 else { return nil }
                 return PortMapping(hostPort: UInt16(h), containerPort: UInt16(p.containerPort), proto: (p.protocol ?? "TCP").lowercased())
             }
-            let r = try ctx.network.add(id: uid, netns: sandboxDir + "/net", hostPorts: ports)
+            let r = try ctx.network.add(id: networkID, netns: sandboxDir + "/net", hostPorts: ports)
             state.podIP = r.ip
         }
-        try PodFiles.write(to: podDir + "/etc", podIPs: [state.podIP!], hostname: hostname, namespace: pod.metadata.namespace ?? "default",
+        let dns = pod.spec.dnsConfig.map { c in
+            PodFiles.DNSConfig(nameservers: c.nameservers ?? [], searches: c.searches ?? [],
+                               options: (c.options ?? []).map { (name: $0.name ?? "", value: $0.value) })
+        }
+        try PodFiles.write(to: podDir + "/etc", podIPs: state.podIP.map { [$0] } ?? [], hostname: hostname,
+                           namespace: pod.metadata.namespace ?? "default",
                            aliases: (pod.spec.hostAliases ?? []).map { PodFiles.HostAlias(ip: $0.ip ?? "", hostnames: $0.hostnames ?? []) },
                            policy: PodFiles.DNSPolicy(rawValue: pod.spec.dnsPolicy ?? "ClusterFirst") ?? .clusterFirst,
-                           clusterDNS: ctx.config.clusterDNS, clusterDomain: ctx.config.clusterDomain)
+                           hostNetwork: hostNetwork, clusterDNS: ctx.config.clusterDNS, clusterDomain: ctx.config.clusterDomain,
+                           podDNSConfig: dns)
         try Files.write(podDir + "/etc/hostname", hostname + "\n", mode: 0o644, atomic: true)
         if ctx.cgroupsUsable {
             let qos = qosClass
@@ -385,6 +484,28 @@ public actor PodWorker {
         state.sandboxReady = true
         log.info("sandbox ready", metadata: ["ip": "\(state.podIP ?? "")"])
         persist()
+    }
+
+    var watchedPause: Int32 = 0
+    func watchPause(_ pid: Int32) {
+        guard watchedPause != pid else { return }
+        watchedPause = pid
+        let watcher = ctx.exits
+        Task { [weak self] in
+            await watcher.wait(pid: pid)
+            await self?.pauseExited(pid)
+        }
+    }
+
+    /// The shared PID namespace's init died: every container in it died with it. The sandbox is
+    /// made again and the containers restart per the restart policy.
+    func pauseExited(_ pid: Int32) {
+        guard !terminating, state.pausePid == pid else { return }
+        log.warning("the sandbox's pause process exited: recreating the sandbox", metadata: ["pid": "\(pid)"])
+        state.sandboxReady = false
+        state.pausePid = nil
+        watchedPause = 0
+        poke()
     }
 
     // MARK: - termination
@@ -429,19 +550,15 @@ public actor PodWorker {
     }
 
     func teardownSandbox() {
-        try? ctx.network.remove(id: uid, removingNetns: sandboxDir + "/net")
-        for n in ["ipc", "uts", "net"] {
-            let p = sandboxDir + "/" + n
-            umount2(p, Int32(MNT_DETACH))
-            unlink(p)
-        }
+        if !(pod.spec.hostNetwork ?? false) { try? ctx.network.remove(id: networkID, removingNetns: sandboxDir + "/net") }
+        unpinSandbox()
         rmdir(sandboxDir)
         if ctx.cgroupsUsable {
             let qos = qosClass
             try? ctx.qos.removePod(qos: qos, uid: uid)
         }
         try? Files.removeTree(podDir)
-        try? Files.removeTree(ctx.config.podLogsDir + "/\(pod.metadata.namespace ?? "default")_\(pod.metadata.name ?? "")_\(uid)")
+        if !ctx.config.keepPodLogs { try? Files.removeTree(logDir) }
     }
 
     // MARK: - status and persistence

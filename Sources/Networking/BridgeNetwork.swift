@@ -186,8 +186,8 @@ public struct BridgeNetwork: Sendable {
 
     /// Start-up reconciliation: releases addresses (and veths, hostPorts) of pods not in `live`.
     @discardableResult
-    public func reclaim(keeping live: Set<String>) throws -> [String] {
-        let stale = try ipam.allocations().map(\.owner).filter { !live.contains($0) }
+    public func reclaim(keeping live: Set<String>, alsoKeeping keep: (String) -> Bool = { _ in false }) throws -> [String] {
+        let stale = try ipam.allocations().map(\.owner).filter { !live.contains($0) && !keep($0) }
         for id in stale { try remove(id: id) }
         return stale
     }
@@ -197,18 +197,25 @@ public struct BridgeNetwork: Sendable {
 public enum NFTables {
     public static let table = "swiftlet"
 
+    /// Idempotent: chains are (re)declared and flushed, the hostports map is kept, so running
+    /// it again (agent restart, a second agent instance) keeps the pods' hostPort entries.
     public static func setupScript(subnet: IPv4Subnet, nat: Bool, hostPorts: Bool) -> String {
-        var s = "table ip \(table)\ndelete table ip \(table)\ntable ip \(table) {\n"
-        if hostPorts {
-            s += "  map hostports { type inet_proto . inet_service : ipv4_addr . inet_service; }\n"
-            s += "  chain prerouting { type nat hook prerouting priority dstnat; policy accept; fib daddr type local dnat ip to meta l4proto . th dport map @hostports; }\n"
-            s += "  chain output { type nat hook output priority -100; policy accept; fib daddr type local dnat ip to meta l4proto . th dport map @hostports; }\n"
+        var s = "add table ip \(table)\n"
+        func chain(_ name: String, _ hook: String, _ rules: [String]) {
+            s += "add chain ip \(table) \(name) { \(hook); policy accept; }\nflush chain ip \(table) \(name)\n"
+            for r in rules { s += "add rule ip \(table) \(name) \(r)\n" }
         }
-        s += "  chain postrouting { type nat hook postrouting priority srcnat; policy accept;\n"
-        if nat { s += "    ip saddr \(subnet) ip daddr != \(subnet) masquerade\n" }
+        if hostPorts {
+            s += "add map ip \(table) hostports { type inet_proto . inet_service : ipv4_addr . inet_service; }\n"
+            let dnat = "fib daddr type local dnat ip to meta l4proto . th dport map @hostports"
+            chain("prerouting", "type nat hook prerouting priority dstnat", [dnat])
+            chain("output", "type nat hook output priority -100", [dnat])
+        }
+        var post: [String] = []
+        if nat { post.append("ip saddr \(subnet) ip daddr != \(subnet) masquerade") }
         // hairpin: a pod reaching its own hostPort through the node address
-        if hostPorts { s += "    ct status dnat ip saddr \(subnet) ip daddr \(subnet) masquerade\n" }
-        s += "  }\n}\n"
+        if hostPorts { post.append("ct status dnat ip saddr \(subnet) ip daddr \(subnet) masquerade") }
+        chain("postrouting", "type nat hook postrouting priority srcnat", post)
         return s
     }
 

@@ -139,6 +139,8 @@ public struct LaunchPlan: Equatable, Sendable {
     public var hookBarrier = false
     public var preserveFds: UInt32 = 0
     public var detachStdio = false
+    /// fd 0 is a terminal to become the process's controlling tty (exec -t).
+    public var controllingTTY = false
     /// Device cgroup rules; nil = no device filter (the bundle asked for none).
     public var deviceRules: [DeviceRule]?
     /// Things that were relaxed, for the caller to log.

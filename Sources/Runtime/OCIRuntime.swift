@@ -383,9 +383,8 @@ public struct OCIRuntime: Sendable {
         public init() {}
     }
 
-    /// Replaces this process with the monitor in exec mode (foreground; its exit status is the
-    /// process's). Only returns by throwing.
-    public func exec(id: String, args: [String], options: ExecOptions = ExecOptions()) throws -> Never {
+    /// The plan for a process joining container `id` (exec).
+    func execPlan(id: String, args: [String], options: ExecOptions) throws -> (LaunchPlan, ContainerRecord) {
         guard !args.isEmpty else { throw RuntimeError.invalid("exec: a command is required") }
         let d = dir(id)
         let r = try d.load()
@@ -414,6 +413,13 @@ public struct OCIRuntime: Sendable {
         plan.noNewPrivileges = options.noNewPrivileges ?? r.noNewPrivileges
         plan.seccompBPF = (try? Files.read(d.seccompFile)) ?? []
         plan.cgroupPath = r.cgroupPath
+        return (plan, r)
+    }
+
+    /// Replaces this process with the monitor in exec mode (foreground; its exit status is the
+    /// process's). Only returns by throwing.
+    public func exec(id: String, args: [String], options: ExecOptions = ExecOptions()) throws -> Never {
+        let (plan, _) = try execPlan(id: id, args: args, options: options)
         // the plan stays readable across execv through a memfd whose close-on-exec flag is cleared
         let planFD = try wrap { try Files.memfd(name: "swiftlet-exec-plan", PlanEncoder.encode(plan)) }
         _ = fcntl(planFD.raw, F_SETFD, 0)
@@ -422,6 +428,37 @@ public struct OCIRuntime: Sendable {
         execv(monitorPath, cargs)
         let e = errno
         throw RuntimeError.system(SystemError(op: "execv", code: e, detail: monitorPath))
+    }
+
+    /// exec with a terminal (`-t`): a pty pair on the container's own devpts, the process in a
+    /// new session with the pty as its controlling terminal, this process relaying between its
+    /// stdin/stdout (raw mode when they are a terminal) and the pty, window size followed.
+    /// Returns the process's exit status.
+    public func execTerminal(id: String, args: [String], options: ExecOptions = ExecOptions(), stdin: Bool) throws -> Int32 {
+        var (plan, r) = try execPlan(id: id, args: args, options: options)
+        plan.controllingTTY = true
+        var master: Int32 = -1, slave: Int32 = -1
+        let ptmx = "/proc/\(r.pid)/root/dev/ptmx"
+        let rc = sl_pty_open(ptmx, &master, &slave)
+        if rc < 0 { throw RuntimeError.system(SystemError(op: "open pty", code: -rc, detail: ptmx)) }
+        defer { close(master) }
+        if sl_tty_size(1) >= 0 { _ = sl_tty_set_size(master, sl_tty_size(1)) } else { _ = sl_tty_set_size(master, (24 << 16) | 80) }
+        let planFD = try wrap { try Files.memfd(name: "swiftlet-exec-plan", PlanEncoder.encode(plan)) }
+        let pid: pid_t
+        do {
+            pid = try Spawn.spawn(monitorPath, args: [monitorPath, "exec", "fd:3"],
+                                  fds: [(slave, 0), (slave, 1), (slave, 2), (planFD.raw, 3)])
+        } catch {
+            close(slave)
+            throw RuntimeError.system(error)
+        }
+        close(slave)
+        planFD.close()
+        var saved = termios()
+        let raw = stdin && isatty(0) == 1 && sl_tty_raw(0, &saved) == 0
+        defer { if raw { _ = sl_tty_restore(0, &saved) } }
+        TerminalRelay.run(master: master, input: stdin ? 0 : -1, output: 1, sizeFrom: isatty(1) == 1 ? 1 : (isatty(0) == 1 ? 0 : -1))
+        return Spawn.wait(pid)
     }
 
     // MARK: ps
@@ -468,5 +505,53 @@ enum ResourceTranslation {
                                   memorySwap: r.memory?.swap, cpuShares: r.cpu?.shares, cpuQuota: r.cpu?.quota,
                                   cpuPeriod: r.cpu?.period, cpusetCpus: r.cpu?.cpus, cpusetMems: r.cpu?.mems,
                                   pidsLimit: r.pids?.limit, unified: r.unified ?? [:])
+    }
+}
+
+/// Copies input → pty master and master → output until the terminal's other side is closed by
+/// every process (EIO/EOF on the master). Window size changes of `sizeFrom` are passed on.
+enum TerminalRelay {
+    static func run(master: Int32, input: Int32, output: Int32, sizeFrom: Int32) {
+        var buf = [UInt8](repeating: 0, count: 32 * 1024)
+        var inputOpen = input >= 0
+        var size = sizeFrom >= 0 ? sl_tty_size(sizeFrom) : -1
+        while true {
+            var fds = [pollfd(fd: master, events: Int16(POLLIN), revents: 0)]
+            if inputOpen { fds.append(pollfd(fd: input, events: Int16(POLLIN), revents: 0)) }
+            let n = poll(&fds, nfds_t(fds.count), 250)
+            if n < 0 && errno != EINTR { return }
+            if sizeFrom >= 0 {
+                let now = sl_tty_size(sizeFrom)
+                if now != size, now >= 0 { size = now; _ = sl_tty_set_size(master, now) }
+            }
+            if n <= 0 { continue }
+            if fds[0].revents != 0 {
+                let got = read(master, &buf, buf.count)
+                if got <= 0 { if got < 0 && errno == EINTR { continue }; return }
+                if !writeAll(output, buf, got) { return }
+            }
+            if inputOpen && fds.count > 1 && fds[1].revents != 0 {
+                let got = read(input, &buf, buf.count)
+                if got < 0 && errno == EINTR { continue }
+                if got <= 0 {
+                    // end of input: the terminal's end-of-file character, as a user's ^D
+                    inputOpen = false
+                    var eot: UInt8 = 4
+                    _ = write(master, &eot, 1)
+                    continue
+                }
+                if !writeAll(master, buf, got) { return }
+            }
+        }
+    }
+
+    static func writeAll(_ fd: Int32, _ buf: [UInt8], _ count: Int) -> Bool {
+        var off = 0
+        while off < count {
+            let w = buf.withUnsafeBytes { write(fd, $0.baseAddress! + off, count - off) }
+            if w < 0 { if errno == EINTR { continue }; return false }
+            off += w
+        }
+        return true
     }
 }

@@ -80,6 +80,7 @@ public enum PlanEncoder {
         if p.hookBarrier { w.flag(SL_T_HOOK_BARRIER) }
         if p.preserveFds > 0 { w.record(SL_T_PRESERVE_FDS) { $0.u32(p.preserveFds) } }
         if p.detachStdio { w.flag(SL_T_DETACH_STDIO) }
+        if p.controllingTTY { w.flag(SL_T_CONTROLLING_TTY) }
         if let rules = p.deviceRules {
             w.flag(SL_T_DEVICE_FILTER)
             for r in rules {

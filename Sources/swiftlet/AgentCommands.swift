@@ -32,6 +32,7 @@ struct AgentOptions: ParsableArguments {
     @Option(name: .customLong("container-log-max-files")) var logMaxFiles: Int?
     @Option(name: .customLong("log-level")) var logLevel: String?
     @Option(name: .customLong("cgroup-root"), help: "The agent's cgroup subtree under the cgroup2 root.") var cgroupRoot: String?
+    @Option(name: .customLong("node-ip"), help: "The node's IPv4 address (status.hostIP, hostNetwork pods); detected when unset.") var nodeIP: String?
     @Flag(name: .customLong("allow-unenforced-resources")) var allowUnenforced = false
 
     func resolved() throws -> AgentConfig {
@@ -57,6 +58,7 @@ struct AgentOptions: ParsableArguments {
         if let logMaxFiles { c.containerLogMaxFiles = logMaxFiles }
         if let logLevel { c.logLevel = logLevel }
         if let cgroupRoot { c.cgroupRoot = cgroupRoot }
+        if let nodeIP { c.nodeIP = nodeIP }
         if allowUnenforced { c.allowUnenforcedResources = true }
         return c
     }
@@ -86,12 +88,13 @@ struct AgentCommand: ParsableCommand {
         // SIGTERM/SIGINT: stop serving, leave pods running (the next start adopts them). The
         // signals are blocked before any thread exists (all threads inherit the mask) and taken
         // by one thread with sigwait.
-        var set = sigset_t()
-        sigemptyset(&set)
-        sigaddset(&set, SIGTERM)
-        sigaddset(&set, SIGINT)
-        pthread_sigmask(SIG_BLOCK, &set, nil)
-        ShutdownThread.start(socket: config.apiSocket, logger: logger)
+        SignalThread.blockTerminationSignals()
+        let socketPath = config.apiSocket
+        SignalThread.start { sig in
+            logger.info("signal \(sig): shutting down; pods keep running")
+            unlink(socketPath)
+            _exit(0)
+        }
         do {
             try blockOn {
                 let agent = try Agent(config: config, logger: logger, monitorPath: monitor)
@@ -190,25 +193,26 @@ struct ExecCommand: ParsableCommand {
         struct Ref: Decodable { var id: String; var name: String; var ociRoot: String }
         do {
             // options may also follow the pod name (kubectl style): POD [-c CTR] [-it] -- CMD
-            var container = self.container, tty = self.tty
+            var container = self.container, tty = self.tty, interactive = self.interactive
             var rest = ArraySlice(command)
             var argv: [String] = []
             while let a = rest.first {
                 rest = rest.dropFirst()
                 if a == "--" { argv = Array(rest); break }
                 if (a == "-c" || a == "--container"), let v = rest.first { container = v; rest = rest.dropFirst(); continue }
-                if a == "-i" || a == "--interactive" { continue }
-                if a == "-t" || a == "--tty" || a == "-it" || a == "-ti" { tty = true; continue }
+                if a == "-i" || a == "--interactive" { interactive = true; continue }
+                if a == "-t" || a == "--tty" { tty = true; continue }
+                if a == "-it" || a == "-ti" { tty = true; interactive = true; continue }
                 argv = [a] + Array(rest)
                 break
             }
             guard !argv.isEmpty else { throw AgentClient.Failure(message: "give a command after the pod name (swiftlet exec POD -- CMD...)") }
-            if tty { throw AgentClient.Failure(message: "-t (a terminal) is not supported yet; run without -t (stdin/stdout are passed through)") }
             var path = "/pods/\(pod)/container"
             if let container { path += "?name=" + container }
             let ref = try JSONDecoder().decode(Ref.self, from: Data(try socket.get(path)))
             let rt = OCIRuntime(root: ref.ociRoot, monitorPath: Files.executableDirectory() + "/swiftlet-monitor",
                                 warn: { stderrLine("swiftlet: warning: \($0)") })
+            if tty { Glibc.exit(try rt.execTerminal(id: ref.id, args: argv, stdin: interactive)) }
             try rt.exec(id: ref.id, args: argv)
         } catch { fail(error) }
     }
@@ -296,19 +300,25 @@ enum CRILog {
     }
 }
 
-/// Waits for SIGTERM/SIGINT and ends the process without touching the pods.
-enum ShutdownThread {
+/// SIGTERM/SIGINT taken by one thread with sigwait (Dispatch signal sources do not fire in the
+/// static build). `blockTerminationSignals` must run before any other thread exists, so every
+/// thread inherits the mask; `handler` is called for each signal.
+enum SignalThread {
     final class Context: @unchecked Sendable {
-        let socket: String
-        let logger: Logger
-        init(socket: String, logger: Logger) {
-            self.socket = socket
-            self.logger = logger
-        }
+        let handler: @Sendable (Int32) -> Void
+        init(_ h: @escaping @Sendable (Int32) -> Void) { handler = h }
     }
 
-    static func start(socket: String, logger: Logger) {
-        let ctx = Unmanaged.passRetained(Context(socket: socket, logger: logger))
+    static func blockTerminationSignals() {
+        var set = sigset_t()
+        sigemptyset(&set)
+        sigaddset(&set, SIGTERM)
+        sigaddset(&set, SIGINT)
+        pthread_sigmask(SIG_BLOCK, &set, nil)
+    }
+
+    static func start(_ handler: @escaping @Sendable (Int32) -> Void) {
+        let ctx = Unmanaged.passRetained(Context(handler))
         var thread = pthread_t()
         pthread_create(&thread, nil, { arg in
             let c = Unmanaged<Context>.fromOpaque(arg!).takeRetainedValue()
@@ -316,11 +326,10 @@ enum ShutdownThread {
             sigemptyset(&set)
             sigaddset(&set, SIGTERM)
             sigaddset(&set, SIGINT)
-            var sig: Int32 = 0
-            sigwait(&set, &sig)
-            c.logger.info("signal \(sig): shutting down; pods keep running")
-            unlink(c.socket)
-            _exit(0)
+            while true {
+                var sig: Int32 = 0
+                if sigwait(&set, &sig) == 0 { c.handler(sig) }
+            }
         }, ctx.toOpaque())
         pthread_detach(thread)
     }

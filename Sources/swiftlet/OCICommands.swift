@@ -128,6 +128,7 @@ struct OCI: ParsableCommand {
         @Option(name: [.short, .long], help: "Extra environment KEY=VALUE.") var env: [String] = []
         @Option(name: .long, help: "Working directory.") var cwd: String?
         @Option(name: [.short, .long], help: "uid[:gid] to run as.") var user: String?
+        @Flag(name: [.short, .long], help: "Allocate a terminal (a pty on the container's devpts).") var tty = false
         @Argument var id: String
         @Argument(parsing: .captureForPassthrough) var command: [String] = []
         func run() throws {
@@ -141,7 +142,10 @@ struct OCI: ParsableCommand {
                 o.gid = parts.count > 1 ? UInt32(parts[1]) : u
             }
             let cmd = command.first == "--" ? Array(command.dropFirst()) : command
-            do { try global.runtime().exec(id: id, args: cmd, options: o) } catch { fail(error) }
+            do {
+                if tty { Glibc.exit(try global.runtime().execTerminal(id: id, args: cmd, options: o, stdin: true)) }
+                try global.runtime().exec(id: id, args: cmd, options: o)
+            } catch { fail(error) }
         }
     }
 

@@ -22,7 +22,7 @@ struct Swiftlet: ParsableCommand {
         commandName: "swiftlet",
         abstract: "A Kubernetes node agent with its own Linux container runtime.",
         version: "0.1.0",
-        subcommands: [AgentCommand.self, PsCommand.self, InspectCommand.self, LogsCommand.self, ExecCommand.self,
+        subcommands: [AgentCommand.self, RunCommand.self, PsCommand.self, InspectCommand.self, LogsCommand.self, ExecCommand.self,
                       OCI.self, Images.self, Check.self, Net.self]
     )
 }
