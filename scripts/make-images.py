@@ -17,7 +17,9 @@ import gzip, hashlib, io, json, os, shutil, subprocess, sys, tarfile, time
 
 BUSYBOX = "/bin/busybox"
 APPLETS = ["sh", "ls", "cat", "echo", "id", "env", "pwd", "sleep", "httpd", "test", "stat", "mkdir", "touch",
-           "rm", "wget", "true", "false", "grep", "head", "wc", "find", "readlink", "mount", "hostname"]
+           "rm", "wget", "true", "false", "grep", "head", "wc", "find", "readlink", "mount", "hostname",
+           "ps", "tr", "tail", "kill", "chown", "chmod", "cut", "sed", "nc", "umount", "ln", "whoami", "sysctl",
+           "printf", "expr", "date", "sort", "cp", "mv", "ip", "su", "tee", "seq", "nsenter", "insmod", "chroot"]
 MTIME = 1700000000
 
 

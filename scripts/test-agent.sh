@@ -17,7 +17,7 @@ SOCK=$T/run/agent.sock
 AGENT_PID=
 ARGS=(--node-name node1 --manifests "$M" --root-dir "$T/root" --run-dir "$T/run" --pod-logs-dir "$T/logs"
       --healthz-port 0 --allow-unenforced-resources --backoff-initial 1 --backoff-max 4 --file-check-frequency 2
-      --bridge swl-agent0 --pod-subnet 10.89.0.0/24 --cgroup-root "swiftlet-test-$$")
+      --bridge swl-agent0 --pod-subnet 10.89.0.0/24 --cgroup-root "swiftlet-test-$$" --node-ip 192.0.2.7)
 
 start_agent() {
   rm -f "$SOCK"
@@ -34,7 +34,16 @@ cleanup() {
     kill "$AGENT_PID" 2>/dev/null; wait "$AGENT_PID" 2>/dev/null
   fi
   # anything left (a failed test): containers, mounts
-  for d in "$T"/run/agent/containers/*/; do [ -d "$d" ] && "$S" oci --root "$T/run/agent/containers" delete -f "$(basename "$d")" 2>/dev/null; done
+  [ -n "${RP:-}" ] && kill -9 "$RP" 2>/dev/null
+  for root in "$T"/run/agent/containers "$T"/run/run/*/containers; do
+    for d in "$root"/*/; do [ -d "$d" ] && "$S" oci --root "$root" delete -f "$(basename "$d")" 2>/dev/null; done
+  done
+  # pause processes of this test's sandboxes (their PID namespace is pinned under $T)
+  for p in $(pgrep -f '^swiftlet-pause pause$'); do
+    for pin in $(awk -v t="$T" 'index($5, t) == 1 && $5 ~ /\/pid$/ {print $5}' /proc/self/mountinfo); do
+      [ "$(stat -L -c %i "/proc/$p/ns/pid" 2>/dev/null)" = "$(stat -c %i "$pin")" ] && kill -9 "$p"
+    done
+  done
   for m in $(awk -v t="$T" 'index($5, t) == 1 {print $5}' /proc/self/mountinfo | sort -r); do umount -l "$m" 2>/dev/null; done
   ip netns del "$NODE" 2>/dev/null
   remove_cgroups "swiftlet-test-$$"
@@ -207,6 +216,102 @@ start_agent
 wait_for 20 sh -c "[ \$(ls $T/root/pods | wc -l) = 0 ]"
 check_eq "pod removed while the agent was down is cleaned at start-up" "0 0 0" \
   "$(ls "$T/root/pods" | wc -l) $(ls "$T/run/agent/containers" | wc -l) $(awk -v t="$T/run/agent/sandboxes" 'index($5, t) == 1' /proc/self/mountinfo | wc -l)"
+
+# --- shared PID namespace; host namespaces ------------------------------------------------------
+manifest shared '  shareProcessNamespace: true
+  containers:
+  - {name: a, image: busybox:test, command: [sleep, "3333"]}
+  - {name: b, image: busybox:test, command: [sleep, "3600"]}'
+manifest hostns '  hostNetwork: true
+  hostPID: true
+  hostIPC: true
+  containers:
+  - {name: h, image: busybox:test, command: [sleep, "3600"]}'
+wait_for 15 running shared-node1 2 && wait_for 15 running hostns-node1 1
+out=$("$S" exec --socket "$SOCK" shared-node1 -c b -- ps -o pid,args 2>&1)
+check_match "shareProcessNamespace: container b sees container a's process" "sleep 3333" "$out"
+check_match "shareProcessNamespace: PID 1 is the sandbox's pause process" "^ +1 .*swiftlet-pause pause" "$out"
+check_eq "hostNetwork: the node's interfaces (the pod bridge) are visible" "swl-agent0" \
+  "$("$S" exec --socket "$SOCK" hostns-node1 -- sh -c 'ls /sys/class/net | grep swl-agent0' 2>&1)"
+check_eq "hostPID: the node's PID namespace" "$(readlink /proc/self/ns/pid)" "$("$S" exec --socket "$SOCK" hostns-node1 -- readlink /proc/self/ns/pid 2>&1)"
+check_eq "hostIPC: the node's IPC namespace" "$(readlink /proc/self/ns/ipc)" "$("$S" exec --socket "$SOCK" hostns-node1 -- readlink /proc/self/ns/ipc 2>&1)"
+check_eq "hostNetwork: podIP is the node IP" "192.0.2.7 192.0.2.7" "$(pod_json hostns-node1 | jq_ 'd["status"]["podIP"] + " " + d["status"]["hostIP"]')"
+pause=$(pgrep -f '^swiftlet-pause pause$' | head -1)
+kill -9 "$AGENT_PID"; wait "$AGENT_PID" 2>/dev/null
+start_agent
+check_eq "adoption keeps the pause process and the containers" "$pause 2" \
+  "$(pgrep -f '^swiftlet-pause pause$' | head -1) $(pod_json shared-node1 | jq_ 'sum(1 for c in d["status"]["containerStatuses"] if "running" in c["state"] and c["restartCount"] == 0)')"
+rm "$M/shared.yaml" "$M/hostns.yaml"
+wait_for 20 sh -c "! kill -0 $pause 2>/dev/null && [ \$(ls $T/root/pods | wc -l) = 0 ]"
+check_eq "removal ends the pause process and leaves no pod dir" "gone 0" \
+  "$(kill -0 "$pause" 2>/dev/null || echo gone) $(ls "$T/root/pods" | wc -l)"
+
+# --- image pull failure: ErrImagePull, then ImagePullBackOff ------------------------------------
+manifest nopull '  containers:
+  - {name: c, image: "127.0.0.1:9/nothing/here:1", imagePullPolicy: Always}'
+reason() { pod_json nopull-node1 | jq_ 'd["status"]["containerStatuses"][0]["state"]["waiting"]["reason"]'; }
+seen=""
+for _ in $(seq 300); do
+  r=$(reason)
+  case " $seen " in *" $r "*) ;; *) [ -n "$r" ] && seen="$seen $r" ;; esac
+  case "$seen" in *ImagePullBackOff*) break ;; esac
+  sleep 0.05
+done
+check_match "ErrImagePull, then ImagePullBackOff" "ErrImagePull ImagePullBackOff" "$seen"
+check_match "back-off message names the image" 'Back-off pulling image "127.0.0.1:9/nothing/here:1"' \
+  "$(pod_json nopull-node1 | jq_ 'd["status"]["containerStatuses"][0]["state"]["waiting"]["message"]')"
+rm "$M/nopull.yaml"
+
+# --- exec -it: a terminal on the container's own devpts ------------------------------------------
+manifest tty '  containers:
+  - {name: c, image: busybox:test, command: [sleep, "3600"]}'
+wait_for 10 running tty-node1 1
+printf 'tty; stty size; exit 4\n' > "$T/tty.in"
+out=$(script -qec "stty rows 33 cols 91; $S exec --socket $SOCK tty-node1 -it -- sh" /dev/null < "$T/tty.in" 2>&1); rc=$?
+check_match "exec -it: the process's terminal is the container's /dev/pts/0" "/dev/pts/0" "$out"
+check_match "exec -it: window size passed on" "33 91" "$out"
+check_eq "exec -it: exit status passed back" "4" "$rc"
+rm "$M/tty.yaml"
+wait_for 20 sh -c "[ \$(ls $T/root/pods | wc -l) = 0 ]"
+
+# --- swiftlet run -f: one pod in the foreground ----------------------------------------------------
+runpod() { nsenter --net=/run/netns/$NODE "$S" run "${ARGS[@]}" --log-level error "$@"; }
+printf '%s\n' 'apiVersion: v1' 'kind: Pod' 'metadata: {name: once}' 'spec:' '  restartPolicy: Never' '  containers:' \
+  '  - {name: a, image: busybox:test, command: [sh, -c, "echo out-a; echo err-a >&2; exit 5"]}' \
+  '  - {name: b, image: busybox:test, command: [sh, -c, "sleep 0.2; echo out-b"]}' > "$T/run1.yaml"
+out=$(runpod -q -f "$T/run1.yaml" 2>"$T/run1.err"); rc=$?
+check_eq "run -f: exit status is the failed container's" "5" "$rc"
+check_eq "run -f: stdout lines, prefixed by container" "[a] out-a
+[b] out-b" "$(printf '%s\n' "$out" | sort)"
+check_match "run -f: stderr lines on stderr" "\[a\] err-a" "$(cat "$T/run1.err")"
+check_eq "run -f: nothing left (state, containers, addresses, logs)" "0 0 0 0" \
+  "$(ls "$T/root/run" | wc -l) $(ls "$T/run/run" 2>/dev/null | wc -l) $(grep -c '"run-' "$T/root/network/ipam.json") $(ls "$T/logs" | grep -c once)"
+printf '%s\n' 'apiVersion: v1' 'kind: Pod' 'metadata: {name: fg}' 'spec:' '  terminationGracePeriodSeconds: 5' '  containers:' \
+  "  - {name: s, image: busybox:test, command: [sh, -c, \"trap 'echo got TERM; exit 0' TERM; echo up; while true; do sleep 0.1; done\"]}" > "$T/run2.yaml"
+nsenter --net=/run/netns/$NODE "$S" run "${ARGS[@]}" --log-level error -f "$T/run2.yaml" > "$T/run2.out" 2>&1 &
+RP=$!
+wait_for 10 grep -q '^up$' "$T/run2.out"
+# an agent start-up meanwhile leaves the run pod alone
+kill -9 "$AGENT_PID"; wait "$AGENT_PID" 2>/dev/null
+start_agent
+sleep 0.3
+rroot=$(ls -d "$T"/run/run/*/containers | head -1)
+check_eq "an agent start-up leaves a run pod running" "running" \
+  "$("$S" oci --root "$rroot" state "$(ls "$rroot" | head -1)" 2>/dev/null | jq_ 'd["status"]')"
+kill -INT "$RP"; wait "$RP"; rc=$?
+check_eq "run -f: ^C stops the pod gracefully (TERM seen), status 130" "got TERM 130" "$(grep -o 'got TERM' "$T/run2.out") $rc"
+nsenter --net=/run/netns/$NODE "$S" run "${ARGS[@]}" --log-level error -f "$T/run2.yaml" > "$T/run3.out" 2>&1 &
+RP=$!
+wait_for 10 grep -q '^up$' "$T/run3.out"
+kill -9 "$RP"; wait "$RP" 2>/dev/null
+check_eq "run -f killed -9: its pod keeps running" "1" "$(ls "$T/run/run" | wc -l)"
+runpod -q -f "$T/run1.yaml" >/dev/null 2>&1
+check_eq "the next run -f removes the dead run's pod" "0 0 0" \
+  "$(ls "$T/root/run" | wc -l) $(ls "$T/run/run" | wc -l) $(grep -c '"run-' "$T/root/network/ipam.json")"
+printf '%s\n' 'apiVersion: v1' 'kind: Pod' 'metadata: {name: Bad_Name}' 'spec: {containers: [{name: c}]}' > "$T/bad.yaml"
+out=$(runpod -f "$T/bad.yaml" 2>&1); rc=$?
+check_match "run -f with a bad manifest: every error, status 1" "metadata.name: Invalid value.*image: Required value.* 1$" "$(echo $out) $rc"
+check_eq "and nothing created" "0" "$(ls "$T/root/run" | wc -l)"
 
 # --- graceful shutdown of the agent leaves pods running ------------------------------------------
 manifest keep '  containers:

@@ -36,6 +36,9 @@ struct PodRecordState: Codable, Sendable {
     var sandboxReady: Bool = false
     var startTime: String?
     var containers: [ContainerRecordState]
+    var initContainers: [ContainerRecordState]? = nil
+    /// Every regular init container has completed (sidecars started).
+    var initialized: Bool? = nil
     var conditions: [PodCondition] = []
     /// init of the shared PID namespace (shareProcessNamespace)
     var pausePid: Int32?
@@ -86,12 +89,16 @@ public actor PodWorker {
         log[metadataKey: "uid"] = "\(pod.metadata.uid ?? "")"
         self.log = log
         let names = pod.spec.containers.map(\.name)
+        let initNames = (pod.spec.initContainers ?? []).map(\.name)
         if var r = restored {
             // keep records of containers still in the spec, add new ones
             r.containers = names.map { n in r.containers.first { $0.name == n } ?? ContainerRecordState(name: n) }
+            let old = r.initContainers ?? []
+            r.initContainers = initNames.map { n in old.first { $0.name == n } ?? ContainerRecordState(name: n) }
             state = r
         } else {
-            state = PodRecordState(uid: uid, containers: names.map { ContainerRecordState(name: $0) })
+            state = PodRecordState(uid: uid, containers: names.map { ContainerRecordState(name: $0) },
+                                   initContainers: initNames.map { ContainerRecordState(name: $0) }, initialized: initNames.isEmpty)
         }
     }
 
@@ -133,9 +140,10 @@ public actor PodWorker {
                 }
             }
             if state.sandboxReady {
-                for i in pod.spec.containers.indices where !terminating {
-                    if let w = await step(i) { nextWake = min(nextWake ?? w, w) }
+                for slot in await activeSlots() where !terminating {
+                    if let w = await step(slot) { nextWake = min(nextWake ?? w, w) }
                 }
+                if state.initialized == true { await stopSidecarsWhenDone() }
             }
             persist()
             if terminating { break }
@@ -155,10 +163,11 @@ public actor PodWorker {
     }
 
     /// Advances one container; returns a wall-clock time to look again, if any.
-    func step(_ i: Int) async -> Double? {
-        let c = pod.spec.containers[i]
-        var rec = state.containers[i]
-        defer { state.containers[i] = rec }
+    func step(_ slot: Slot) async -> Double? {
+        let c = container(slot)
+        var rec = record(slot)
+        let restartPolicy = policy(slot)
+        defer { setRecord(slot, rec) }
         if let id = rec.containerID {
             let st = try? ctx.runtime.state(id: id)
             if let st, st.status == "running" || st.status == "created" {
@@ -222,7 +231,7 @@ public actor PodWorker {
             rec.backoffCount += 1
             let seconds = delay.seconds
             rec.notBefore = wallClock() + seconds
-            if e.reason == "ErrImagePull" { return min(rec.notBefore!, wallClock() + 1) }
+            if e.reason == "ErrImagePull" { return wallClock() + min(0.5, seconds / 2) }
             return rec.notBefore
         } catch {
             rec.waitingReason = "RunContainerError"
@@ -231,6 +240,103 @@ public actor PodWorker {
             return rec.notBefore
         }
         return nil
+    }
+
+    // MARK: - init containers and sidecars
+
+    /// A container of the pod: an app container or an init container (sidecars are init
+    /// containers with restartPolicy Always).
+    enum Slot: Hashable, Sendable {
+        case app(Int)
+        case initc(Int)
+    }
+
+    var initSpecs: [Container] { pod.spec.initContainers ?? [] }
+
+    func container(_ s: Slot) -> Container {
+        switch s {
+        case .app(let i): return pod.spec.containers[i]
+        case .initc(let i): return initSpecs[i]
+        }
+    }
+
+    func record(_ s: Slot) -> ContainerRecordState {
+        switch s {
+        case .app(let i): return state.containers[i]
+        case .initc(let i): return state.initContainers![i]
+        }
+    }
+
+    func setRecord(_ s: Slot, _ r: ContainerRecordState) {
+        switch s {
+        case .app(let i): state.containers[i] = r
+        case .initc(let i): state.initContainers![i] = r
+        }
+    }
+
+    func isSidecar(_ s: Slot) -> Bool {
+        if case .initc(let i) = s { return initSpecs[i].restartPolicy == "Always" }
+        return false
+    }
+
+    /// Restart policy of one container: the pod's for app containers; init containers are
+    /// retried on failure unless the pod's is Never; sidecars always restart.
+    func policy(_ s: Slot) -> String {
+        switch s {
+        case .app: return restartPolicy
+        case .initc:
+            if isSidecar(s) { return sidecarsStopping ? "Never" : "Always" }
+            return restartPolicy == "Never" ? "Never" : "OnFailure"
+        }
+    }
+
+    var allSlots: [Slot] { initSpecs.indices.map { Slot.initc($0) } + pod.spec.containers.indices.map { Slot.app($0) } }
+
+    /// The containers to advance now: init containers in order, each regular one waited for
+    /// (sidecars only started); then the sidecars and app containers.
+    func activeSlots() -> [Slot] {
+        if state.initialized == true {
+            return initSpecs.indices.map { Slot.initc($0) }.filter(isSidecar) + pod.spec.containers.indices.map { Slot.app($0) }
+        }
+        var slots: [Slot] = []
+        for i in initSpecs.indices {
+            let s = Slot.initc(i)
+            slots.append(s)
+            if isSidecar(s) { continue }
+            let r = record(s)
+            // done: exited 0 and not running again
+            if r.containerID == nil, let t = r.terminated, t.exitCode == 0 { continue }
+            return slots
+        }
+        state.initialized = true
+        log.info("pod initialized")
+        return activeSlots()
+    }
+
+    /// A regular init container failed with restartPolicy Never: the pod has failed.
+    var initFailed: Bool {
+        guard state.initialized != true else { return false }
+        return initSpecs.indices.contains { i in
+            let s = Slot.initc(i)
+            guard !isSidecar(s), let t = record(s).terminated else { return false }
+            return t.exitCode != 0
+        }
+    }
+
+    var sidecarsStopping = false
+
+    /// App containers all finished for good (Never/OnFailure): the sidecars are stopped, last
+    /// started first, and not restarted.
+    func stopSidecarsWhenDone() async {
+        let apps = pod.spec.containers.indices.map { record(.app($0)) }
+        guard !apps.isEmpty, apps.allSatisfy({ $0.containerID == nil && $0.terminated != nil }) else { return }
+        let sidecars = initSpecs.indices.map { Slot.initc($0) }.filter(isSidecar)
+        guard sidecars.contains(where: { record($0).containerID != nil }) else { return }
+        sidecarsStopping = true
+        for s in sidecars.reversed() {
+            if let id = record(s).containerID { await stopContainer(id: id, container: container(s), grace: pod.spec.terminationGracePeriodSeconds ?? 30) }
+            _ = await step(s)
+        }
     }
 
     func runSeconds(_ t: ContainerStateTerminated) -> Double {
@@ -520,14 +626,20 @@ public actor PodWorker {
         await loop?.value
         let g = max(0, grace ?? pod.spec.terminationGracePeriodSeconds ?? 30)
         log.info("stopping pod", metadata: ["grace": "\(g)s"])
+        // app containers (and a running regular init container) together, then the sidecars, the
+        // last started first
+        let sidecars = allSlots.filter(isSidecar)
         await withTaskGroup(of: Void.self) { group in
-            for (i, rec) in state.containers.enumerated() {
-                guard let id = rec.containerID else { continue }
-                let c = pod.spec.containers[i]
+            for slot in allSlots where !isSidecar(slot) {
+                guard let id = record(slot).containerID else { continue }
+                let c = container(slot)
                 group.addTask { await self.stopContainer(id: id, container: c, grace: g) }
             }
         }
-        for rec in state.containers { if let id = rec.containerID { removeContainer(id) } }
+        for slot in sidecars.reversed() {
+            if let id = record(slot).containerID { await stopContainer(id: id, container: container(slot), grace: g) }
+        }
+        for slot in allSlots { if let id = record(slot).containerID { removeContainer(id) } }
         teardownSandbox()
         terminated = true
         log.info("pod removed")
@@ -573,38 +685,65 @@ public actor PodWorker {
         }
     }
 
+    func containerStatus(_ slot: Slot) -> KubeModel.ContainerStatus {
+        let c = container(slot)
+        let rec = record(slot)
+        var cs = KubeModel.ContainerStatus(name: c.name, restartCount: rec.restartCount, image: c.image ?? "", imageID: rec.imageID ?? "")
+        if let t = rec.lastTerminated { cs.lastState = ContainerState(terminated: t) }
+        if let id = rec.containerID {
+            cs.containerID = "swiftlet://" + id
+            cs.state = ContainerState(running: ContainerStateRunning(startedAt: rec.startedAt))
+            // a regular init container is never "ready"; sidecars and app containers are once running
+            cs.ready = !isInitRegular(slot)
+            cs.started = true
+        } else if let t = rec.terminated {
+            cs.state = ContainerState(terminated: t)
+            cs.lastState = nil
+            cs.started = false
+            cs.ready = false
+        } else {
+            var reason = rec.waitingReason ?? "ContainerCreating"
+            if case .app = slot, state.initialized != true { reason = "PodInitializing" }
+            if case .initc = slot, rec.waitingReason == nil, rec.lastTerminated == nil, state.sandboxReady { reason = "PodInitializing" }
+            cs.state = ContainerState(waiting: ContainerStateWaiting(reason: reason, message: rec.waitingMessage))
+            cs.started = false
+        }
+        if case .initc = slot, !isSidecar(slot), cs.state?.terminated?.exitCode == 0 { cs.ready = true }
+        return cs
+    }
+
+    func isInitRegular(_ slot: Slot) -> Bool {
+        if case .initc = slot { return !isSidecar(slot) }
+        return false
+    }
+
     public func status() -> PodStatus {
         var st = PodStatus()
-        let statuses: [KubeModel.ContainerStatus] = pod.spec.containers.indices.map { i in
-            let c = pod.spec.containers[i]
-            let rec = state.containers[i]
-            var cs = KubeModel.ContainerStatus(name: c.name, restartCount: rec.restartCount, image: c.image ?? "", imageID: rec.imageID ?? "")
-            if let t = rec.lastTerminated { cs.lastState = ContainerState(terminated: t) }
-            if let id = rec.containerID {
-                cs.containerID = "swiftlet://" + id
-                cs.state = ContainerState(running: ContainerStateRunning(startedAt: rec.startedAt))
-                cs.ready = true
-                cs.started = true
-            } else if let t = rec.terminated {
-                cs.state = ContainerState(terminated: t)
-                cs.lastState = nil
-                cs.started = false
-            } else {
-                cs.state = ContainerState(waiting: ContainerStateWaiting(reason: rec.waitingReason ?? "ContainerCreating", message: rec.waitingMessage))
-                cs.started = false
-            }
-            return cs
+        let statuses = pod.spec.containers.indices.map { containerStatus(.app($0)) }
+        let initStatuses = initSpecs.indices.map { containerStatus(.initc($0)) }
+        let phase: String
+        if terminated {
+            phase = "Succeeded"
+        } else if initFailed {
+            phase = "Failed"
+        } else if state.initialized != true {
+            phase = "Pending"
+        } else {
+            phase = PodPhase.phase(restartPolicy: restartPolicy, statuses: statuses, sandboxReady: state.sandboxReady)
         }
-        let phase = terminated ? "Succeeded" : PodPhase.phase(restartPolicy: restartPolicy, statuses: statuses, sandboxReady: state.sandboxReady)
         st.phase = phase
         st.containerStatuses = statuses
+        st.initContainerStatuses = initStatuses.isEmpty ? nil : initStatuses
         st.podIP = state.podIP
         st.podIPs = state.podIP.map { [PodIP(ip: $0)] }
         st.hostIP = ctx.hostIP
         st.hostIPs = ctx.hostIP.map { [PodIP(ip: $0)] }
         st.startTime = state.startTime
         st.qosClass = qosClass.rawValue
-        let conds = PodPhase.conditions(phase: phase, statuses: statuses, initialized: true, scheduled: state.startTime ?? nowRFC3339(),
+        // sidecars count toward readiness like app containers
+        let readiness = statuses + initSpecs.indices.filter { isSidecar(.initc($0)) }.map { initStatuses[$0] }
+        let conds = PodPhase.conditions(phase: phase, statuses: readiness, initialized: state.initialized == true || phase == "Succeeded",
+                                        scheduled: state.startTime ?? nowRFC3339(),
                                         previous: state.conditions, now: nowRFC3339(), sandboxReady: state.sandboxReady)
         state.conditions = conds
         st.conditions = conds
@@ -623,8 +762,10 @@ public actor PodWorker {
 
     /// Container id for `exec`/`logs` by container name (nil if not running).
     public func runningContainer(_ name: String?) -> (id: String, name: String)? {
-        for (i, c) in pod.spec.containers.enumerated() where name == nil || c.name == name {
-            if let id = state.containers[i].containerID { return (id, c.name) }
+        for slot in pod.spec.containers.indices.map({ Slot.app($0) }) + initSpecs.indices.map({ Slot.initc($0) }) {
+            let c = container(slot)
+            guard name == nil || c.name == name else { continue }
+            if let id = record(slot).containerID { return (id, c.name) }
         }
         return nil
     }

@@ -29,7 +29,7 @@ public enum PodValidation {
         return ok(u[0], first: true) && u.dropFirst().allSatisfy { ok($0, first: false) }
     }
 
-    static let subdomainMsg = "a lowercase RFC 1123 subdomain must consist of lower case alphanumeric characters, '-' or '.', and must start and end with an alphanumeric character"
+    public static let subdomainMsg = "a lowercase RFC 1123 subdomain must consist of lower case alphanumeric characters, '-' or '.', and must start and end with an alphanumeric character"
     static let labelMsg = "a lowercase RFC 1123 label must consist of lower case alphanumeric characters or '-', and must start and end with an alphanumeric character"
 
     /// All problems found, in field order. Empty means valid.

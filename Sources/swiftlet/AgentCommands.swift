@@ -310,6 +310,10 @@ enum SignalThread {
     }
 
     static func blockTerminationSignals() {
+        // a shell starts background jobs with SIGINT ignored; an ignored signal is dropped even
+        // when blocked, so sigwait would never see it
+        signal(SIGINT, SIG_DFL)
+        signal(SIGTERM, SIG_DFL)
         var set = sigset_t()
         sigemptyset(&set)
         sigaddset(&set, SIGTERM)
