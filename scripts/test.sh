@@ -23,6 +23,9 @@ scripts/test-images.sh bin || status=1
 echo "=== root integration: node agent, static pods (in a test node network namespace) ==="
 scripts/test-agent.sh bin || status=1
 
+echo "=== root integration: pod spec parity (init containers, volumes, env, securityContext) ==="
+scripts/test-podspec.sh bin || status=1
+
 echo "=== root integration: pod networking (in test network namespaces) ==="
 scripts/test-network.sh bin || status=1
 

@@ -45,8 +45,13 @@ public final class AgentContext: Sendable {
     let cgroupBase: String
     let cgroupsUsable: Bool
     let exits = ExitWatcher()
+    public let objects = ObjectStore()
     let logger: Logger
     let memoryCapacity: Int64
+    let cpuCount: Int
+    /// The lowest oom_score_adj this node lets a root process set (sandboxed kernels refuse
+    /// negative values even with CAP_SYS_RESOURCE); Guaranteed pods' -997 is clamped to it.
+    let minOOMScoreAdj: Int
     let hostIP: String?
     let logMaxBytes: Int64
     /// Prefix of container ids and IPAM owners ("run-" for `swiftlet run` instances).
@@ -77,8 +82,24 @@ public final class AgentContext: Sendable {
             mem = (Int64(line.split(separator: " ").dropFirst().first ?? "0") ?? 0) * 1024
         }
         memoryCapacity = mem
+        cpuCount = max(1, sysconf(Int32(_SC_NPROCESSORS_ONLN)))
+        minOOMScoreAdj = AgentContext.probeMinOOMScoreAdj()
+        if minOOMScoreAdj > -997 {
+            logger.warning("this node refuses negative oom_score_adj: containers get at least \(minOOMScoreAdj) (Guaranteed pods would get -997)")
+        }
         hostIP = config.nodeIP ?? NodeAddress.detect(excludingInterfaces: [config.bridge])
         logMaxBytes = (try? Quantity(parsing: config.containerLogMaxSize))?.value ?? 10 << 20
+    }
+}
+
+extension AgentContext {
+    /// Tries -1000 on this process (lowering needs CAP_SYS_RESOURCE), then restores the value.
+    static func probeMinOOMScoreAdj() -> Int {
+        let path = "/proc/self/oom_score_adj"
+        let current = Int((try? Files.readString(path))?.split(separator: "\n").first ?? "0") ?? 0
+        guard (try? Files.writeExisting(path, "-1000")) != nil else { return current }
+        try? Files.writeExisting(path, String(current))
+        return -1000
     }
 }
 
@@ -100,9 +121,10 @@ public actor Agent {
     /// `swiftlet run`: exactly these pods, no manifests directory.
     let fixedPods: [Pod]?
 
-    public init(config: AgentConfig, logger: Logger, monitorPath: String, fixedPods: [Pod]? = nil) throws {
+    public init(config: AgentConfig, logger: Logger, monitorPath: String, fixedPods: [Pod]? = nil, objects: [ConfigObject] = []) throws {
         ctx = try AgentContext(config: config, logger: logger, monitorPath: monitorPath)
         self.fixedPods = fixedPods
+        ctx.objects.replace(objects)
         source = StaticPodSource(directory: config.manifestsDir, nodeName: config.nodeName)
         log = logger
     }
@@ -196,8 +218,15 @@ public actor Agent {
         if let fixedPods { return Dictionary(fixedPods.map { ($0.metadata.uid ?? "", $0) }, uniquingKeysWith: { a, _ in a }) }
         var desired: [String: Pod] = [:]
         var bad: [String: [String]] = [:]
-        for r in source.list() {
+        var objects: [ConfigObject] = []
+        defer {
+            if ctx.objects.replace(objects) {
+                for w in workers.values { Task { await w.refreshVolumes() } }
+            }
+        }
+        for r in source.list(objectsDir: ctx.config.objectsDir) {
             switch r {
+            case .objects(_, let list): objects += list
             case .pod(let p): desired[p.metadata.uid!] = p
             case .invalid(let path, let errors):
                 if invalid[path] != errors { log.error("invalid manifest", metadata: ["file": "\(path)", "errors": "\(errors.joined(separator: "; "))"]) }

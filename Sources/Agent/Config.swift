@@ -31,6 +31,12 @@ public struct AgentConfig: Codable, Sendable, Equatable {
     /// Run pods even where the cgroup v2 controllers are missing (requests/limits not enforced).
     public var allowUnenforcedResources: Bool = false
     public var logLevel: String = "info"
+    /// seccompProfile type Localhost: profiles are read from here (kubelet: /var/lib/kubelet/seccomp).
+    public var seccompProfileRoot: String?
+    /// Sysctls pods may set beyond the safe set ("net.core.*" style patterns allowed).
+    public var allowedUnsafeSysctls: [String] = []
+    /// More ConfigMap/Secret files for static pods (besides those in the manifests dir).
+    public var objectsDir: String?
     /// The node's address (status.hostIP, hostNetwork pods); detected when unset.
     public var nodeIP: String?
     /// The agent's cgroup subtree (relative to the cgroup2 root): <cgroupRoot>/kubepods/...
@@ -45,6 +51,7 @@ public struct AgentConfig: Codable, Sendable, Equatable {
     public init() {}
 
     public var imageStorePath: String { imageStore ?? rootDir + "/images" }
+    public var seccompProfileRootPath: String { seccompProfileRoot ?? rootDir + "/seccomp" }
     public var apiSocket: String { socketPath ?? runDir + "/agent.sock" }
     public var podsDir: String { instance.map { rootDir + "/run/" + $0 + "/pods" } ?? rootDir + "/pods" }
     public var ociRoot: String { runDir + (instance.map { "/run/" + $0 } ?? "/agent") + "/containers" }
@@ -84,7 +91,7 @@ public struct AgentConfig: Codable, Sendable, Equatable {
         case nodeName, manifestsDir, rootDir, runDir, podLogsDir, imageStore, socketPath, healthzPort, healthzAddress,
              fileCheckFrequencySeconds, containerLogMaxSize, containerLogMaxFiles, backoffInitialSeconds, backoffMaxSeconds,
              backoffResetSeconds, bridge, podSubnet, clusterDNS, clusterDomain, insecureRegistries, registryConfig,
-             allowUnenforcedResources, logLevel, cgroupRoot, nodeIP
+             allowUnenforcedResources, logLevel, cgroupRoot, nodeIP, seccompProfileRoot, allowedUnsafeSysctls, objectsDir
     }
 
     public init(from decoder: any Decoder) throws {
@@ -115,6 +122,9 @@ public struct AgentConfig: Codable, Sendable, Equatable {
         logLevel = try c.decodeIfPresent(String.self, forKey: .logLevel) ?? d.logLevel
         cgroupRoot = try c.decodeIfPresent(String.self, forKey: .cgroupRoot) ?? d.cgroupRoot
         nodeIP = try c.decodeIfPresent(String.self, forKey: .nodeIP)
+        seccompProfileRoot = try c.decodeIfPresent(String.self, forKey: .seccompProfileRoot)
+        allowedUnsafeSysctls = try c.decodeIfPresent([String].self, forKey: .allowedUnsafeSysctls) ?? []
+        objectsDir = try c.decodeIfPresent(String.self, forKey: .objectsDir)
     }
 }
 

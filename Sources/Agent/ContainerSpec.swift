@@ -1,6 +1,7 @@
 import Cgroups
 import Images
 import KubeModel
+import LinuxSystem
 import Runtime
 
 /// Paths of a pod's sandbox that its containers join or mount.
@@ -50,7 +51,9 @@ public struct ContainerConfigError: Error, Sendable, CustomStringConvertible {
 public enum ContainerSpecBuilder {
     /// The environment the kubelet gives a container: image env, then envFrom/env with $(VAR)
     /// expansion against what is already defined (field refs resolved from the pod).
-    public static func environment(pod: Pod, container: Container, image: ImageConfig, podIP: String?) throws -> [String] {
+    public static func environment(pod: Pod, container: Container, image: ImageConfig, podIP: String?,
+                                   objects: (ConfigObject.Kind, String) -> ConfigObject? = { _, _ in nil },
+                                   nodeAllocatable: [String: Quantity]? = nil) throws -> [String] {
         var names: [String] = []
         var values: [String: String] = [:]
         func set(_ k: String, _ v: String) {
@@ -63,6 +66,26 @@ public enum ContainerSpecBuilder {
         }
         let imageNames = Set(names)
         var podEnv: [String: String] = [:]
+        func object(_ kind: ConfigObject.Kind, _ name: String, optional: Bool) throws -> ConfigObject? {
+            if let o = objects(kind, name) { return o }
+            if optional { return nil }
+            throw ContainerConfigError(message: "\(kind == .configMap ? "configmap" : "secret") \"\(name)\" not found")
+        }
+        // envFrom first (env entries override); invalid names are skipped as the kubelet does
+        for src in container.envFrom ?? [] {
+            let prefix = src.prefix ?? ""
+            let obj: ConfigObject?
+            if let r = src.configMapRef { obj = try object(.configMap, r.name ?? "", optional: r.optional ?? false) }
+            else if let r = src.secretRef { obj = try object(.secret, r.name ?? "", optional: r.optional ?? false) }
+            else { continue }
+            for k in (obj?.values.keys.sorted() ?? []) {
+                let name = prefix + k
+                guard PodValidation.isEnvVarName(name) else { continue }
+                let v = String(decoding: obj!.values[k]!, as: UTF8.self)
+                podEnv[name] = v
+                set(name, v)
+            }
+        }
         for e in container.env ?? [] {
             var v: String
             if let src = e.valueFrom {
@@ -72,9 +95,18 @@ public enum ContainerSpecBuilder {
                     }
                     v = fv
                 } else if let r = src.resourceFieldRef {
-                    v = resourceValue(container: container, ref: r)
+                    v = resourceValue(container: container, ref: r, nodeAllocatable: nodeAllocatable)
+                } else if let k = src.configMapKeyRef ?? src.secretKeyRef {
+                    let kind: ConfigObject.Kind = src.configMapKeyRef != nil ? .configMap : .secret
+                    let optional = k.optional ?? false
+                    guard let obj = try object(kind, k.name ?? "", optional: optional) else { continue }
+                    guard let bytes = obj.values[k.key] else {
+                        if optional { continue }
+                        throw ContainerConfigError(message: "couldn't find key \(k.key) in \(kind.rawValue) \(obj.namespace)/\(obj.name)")
+                    }
+                    v = String(decoding: bytes, as: UTF8.self)
                 } else {
-                    throw ContainerConfigError(message: "env \(e.name): configMapKeyRef/secretKeyRef are not available to static pods yet")
+                    throw ContainerConfigError(message: "env \(e.name): valueFrom needs fieldRef, resourceFieldRef, configMapKeyRef or secretKeyRef")
                 }
             } else {
                 // $(VAR) refers to variables defined earlier in the pod's list (and the image's)
@@ -106,11 +138,14 @@ public enum ContainerSpecBuilder {
         }
     }
 
-    static func resourceValue(container: Container, ref: ResourceFieldSelector) -> String {
+    /// A resource value by the divisor, rounded up; an unset limit is the node's allocatable (as
+    /// the kubelet reports it).
+    static func resourceValue(container: Container, ref: ResourceFieldSelector, nodeAllocatable: [String: Quantity]?) -> String {
         let parts = ref.resource.split(separator: ".", maxSplits: 1)
         guard parts.count == 2 else { return "" }
-        let source = parts[0] == "limits" ? container.resources?.limits : container.resources?.requests
-        let q = source?[String(parts[1])] ?? .zero
+        let isLimit = parts[0] == "limits"
+        let source = isLimit ? container.resources?.limits : container.resources?.requests
+        let q = source?[String(parts[1])] ?? (isLimit ? nodeAllocatable?[String(parts[1])] : nil) ?? .zero
         let divisor = ref.divisor ?? Quantity(1)
         return String(q.divided(by: divisor) ?? 0)
     }
@@ -131,11 +166,21 @@ public enum ContainerSpecBuilder {
         public var cgroupsPath: String
         public var qos: QoSClass
         public var memoryCapacity: Int64
+        public var volumes: [String: PreparedVolume] = [:]
+        public var objects: @Sendable (ConfigObject.Kind, String) -> ConfigObject? = { _, _ in nil }
+        /// subPath inside a volume → host path (the worker resolves it on disk)
+        public var resolveSubPath: @Sendable (String, String) throws -> String = { $0 + "/" + $1 }
+        /// seccompProfile Localhost, loaded by the caller
+        public var localhostSeccomp: OCISpec.Seccomp?
+        /// the node's devices, for privileged containers
+        public var hostDevices: [OCISpec.Device] = []
+        public var nodeAllocatable: [String: Quantity]?
     }
 
     public static func spec(_ i: Input) throws -> OCISpec {
         let c = i.container
-        let env = try environment(pod: i.pod, container: c, image: i.image, podIP: i.sandbox.podIP)
+        let env = try environment(pod: i.pod, container: c, image: i.image, podIP: i.sandbox.podIP, objects: i.objects,
+                                  nodeAllocatable: i.nodeAllocatable)
         let lookup: (String) -> String? = { name in
             env.last { $0.hasPrefix(name + "=") }.map { String($0.dropFirst(name.count + 1)) }
         }
@@ -149,7 +194,16 @@ public enum ContainerSpecBuilder {
         if !finalEnv.contains(where: { $0.hasPrefix("HOME=") }) { finalEnv.append("HOME=" + ((i.user.home ?? "").isEmpty ? "/" : i.user.home!)) }
         spec.process?.env = finalEnv
         spec.process?.cwd = p.workingDir
-        spec.process?.user = .init(uid: i.user.uid, gid: i.user.gid, additionalGids: i.user.additionalGids.isEmpty ? nil : i.user.additionalGids)
+        let psc = i.pod.spec.securityContext
+        if (c.securityContext?.runAsNonRoot ?? psc?.runAsNonRoot) == true && i.user.uid == 0 {
+            throw ContainerConfigError(message: "container has runAsNonRoot and image will run as root (pod: \"\(i.pod.metadata.name ?? "")_\(i.pod.metadata.namespace ?? "default")(\(i.pod.metadata.uid ?? ""))\", container: \(c.name))")
+        }
+        var gids = i.user.additionalGids
+        for g in (psc?.supplementalGroups ?? []) + (psc?.fsGroup.map { [$0] } ?? []) {
+            let g32 = UInt32(truncatingIfNeeded: g)
+            if !gids.contains(g32) { gids.append(g32) }
+        }
+        spec.process?.user = .init(uid: i.user.uid, gid: i.user.gid, additionalGids: gids.isEmpty ? nil : gids)
         spec.root = .init(path: i.rootfs, readonly: c.securityContext?.readOnlyRootFilesystem ?? false)
         spec.hostname = nil   // the sandbox's UTS namespace carries it
         spec.linux?.namespaces = i.sandbox.namespaces
@@ -167,6 +221,13 @@ public enum ContainerSpecBuilder {
             .init(destination: "/etc/resolv.conf", type: "bind", source: i.sandbox.etcDir + "/resolv.conf", options: ["rbind", "rprivate"]),
             .init(destination: "/etc/hostname", type: "bind", source: i.sandbox.etcDir + "/hostname", options: ["rbind", "rprivate"]),
         ]
+        try SecurityMapping.apply(to: &spec, pod: i.pod, container: c, localhostSeccomp: i.localhostSeccomp, hostDevices: i.hostDevices)
+        let privileged = c.securityContext?.privileged ?? false
+        spec.mounts! += try VolumeMounts.mounts(container: c, volumes: i.volumes, env: finalEnv, privileged: privileged, resolve: i.resolveSubPath)
+        if let prop = VolumeMounts.rootPropagation(c.volumeMounts ?? []) { spec.linux?.rootfsPropagation = prop }
+        if let sysctls = psc?.sysctls, !sysctls.isEmpty {
+            spec.linux?.sysctl = Dictionary(sysctls.map { ($0.name, $0.value) }, uniquingKeysWith: { _, b in b })
+        }
         var ann = spec.annotations ?? [:]
         ann["io.kubernetes.pod.name"] = i.pod.metadata.name
         ann["io.kubernetes.pod.namespace"] = i.pod.metadata.namespace
@@ -174,5 +235,78 @@ public enum ContainerSpecBuilder {
         ann["io.kubernetes.container.name"] = c.name
         spec.annotations = ann
         return spec
+    }
+}
+
+/// securityContext → capabilities, no_new_privs, seccomp, masks, devices: pure.
+public enum SecurityMapping {
+    static func capName(_ n: String) -> String { let u = n.uppercased(); return u.hasPrefix("CAP_") ? u : "CAP_" + u }
+
+    /// containerd's order: ALL in add/drop first, then the named ones added, then dropped.
+    public static func capabilities(_ sc: SecurityContext?) throws -> [String] {
+        if sc?.privileged ?? false { return Capabilities.names }
+        let add = (sc?.capabilities?.add ?? []).map(capName)
+        let drop = (sc?.capabilities?.drop ?? []).map(capName)
+        var caps = Set(DefaultProfile.capabilities)
+        if add.contains("CAP_ALL") { caps = Set(Capabilities.names) }
+        if drop.contains("CAP_ALL") { caps = [] }
+        for a in add where a != "CAP_ALL" {
+            guard Capabilities.number(a) != nil else { throw ContainerConfigError(message: "unknown capability \"\(a)\" in securityContext.capabilities.add") }
+            caps.insert(a)
+        }
+        for d in drop where d != "CAP_ALL" {
+            guard Capabilities.number(d) != nil else { throw ContainerConfigError(message: "unknown capability \"\(d)\" in securityContext.capabilities.drop") }
+            caps.remove(d)
+        }
+        return caps.sorted { Capabilities.number($0)! < Capabilities.number($1)! }
+    }
+
+    public static func apply(to spec: inout OCISpec, pod: Pod, container c: Container, localhostSeccomp: OCISpec.Seccomp?,
+                             hostDevices: [OCISpec.Device]) throws {
+        let sc = c.securityContext
+        let privileged = sc?.privileged ?? false
+        let caps = try capabilities(sc)
+        spec.process?.capabilities = OCISpec.Capabilities(bounding: caps, effective: caps, inheritable: nil, permitted: caps, ambient: nil)
+        // allowPrivilegeEscalation defaults to true; privileged or CAP_SYS_ADMIN force it
+        let forced = privileged || caps.contains("CAP_SYS_ADMIN")
+        if sc?.allowPrivilegeEscalation == false && forced {
+            throw ContainerConfigError(message: "cannot set allowPrivilegeEscalation to false and privileged or CAP_SYS_ADMIN to true")
+        }
+        spec.process?.noNewPrivileges = sc?.allowPrivilegeEscalation == false
+        let profile = sc?.seccompProfile ?? pod.spec.securityContext?.seccompProfile
+        if privileged {
+            spec.linux?.seccomp = nil
+        } else {
+            switch profile?.type ?? "RuntimeDefault" {
+            case "RuntimeDefault": spec.linux?.seccomp = SeccompProfile.runtimeDefault(capabilities: caps)
+            case "Unconfined": spec.linux?.seccomp = nil
+            case "Localhost":
+                guard let p = localhostSeccomp else {
+                    throw ContainerConfigError(message: "seccompProfile Localhost \"\(profile?.localhostProfile ?? "")\": profile not loaded")
+                }
+                spec.linux?.seccomp = p
+            default:
+                throw ContainerConfigError(message: "unknown seccompProfile type \"\(profile!.type)\"")
+            }
+        }
+        if privileged || sc?.procMount == "Unmasked" {
+            if sc?.procMount == "Unmasked" && !privileged && pod.spec.hostUsers != false {
+                throw ContainerConfigError(message: "procMount Unmasked requires hostUsers: false")
+            }
+            spec.linux?.maskedPaths = []
+            spec.linux?.readonlyPaths = []
+        }
+        if privileged {
+            var res = spec.linux?.resources ?? OCISpec.Resources()
+            res.devices = [.init(allow: true, access: "rwm")]
+            spec.linux?.resources = res
+            spec.linux?.devices = hostDevices
+            // /sys and the cgroup tree writable, as runc does for privileged containers
+            spec.mounts = spec.mounts?.map { m in
+                var m = m
+                if m.destination == "/sys" || m.destination == "/sys/fs/cgroup" { m.options = m.options?.filter { $0 != "ro" } }
+                return m
+            }
+        }
     }
 }

@@ -63,6 +63,10 @@ public actor PodWorker {
     public private(set) var pod: Pod
     var state: PodRecordState
     var terminating = false
+    var preparedVolumes: [String: PreparedVolume] = [:]
+    var volumesReady = false
+    /// Refused at admission (forbidden sysctls): reason and message; the pod is Failed.
+    var rejected: (reason: String, message: String)?
     var deletionStarted: String?
     var terminated = false
     var loop: Task<Void, Never>?
@@ -72,6 +76,13 @@ public actor PodWorker {
     var podDir: String { ctx.config.podsDir + "/" + uid }
     /// <podLogsDir>/<namespace>_<name>_<uid>: one dir per container, <restartCount>.log inside.
     public var logDir: String { ctx.config.podLogsDir + "/\(pod.metadata.namespace ?? "default")_\(pod.metadata.name ?? "")_\(uid)" }
+    /// The pod as containers see it through fieldRefs (status.hostIP filled in).
+    var podView: Pod {
+        var p = pod
+        p.status = PodStatus()
+        p.status?.hostIP = ctx.hostIP
+        return p
+    }
     /// The pod's owner name in the node's IPAM (prefixed for `swiftlet run` instances).
     var networkID: String { ctx.idPrefix + uid }
     var sandboxDir: String { ctx.config.sandboxRoot + "/" + uid }
@@ -139,9 +150,35 @@ public actor PodWorker {
                     nextWake = wallClock() + 2
                 }
             }
-            if state.sandboxReady {
-                for slot in await activeSlots() where !terminating {
-                    if let w = await step(slot) { nextWake = min(nextWake ?? w, w) }
+            if rejected == nil, let why = admissionError() {
+                rejected = why
+                log.error("pod rejected", metadata: ["reason": "\(why.reason)", "message": "\(why.message)"])
+            }
+            if state.sandboxReady && !volumesReady && rejected == nil {
+                do {
+                    preparedVolumes = try ensureVolumes()
+                    volumesReady = true
+                } catch {
+                    log.warning("volumes: \(error)")
+                    for slot in allSlots where record(slot).containerID == nil {
+                        var r = record(slot)
+                        r.waitingReason = "ContainerCreating"
+                        r.waitingMessage = "MountVolume.SetUp failed: \(error)"
+                        setRecord(slot, r)
+                    }
+                    nextWake = wallClock() + 2
+                }
+            }
+            if state.sandboxReady && volumesReady && rejected == nil {
+                // an init container that completed lets the next one start at once
+                var slots = activeSlots()
+                while !terminating {
+                    for slot in slots where !terminating {
+                        if let w = await step(slot) { nextWake = min(nextWake ?? w, w) }
+                    }
+                    let next = activeSlots()
+                    if next == slots { break }
+                    slots = next
                 }
                 if state.initialized == true { await stopSidecarsWhenDone() }
             }
@@ -407,16 +444,22 @@ public actor PodWorker {
                 throw StartError(reason: "CreateContainerConfigError", message: "\(error)")
             }
             let qos = qosClass
-            let spec: OCISpec
+            var spec: OCISpec
             do {
-                var podView = pod
-                podView.status = PodStatus()
-                podView.status?.hostIP = ctx.hostIP
-                spec = try ContainerSpecBuilder.spec(.init(
+                var input = ContainerSpecBuilder.Input(
                     pod: podView, container: c, image: config, user: user,
                     sandbox: sandboxPaths,
                     rootfs: rootfs, cgroupsPath: "/" + ctx.cgroupBase + "/" + KubeMapping.podCgroup(qos: qos, podUID: uid) + "/" + id,
-                    qos: qos, memoryCapacity: ctx.memoryCapacity))
+                    qos: qos, memoryCapacity: ctx.memoryCapacity)
+                input.volumes = preparedVolumes
+                let store = ctx.objects, ns = pod.metadata.namespace ?? "default"
+                input.objects = { kind, name in store.get(kind, namespace: ns, name: name) }
+                input.resolveSubPath = { base, sub in try PodWorker.resolveSubPath(base: base, sub: sub) }
+                input.localhostSeccomp = try loadLocalhostSeccomp(c)
+                if c.securityContext?.privileged ?? false { input.hostDevices = HostDevices.list() }
+                input.nodeAllocatable = ["cpu": Quantity(Int64(ctx.cpuCount)), "memory": Quantity(ctx.memoryCapacity)]
+                spec = try ContainerSpecBuilder.spec(input)
+                if let adj = spec.process?.oomScoreAdj, adj < ctx.minOOMScoreAdj { spec.process?.oomScoreAdj = ctx.minOOMScoreAdj }
             } catch {
                 throw StartError(reason: "CreateContainerConfigError", message: "\(error)")
             }
@@ -669,6 +712,7 @@ public actor PodWorker {
             let qos = qosClass
             try? ctx.qos.removePod(qos: qos, uid: uid)
         }
+        unmountVolumes()
         try? Files.removeTree(podDir)
         if !ctx.config.keepPodLogs { try? Files.removeTree(logDir) }
     }
@@ -724,12 +768,19 @@ public actor PodWorker {
         let phase: String
         if terminated {
             phase = "Succeeded"
+        } else if let r = rejected {
+            phase = "Failed"
+            st.reason = r.reason
+            st.message = r.message
         } else if initFailed {
             phase = "Failed"
         } else if state.initialized != true {
             phase = "Pending"
         } else {
-            phase = PodPhase.phase(restartPolicy: restartPolicy, statuses: statuses, sandboxReady: state.sandboxReady)
+            let p = PodPhase.phase(restartPolicy: restartPolicy, statuses: statuses, sandboxReady: state.sandboxReady)
+            // done only once the sidecars have stopped too
+            let sidecarRunning = initSpecs.indices.contains { isSidecar(.initc($0)) && record(.initc($0)).containerID != nil }
+            phase = (p == "Succeeded" || p == "Failed") && sidecarRunning ? "Running" : p
         }
         st.phase = phase
         st.containerStatuses = statuses

@@ -10,6 +10,9 @@ import Glibc
 public enum ManifestResult: Sendable {
     case pod(Pod)
     case invalid(path: String, errors: [String])
+    /// A file of ConfigMaps/Secrets (the kubelet has no such thing for static pods; Swiftlet
+    /// reads them so configMap/secret volumes and env work without a master).
+    case objects(path: String, [ConfigObject])
 }
 
 /// Static pods from a directory, the kubelet's file source: one pod per `.yaml`/`.yml`/`.json`
@@ -28,7 +31,20 @@ public struct StaticPodSource: Sendable {
         !n.hasPrefix(".") && (n.hasSuffix(".yaml") || n.hasSuffix(".yml") || n.hasSuffix(".json"))
     }
 
-    public func list() -> [ManifestResult] {
+    public func list(objectsDir: String? = nil) -> [ManifestResult] {
+        var out = list(in: directory)
+        if let objectsDir {
+            out += list(in: objectsDir).map { r in
+                if case .pod(let p) = r {
+                    return .invalid(path: p.metadata.annotations?["swiftlet.io/manifest"] ?? objectsDir, errors: ["only ConfigMap and Secret objects belong in the objects dir"])
+                }
+                return r
+            }
+        }
+        return out
+    }
+
+    func list(in directory: String) -> [ManifestResult] {
         guard let names = try? Files.list(directory) else { return [] }
         return names.filter(StaticPodSource.isManifestName).compactMap { name in
             let path = directory + "/" + name
@@ -44,6 +60,19 @@ public struct StaticPodSource: Sendable {
 
     /// Decodes, names, identifies, defaults and validates one manifest.
     public func load(path: String, bytes: [UInt8]) -> ManifestResult {
+        if let text = String(validating: bytes, as: UTF8.self), let first = ObjectManifest.split(text).first,
+           let kind = ObjectManifest.kind(first), kind == "ConfigMap" || kind == "Secret" {
+            do {
+                var objects: [ConfigObject] = []
+                for d in try ObjectManifest.decode(bytes) {
+                    guard case .object(let o) = d else { return .invalid(path: path, errors: ["a file of ConfigMaps/Secrets cannot also hold a Pod"]) }
+                    objects.append(o)
+                }
+                return .objects(path: path, objects)
+            } catch {
+                return .invalid(path: path, errors: [error.description])
+            }
+        }
         var pod: Pod
         do { pod = try PodManifest.decode(bytes) } catch { return .invalid(path: path, errors: [error.description]) }
         let errors = PodValidation.validate(pod)

@@ -101,7 +101,7 @@ public enum ObjectManifest {
         var cur: [Substring] = []
         for line in text.split(separator: "\n", omittingEmptySubsequences: false) {
             if line == "---" || line.hasPrefix("--- ") || line == "---\r" {
-                docs.append(cur.joined(separator: "\n"))
+                docs.append(cur.joined(separator: "\n") + "\n")
                 cur = []
             } else {
                 cur.append(line)

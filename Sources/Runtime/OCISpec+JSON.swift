@@ -363,3 +363,10 @@ extension OCISpec.Seccomp {
         return o.json
     }
 }
+
+extension OCISpec.Seccomp {
+    /// A seccomp profile in the OCI `linux.seccomp` JSON form (kubelet Localhost profiles).
+    public static func parse(_ bytes: [UInt8]) throws -> OCISpec.Seccomp {
+        try OCISpec.Seccomp(json: JSONReader(try JSON.parse(bytes)))
+    }
+}

@@ -27,8 +27,8 @@ struct RunCommand: ParsableCommand {
     func run() throws {
         let config: AgentConfig
         do { config = try options.resolved() } catch { fail(error) }
-        let pod: Pod
-        do { pod = try RunPod.load(file: file, nodeName: config.nodeName) } catch { fail(error) }
+        let pod: Pod, objects: [ConfigObject]
+        do { (pod, objects) = try RunPod.load(file: file, nodeName: config.nodeName) } catch { fail(error) }
         let logger = makeLogger(level: options.logLevel ?? "warning")
         signal(SIGPIPE, SIG_IGN)
         SignalThread.blockTerminationSignals()
@@ -45,7 +45,7 @@ struct RunCommand: ParsableCommand {
                 config.keepPodLogs = true
                 let lock = try RunPod.claim(config: config)
                 defer { close(lock) }
-                let agent = try Agent(config: config, logger: logger, monitorPath: monitor, fixedPods: [pod])
+                let agent = try Agent(config: config, logger: logger, monitorPath: monitor, fixedPods: [pod], objects: objects)
                 return try await RunPod(agent: agent, pod: pod, quiet: quiet, interrupts: interrupts).run()
             }
         } catch { fail(error) }
@@ -66,7 +66,8 @@ struct RunPod {
         var snapshot: (count: Int, last: Int32) { state.withLock { $0 } }
     }
 
-    static func load(file: String, nodeName: String) throws -> Pod {
+    /// The pod of the file, and the ConfigMaps/Secrets beside it (`---`-separated documents).
+    static func load(file: String, nodeName: String) throws -> (Pod, [ConfigObject]) {
         let bytes: [UInt8]
         if file == "-" {
             var all: [UInt8] = []
@@ -82,8 +83,17 @@ struct RunPod {
         } else {
             bytes = try Files.read(file)
         }
-        var pod: Pod
-        do { pod = try PodManifest.decode(bytes) } catch { throw ConfigError("\(file): \(error)") }
+        var pods: [Pod] = [], objects: [ConfigObject] = []
+        do {
+            for d in try ObjectManifest.decode(bytes) {
+                switch d {
+                case .pod(let p): pods.append(p)
+                case .object(let o): objects.append(o)
+                }
+            }
+        } catch { throw ConfigError("\(file): \(error)") }
+        guard pods.count == 1 else { throw ConfigError("\(file): expected exactly one Pod, found \(pods.count)") }
+        var pod = pods[0]
         let errors = PodValidation.validate(pod)
         if !errors.isEmpty { throw ConfigError("\(file): invalid pod:\n  " + errors.map(\.description).joined(separator: "\n  ")) }
         pod.metadata.uid = randomUUID()
@@ -93,7 +103,7 @@ struct RunPod {
         ann["kubernetes.io/config.source"] = "run"
         ann["swiftlet.io/manifest"] = file
         pod.metadata.annotations = ann
-        return PodDefaults.apply(pod)
+        return (PodDefaults.apply(pod), objects)
     }
 
     static func randomUUID() -> String {
@@ -150,7 +160,7 @@ struct RunPod {
         try await agent.start()
         guard let worker = await agent.worker(named: pod.metadata.uid!) else { throw ConfigError("pod \(name) did not start") }
         let logDir = await worker.logDir
-        var follower = LogFollower(dir: logDir, prefix: pod.spec.containers.count > 1)
+        var follower = LogFollower(dir: logDir, prefix: pod.spec.containers.count + (pod.spec.initContainers?.count ?? 0) > 1)
         var seen: [String: String] = [:]
         var stopping = 0
         var stopTask: Task<Void, Never>?
@@ -158,15 +168,16 @@ struct RunPod {
         while true {
             let p = await worker.snapshot()
             let statuses = p.status?.containerStatuses ?? []
-            for cs in statuses {
+            for cs in (p.status?.initContainerStatuses ?? []) + statuses {
                 let desc = describe(cs)
                 if seen[cs.name] != desc { seen[cs.name] = desc; note("\(cs.name): \(desc)") }
             }
-            follower.poll(statuses.map { ($0.name, Int($0.restartCount)) })
+            follower.poll(((p.status?.initContainerStatuses ?? []) + statuses).map { ($0.name, Int($0.restartCount)) })
             let phase = p.status?.phase ?? ""
             if stopTask == nil && (phase == "Succeeded" || phase == "Failed") {
-                code = statuses.compactMap { $0.state?.terminated?.exitCode }.first { $0 != 0 } ?? 0
-                note("pod \(name) \(phase.lowercased())")
+                let all = (p.status?.initContainerStatuses ?? []) + statuses
+                code = all.compactMap { $0.state?.terminated?.exitCode }.first { $0 != 0 } ?? (phase == "Failed" ? 1 : 0)
+                note("pod \(name) \(phase.lowercased())" + (p.status?.reason.map { ": \($0): \(p.status?.message ?? "")" } ?? ""))
                 stopTask = Task { await worker.terminate(grace: 0) }
             }
             let (count, sig) = interrupts.snapshot

@@ -1,0 +1,407 @@
+#!/usr/bin/env bash
+# Root suite for pod spec parity (init containers, sidecars, volumes, env from objects,
+# securityContext). Each case is a manifest in the style of the Kubernetes task docs, run with
+# `swiftlet run -f` inside a throwaway node network namespace; the checks look at what the
+# containers saw (their output) and at the exit status.
+#   scripts/test-podspec.sh [BIN_DIR]
+set -uo pipefail
+here=$(cd "$(dirname "$0")" && pwd)
+. "$here/lib.sh"
+require_root "the pod spec suite"
+BIN=$(cd "${1:-$here/../bin}" && pwd)
+S="$BIN/swiftlet"
+NODE=swl-spec-$$
+T=$(mktemp -d /tmp/swiftlet-spec.XXXXXX)
+CG="swiftlet-spec-$$"
+ARGS=(--node-name node1 --root-dir "$T/root" --run-dir "$T/run" --pod-logs-dir "$T/logs" --allow-unenforced-resources
+      --backoff-initial 1 --backoff-max 2 --bridge swl-spec0 --pod-subnet 10.92.0.0/24 --cgroup-root "$CG" --node-ip 192.0.2.9
+      --log-level error)
+
+cleanup() {
+  for root in "$T"/run/run/*/containers; do
+    for d in "$root"/*/; do [ -d "$d" ] && "$S" oci --root "$root" delete -f "$(basename "$d")" 2>/dev/null; done
+  done
+  for m in $(awk -v t="$T" 'index($5, t) == 1 {print $5}' /proc/self/mountinfo | sort -r); do umount -l "$m" 2>/dev/null; done
+  ip netns del "$NODE" 2>/dev/null
+  remove_cgroups "$CG"
+  rm -rf "$T"
+}
+trap cleanup EXIT
+
+python3 "$here/make-images.py" "$T/imgs" >/dev/null || { echo "image build failed" >&2; exit 1; }
+"$S" images import --store "$T/root/images" --name busybox:test "$T/imgs/busybox" >/dev/null
+ip netns add "$NODE" && ip -n "$NODE" link set lo up
+
+# runpod FILE [SECONDS]: the pod in the foreground; stdout in $OUT, stderr in $ERR, status in $RC.
+# SIGINT after SECONDS (default 30) for pods that are meant to stay up or stay refused.
+runpod() {
+  timeout -s INT "${2:-30}" nsenter --net=/run/netns/$NODE "$S" run "${ARGS[@]}" -f "$1" >"$T/out" 2>"$T/err"
+  RC=$?
+  OUT=$(cat "$T/out")
+  ERR=$(cat "$T/err")
+}
+pod() {  # pod NAME: writes $T/NAME.yaml from stdin
+  cat > "$T/$1.yaml"
+}
+
+echo "# init containers and sidecars"
+pod init <<'EOF'
+apiVersion: v1
+kind: Pod
+metadata: {name: init-demo}
+spec:
+  restartPolicy: Never
+  initContainers:
+  - name: install
+    image: busybox:test
+    command: [sh, -c, "echo '<h1>installed by init</h1>' > /work-dir/index.html; echo first >> /work-dir/order"]
+    volumeMounts: [{name: workdir, mountPath: /work-dir}]
+  - name: second
+    image: busybox:test
+    command: [sh, -c, "test -f /work-dir/index.html && echo second >> /work-dir/order"]
+    volumeMounts: [{name: workdir, mountPath: /work-dir}]
+  - name: logshipper
+    image: busybox:test
+    restartPolicy: Always
+    command: [sh, -c, "trap 'echo sidecar-stopped >> /work-dir/order; exit 0' TERM; while true; do sleep 0.1; done"]
+    volumeMounts: [{name: workdir, mountPath: /work-dir}]
+  containers:
+  - name: app
+    image: busybox:test
+    command: [sh, -c, "echo app >> /work-dir/order; sleep 0.3; ls /proc | grep -c '^[0-9]'; cat /work-dir/order; cat /work-dir/index.html"]
+    volumeMounts: [{name: workdir, mountPath: /work-dir}]
+  terminationGracePeriodSeconds: 5
+  volumes:
+  - {name: workdir, emptyDir: {}}
+EOF
+runpod "$T/init.yaml"
+check_eq "init containers run in order before the app; emptyDir shared" "[app] first
+[app] second
+[app] app" "$(printf '%s\n' "$OUT" | grep '^\[app\]' | sed -n '2,4p')"
+check_match "the app sees what the init container wrote" "installed by init" "$OUT"
+check_eq "pod completes (exit 0) once the sidecar is stopped" "0" "$RC"
+check_match "the sidecar ran beside the app, then was stopped (its TERM handler exits 0)" "logshipper: terminated \(Completed, exit code 0\)" "$ERR"
+
+pod initfail <<'EOF'
+apiVersion: v1
+kind: Pod
+metadata: {name: init-fail}
+spec:
+  restartPolicy: Never
+  initContainers:
+  - {name: check, image: busybox:test, command: [sh, -c, "echo checking; exit 3"]}
+  containers:
+  - {name: app, image: busybox:test, command: [sh, -c, "echo must-not-run"]}
+EOF
+runpod "$T/initfail.yaml"
+check_eq "a failed init container with restartPolicy Never fails the pod (status 3)" "3" "$RC"
+check_nomatch "and the app container never runs" "must-not-run" "$OUT"
+check_match "the app waits in PodInitializing" "app: waiting \(PodInitializing\)" "$ERR"
+
+pod initretry <<'EOF'
+apiVersion: v1
+kind: Pod
+metadata: {name: init-retry}
+spec:
+  restartPolicy: OnFailure
+  initContainers:
+  - name: flaky
+    image: busybox:test
+    command: [sh, -c, "if [ -f /d/once ]; then echo second-try; else touch /d/once; exit 1; fi"]
+    volumeMounts: [{name: d, mountPath: /d}]
+  containers:
+  - {name: app, image: busybox:test, command: [sh, -c, "echo app-ran"]}
+  volumes: [{name: d, emptyDir: {}}]
+EOF
+runpod "$T/initretry.yaml"
+check_eq "a failed init container is retried (OnFailure), then the app runs" "0 [flaky] second-try [app] app-ran" \
+  "$RC $(printf '%s\n' "$OUT" | grep -E 'second-try|app-ran' | sort -r | tr '\n' ' ' | sed 's/ $//')"
+
+echo "# volumes"
+mkdir -p "$T/host/data" && echo from-host > "$T/host/data/file.txt"
+pod vols <<EOF
+apiVersion: v1
+kind: ConfigMap
+metadata: {name: game-config}
+data:
+  game.properties: |
+    enemies=aliens
+    lives=3
+  ui: dark
+---
+apiVersion: v1
+kind: Secret
+metadata: {name: db-creds}
+data:
+  password: czNjcjN0
+stringData:
+  username: admin
+---
+apiVersion: v1
+kind: Pod
+metadata:
+  name: volumes-demo
+  labels: {zone: us-est-coast, cluster: test-cluster1}
+  annotations: {build: two}
+spec:
+  restartPolicy: Never
+  containers:
+  - name: c
+    image: busybox:test
+    command: [sh, -c, "cat /etc/config/game.properties; echo; cat /etc/config/ui; echo;
+      cat /etc/secret/password; echo; stat -c '%a' /etc/secret/..data/password;
+      cat /etc/podinfo/labels; echo; cat /etc/podinfo/name; echo;
+      cat /etc/podinfo/cpu_limit; echo; cat /projected/ui; echo; cat /projected/user; echo;
+      readlink /etc/config/ui; readlink /etc/config/..data | grep -c '^[.][.]';
+      df -k /cache | tail -1 | tr -s ' ' | cut -d' ' -f1,2;
+      cat /host/file.txt; touch /host/x 2>&1 | grep -c 'Read-only';
+      echo sub > /sub/inside.txt; cat /scratch-root/nested/dir/inside.txt; ls /dir-or-create >/dev/null && echo created;
+      touch /etc/config/new 2>&1 | grep -c 'Read-only'; cat /etc/podinfo/annotations"]
+    resources: {limits: {cpu: 500m, memory: 64Mi}}
+    volumeMounts:
+    - {name: config, mountPath: /etc/config}
+    - {name: secret, mountPath: /etc/secret}
+    - {name: podinfo, mountPath: /etc/podinfo}
+    - {name: all, mountPath: /projected}
+    - {name: cache, mountPath: /cache}
+    - {name: host, mountPath: /host, readOnly: true}
+    - {name: scratch, mountPath: /sub, subPath: nested/dir}
+    - {name: scratch, mountPath: /scratch-root}
+    - {name: doc, mountPath: /dir-or-create}
+  volumes:
+  - {name: config, configMap: {name: game-config}}
+  - {name: secret, secret: {secretName: db-creds, defaultMode: 0400}}
+  - name: podinfo
+    downwardAPI:
+      items:
+      - {path: labels, fieldRef: {fieldPath: metadata.labels}}
+      - {path: annotations, fieldRef: {fieldPath: metadata.annotations}}
+      - {path: name, fieldRef: {fieldPath: metadata.name}}
+      - {path: cpu_limit, resourceFieldRef: {containerName: c, resource: limits.cpu, divisor: 1m}}
+  - name: all
+    projected:
+      sources:
+      - configMap: {name: game-config, items: [{key: ui, path: ui}]}
+      - secret: {name: db-creds, items: [{key: username, path: user}]}
+  - {name: cache, emptyDir: {medium: Memory, sizeLimit: 8Mi}}
+  - {name: host, hostPath: {path: $T/host/data, type: Directory}}
+  - {name: scratch, emptyDir: {}}
+  - {name: doc, hostPath: {path: $T/host/made, type: DirectoryOrCreate}}
+EOF
+runpod "$T/vols.yaml"
+check_eq "configMap volume: keys as files" "enemies=aliens
+lives=3
+
+dark" "$(printf '%s\n' "$OUT" | sed -n '1,4p')"
+check_eq "secret volume: decoded value, defaultMode 0400" "s3cr3t 400" "$(printf '%s\n' "$OUT" | sed -n '5,6p' | tr '\n' ' ' | sed 's/ $//')"
+check_eq "downwardAPI: labels as sorted key=\"value\" lines, name, limits.cpu in millicores" 'cluster="test-cluster1"
+zone="us-est-coast"
+volumes-demo
+500' "$(printf '%s\n' "$OUT" | sed -n '7,10p')"
+check_match "downwardAPI: annotations (with the source annotations the agent adds)" '^build="two"' "$(printf '%s\n' "$OUT" | sed -n '21,$p')"
+check_eq "projected: configMap and secret items in one dir" "dark admin" "$(printf '%s\n' "$OUT" | sed -n '11,12p' | tr '\n' ' ' | sed 's/ $//')"
+check_eq "atomic writer layout: names link through ..data to a ..<timestamp> dir" "..data/ui 1" "$(printf '%s\n' "$OUT" | sed -n '13,14p' | tr '\n' ' ' | sed 's/ $//')"
+check_eq "emptyDir medium Memory: tmpfs of sizeLimit (8 MiB)" "tmpfs 8192" "$(printf '%s\n' "$OUT" | sed -n '15p')"
+check_eq "hostPath Directory, mounted readOnly" "from-host 1" "$(printf '%s\n' "$OUT" | sed -n '16,17p' | tr '\n' ' ' | sed 's/ $//')"
+check_eq "subPath created inside the volume and written through" "sub" "$(printf '%s\n' "$OUT" | sed -n '18p')"
+check_eq "hostPath DirectoryOrCreate made the dir" "created yes" "$(printf '%s\n' "$OUT" | sed -n '19p') $([ -d "$T/host/made" ] && echo yes)"
+check_eq "configMap volumes are read-only" "1" "$(printf '%s\n' "$OUT" | sed -n '20p')"
+check_eq "pod volumes (tmpfs, dirs) removed with the pod" "0" "$(awk -v t="$T/root" 'index($5, t) == 1' /proc/self/mountinfo | wc -l)"
+
+pod badhost <<EOF
+apiVersion: v1
+kind: Pod
+metadata: {name: bad-hostpath}
+spec:
+  restartPolicy: Never
+  containers: [{name: c, image: busybox:test, command: ["true"], volumeMounts: [{name: h, mountPath: /h}]}]
+  volumes: [{name: h, hostPath: {path: $T/host/data/file.txt, type: Directory}}]
+EOF
+runpod "$T/badhost.yaml" 4
+check_match "hostPath type mismatch: the pod waits with the reason" "hostPath type check failed: .*file.txt is not a directory" "$ERR"
+
+pod escape <<'EOF'
+apiVersion: v1
+kind: Pod
+metadata: {name: subpath-escape}
+spec:
+  restartPolicy: Never
+  containers: [{name: c, image: busybox:test, command: ["true"], volumeMounts: [{name: v, mountPath: /v, subPath: "../../etc"}]}]
+  volumes: [{name: v, emptyDir: {}}]
+EOF
+runpod "$T/escape.yaml" 4
+check_match "subPath with '..' refused at validation, nothing run (status 1)" "subPath: Invalid value: \"../../etc\": must be a relative path without '..' 1" "$(echo $ERR) $RC"
+
+pod missingcm <<'EOF'
+apiVersion: v1
+kind: Pod
+metadata: {name: missing-cm}
+spec:
+  restartPolicy: Never
+  containers: [{name: c, image: busybox:test, command: ["true"], volumeMounts: [{name: v, mountPath: /v}]}]
+  volumes: [{name: v, configMap: {name: nowhere}}]
+EOF
+runpod "$T/missingcm.yaml" 4
+check_match "a missing configMap keeps the pod ContainerCreating with the reason" 'configmap "nowhere" not found' "$ERR"
+
+echo "# environment from objects"
+pod env <<'EOF'
+apiVersion: v1
+kind: ConfigMap
+metadata: {name: special-config}
+data: {SPECIAL_LEVEL: very, SPECIAL_TYPE: charm, "bad-name": skipped}
+---
+apiVersion: v1
+kind: Secret
+metadata: {name: backend-user}
+data: {backend-username: YmFja2VuZC1hZG1pbg==}
+---
+apiVersion: v1
+kind: Pod
+metadata: {name: env-demo, labels: {app: envs}}
+spec:
+  restartPolicy: Never
+  serviceAccountName: runner
+  containers:
+  - name: c
+    image: busybox:test
+    command: [sh, -c, "echo $SPECIAL_LEVEL_KEY $SECRET_USERNAME $CFG_SPECIAL_TYPE $OPTIONAL_MISSING- $MY_NODE $MY_SA $MY_APP $MY_MEM $MY_HOST; env | grep -c bad-name"]
+    resources: {limits: {memory: 64Mi}}
+    env:
+    - {name: SPECIAL_LEVEL_KEY, valueFrom: {configMapKeyRef: {name: special-config, key: SPECIAL_LEVEL}}}
+    - {name: SECRET_USERNAME, valueFrom: {secretKeyRef: {name: backend-user, key: backend-username}}}
+    - {name: OPTIONAL_MISSING, valueFrom: {configMapKeyRef: {name: special-config, key: nope, optional: true}}}
+    - {name: MY_NODE, valueFrom: {fieldRef: {fieldPath: spec.nodeName}}}
+    - {name: MY_SA, valueFrom: {fieldRef: {fieldPath: spec.serviceAccountName}}}
+    - {name: MY_APP, valueFrom: {fieldRef: {fieldPath: "metadata.labels['app']"}}}
+    - {name: MY_MEM, valueFrom: {resourceFieldRef: {resource: limits.memory, divisor: 1Mi}}}
+    - {name: MY_HOST, valueFrom: {fieldRef: {fieldPath: status.hostIP}}}
+    envFrom:
+    - {configMapRef: {name: special-config}, prefix: CFG_}
+EOF
+runpod "$T/env.yaml"
+check_eq "env: configMapKeyRef, secretKeyRef, envFrom prefix, optional, fieldRefs, resourceFieldRef; invalid names skipped" \
+  "very backend-admin charm - node1 runner envs 64 192.0.2.9 0" "$(echo $OUT)"
+pod envmissing <<'EOF'
+apiVersion: v1
+kind: Pod
+metadata: {name: env-missing}
+spec:
+  restartPolicy: Never
+  containers:
+  - name: c
+    image: busybox:test
+    command: ["true"]
+    env: [{name: X, valueFrom: {secretKeyRef: {name: absent, key: k}}}]
+EOF
+runpod "$T/envmissing.yaml" 4
+check_match "env from a missing secret: CreateContainerConfigError" 'CreateContainerConfigError\): secret "absent" not found' "$ERR"
+
+echo "# securityContext"
+pod sc <<'EOF'
+apiVersion: v1
+kind: Pod
+metadata: {name: security-context-demo}
+spec:
+  restartPolicy: Never
+  securityContext: {runAsUser: 1000, runAsGroup: 3000, fsGroup: 2000, supplementalGroups: [4000]}
+  containers:
+  - name: ids
+    image: busybox:test
+    command: [sh, -c, "id -u; id -g; id -G; echo data > /data/demo/f; stat -c '%g' /data/demo /data/demo/f; grep NoNewPrivs /proc/self/status"]
+    volumeMounts: [{name: sec-ctx-vol, mountPath: /data/demo}]
+  volumes: [{name: sec-ctx-vol, emptyDir: {}}]
+EOF
+runpod "$T/sc.yaml"
+check_eq "runAsUser/runAsGroup/supplementalGroups/fsGroup: ids, groups, volume group ownership; privilege escalation allowed by default" \
+  "1000 3000 3000 2000 4000 2000 2000 NoNewPrivs: 0" "$(echo $OUT | sed 's/\t/ /g')"
+
+pod nonroot <<'EOF'
+apiVersion: v1
+kind: Pod
+metadata: {name: nonroot}
+spec:
+  restartPolicy: Never
+  containers:
+  - {name: c, image: busybox:test, command: ["true"], securityContext: {runAsNonRoot: true, runAsUser: 0}}
+EOF
+runpod "$T/nonroot.yaml" 4
+check_match "runAsNonRoot with uid 0: CreateContainerConfigError" "CreateContainerConfigError\): container has runAsNonRoot and image will run as root" "$ERR"
+
+pod caps <<'EOF'
+apiVersion: v1
+kind: Pod
+metadata: {name: caps}
+spec:
+  restartPolicy: Never
+  containers:
+  - name: nochown
+    image: busybox:test
+    command: [sh, -c, "touch /tmp/f; chown 1234 /tmp/f 2>/dev/null && echo chown-ok || echo chown-denied"]
+    securityContext: {capabilities: {drop: [CHOWN]}}
+  - name: default
+    image: busybox:test
+    command: [sh, -c, "touch /tmp/f; chown 1234 /tmp/f && echo chown-ok; mount -t tmpfs t /tmp 2>/dev/null || echo mount-denied;
+      hostname evil 2>/dev/null || echo hostname-denied; echo 1 > /proc/sys/kernel/ostype 2>/dev/null || echo procsys-denied;
+      insmod /nonexistent.ko 2>/dev/null || echo insmod-denied; ls /proc | grep -c '^[0-9]'; ls /proc/self/fd | wc -l;
+      grep Seccomp: /proc/self/status"]
+  - name: nnp
+    image: busybox:test
+    command: [sh, -c, "grep NoNewPrivs /proc/self/status"]
+    securityContext: {allowPrivilegeEscalation: false}
+  - name: added
+    image: busybox:test
+    command: [sh, -c, "hostname added-cap && hostname"]
+    securityContext: {capabilities: {add: [SYS_ADMIN]}}
+  - name: priv
+    image: busybox:test
+    command: [sh, -c, "mount -t tmpfs t /tmp && echo priv-mount-ok; grep Seccomp: /proc/self/status; test -c /dev/kmsg && echo host-devices"]
+    securityContext: {privileged: true}
+  - name: ro
+    image: busybox:test
+    command: [sh, -c, "touch /file 2>/dev/null || echo rootfs-readonly"]
+    securityContext: {readOnlyRootFilesystem: true}
+  - name: unconfined
+    image: busybox:test
+    command: [sh, -c, "grep Seccomp: /proc/self/status"]
+    securityContext: {seccompProfile: {type: Unconfined}}
+EOF
+runpod "$T/caps.yaml"
+out=$(echo $OUT | sed 's/\t/ /g')
+check_match "capabilities drop CHOWN: chown fails" "\[nochown\] chown-denied" "$out"
+check_match "default: chown works (CAP_CHOWN in the default set)" "\[default\] chown-ok" "$out"
+check_match "default: cannot mount" "\[default\] mount-denied" "$out"
+check_match "default: cannot change the hostname" "\[default\] hostname-denied" "$out"
+check_match "default: cannot write /proc/sys" "\[default\] procsys-denied" "$out"
+check_match "default: cannot load modules" "\[default\] insmod-denied" "$out"
+check_match "default: sees only its own processes (sh, ls, grep)" "\[default\] [23] " "$out"
+check_match "default: no fds from the agent (stdin/out/err and the listing's own)" "\[default\] 4( |$)" "$out"
+check_match "allowPrivilegeEscalation false: no_new_privs set" "\[nnp\] NoNewPrivs: 1" "$out"
+check_match "capabilities add SYS_ADMIN: may set the UTS hostname" "\[added\] added-cap" "$out"
+check_match "privileged: may mount, no seccomp filter, host devices" "\[priv\] priv-mount-ok \[priv\] Seccomp: 0 \[priv\] host-devices" "$out"
+check_match "readOnlyRootFilesystem" "\[ro\] rootfs-readonly" "$out"
+check_match "seccompProfile Unconfined" "\[unconfined\] Seccomp: 0" "$out"
+check_match "RuntimeDefault seccomp applies by default (filter mode 2)" "\[default\] Seccomp: 2" "$out"
+
+pod sysctl <<'EOF'
+apiVersion: v1
+kind: Pod
+metadata: {name: sysctl-example}
+spec:
+  restartPolicy: Never
+  securityContext:
+    sysctls:
+    - {name: kernel.shm_rmid_forced, value: "1"}
+    - {name: net.ipv4.ip_local_port_range, value: "32768 60999"}
+  containers: [{name: c, image: busybox:test, command: [sh, -c, "cat /proc/sys/kernel/shm_rmid_forced /proc/sys/net/ipv4/ip_local_port_range"]}]
+EOF
+runpod "$T/sysctl.yaml"
+check_eq "safe sysctls applied in the pod's namespaces" "1 32768 60999" "$(echo $OUT | tr '\t' ' ')"
+sed -i 's/kernel.shm_rmid_forced/kernel.msgmax/' "$T/sysctl.yaml"
+runpod "$T/sysctl.yaml" 4
+check_eq "an unsafe sysctl: pod refused (SysctlForbidden), status 1" "1" "$RC"
+check_match "with the kubelet's message" 'forbidden sysctl: "kernel.msgmax" not allowlisted' "$ERR"
+
+check_eq "nothing left: run state, containers, mounts" "0 0 0" \
+  "$(ls "$T/root/run" 2>/dev/null | wc -l) $(ls "$T/run/run" 2>/dev/null | wc -l) $(awk -v t="$T/root" 'index($5, t) == 1' /proc/self/mountinfo | wc -l)"
+summary
