@@ -33,6 +33,9 @@ struct AgentOptions: ParsableArguments {
     @Option(name: .customLong("log-level")) var logLevel: String?
     @Option(name: .customLong("cgroup-root"), help: "The agent's cgroup subtree under the cgroup2 root.") var cgroupRoot: String?
     @Option(name: .customLong("node-ip"), help: "The node's IPv4 address (status.hostIP, hostNetwork pods); detected when unset.") var nodeIP: String?
+    @Option(name: .customLong("seccomp-profile-root"), help: "Where seccompProfile Localhost profiles are read from.") var seccompRoot: String?
+    @Option(name: .customLong("allowed-unsafe-sysctls"), help: "A sysctl (or prefix.*) pods may set beyond the safe set; repeatable.") var unsafeSysctls: [String] = []
+    @Option(name: .customLong("objects-dir"), help: "More ConfigMap/Secret files for static pods.") var objectsDir: String?
     @Flag(name: .customLong("allow-unenforced-resources")) var allowUnenforced = false
 
     func resolved() throws -> AgentConfig {
@@ -59,6 +62,9 @@ struct AgentOptions: ParsableArguments {
         if let logLevel { c.logLevel = logLevel }
         if let cgroupRoot { c.cgroupRoot = cgroupRoot }
         if let nodeIP { c.nodeIP = nodeIP }
+        if let seccompRoot { c.seccompProfileRoot = seccompRoot }
+        if !unsafeSysctls.isEmpty { c.allowedUnsafeSysctls = unsafeSysctls }
+        if let objectsDir { c.objectsDir = objectsDir }
         if allowUnenforced { c.allowUnenforcedResources = true }
         return c
     }

@@ -1,7 +1,8 @@
 import LinuxSystem
 import Cgroups
 import Images
-import KubeModel
+import Runtime
+@testable import KubeModel
 import Testing
 @testable import Agent
 
@@ -154,5 +155,128 @@ struct ConfigTests {
         #expect(throws: ConfigError.self) { try AgentConfig.load(path: "x", text: "nodeName: a\nmanifestDir: /typo\n") }
         #expect(throws: ConfigError.self) { try AgentConfig.load(path: "x", text: "healthzPort: lots\n") }
         #expect((try? AgentConfig.load(path: "x", text: "backoffInitialSeconds: 1\n"))?.backoff.initial == .seconds(1))
+    }
+}
+
+@Suite("Pod spec parity: pure mappings")
+struct PodSpecParityTests {
+    @Test("capabilities: containerd order (ALL first, then named adds and drops), privileged gets all")
+    func capabilities() throws {
+        var sc = SecurityContext()
+        #expect(try SecurityMapping.capabilities(sc) == DefaultProfile.capabilities.sorted { LinuxSystem.Capabilities.number($0)! < LinuxSystem.Capabilities.number($1)! })
+        sc.capabilities = KubeModel.Capabilities(add: ["NET_ADMIN"], drop: ["chown"])
+        let c = try SecurityMapping.capabilities(sc)
+        #expect(c.contains("CAP_NET_ADMIN") && !c.contains("CAP_CHOWN"))
+        sc.capabilities = KubeModel.Capabilities(add: ["NET_BIND_SERVICE"], drop: ["ALL"])
+        #expect(try SecurityMapping.capabilities(sc) == ["CAP_NET_BIND_SERVICE"])
+        sc.capabilities = KubeModel.Capabilities(add: ["BOGUS"], drop: nil)
+        #expect(throws: ContainerConfigError.self) { try SecurityMapping.capabilities(sc) }
+        sc = SecurityContext()
+        sc.privileged = true
+        #expect(try SecurityMapping.capabilities(sc).count == LinuxSystem.Capabilities.names.count)
+    }
+
+    @Test("sysctls: the safe set, allowlisted patterns, host namespaces")
+    func sysctls() {
+        var p = Pod(metadata: ObjectMeta(name: "p"), spec: PodSpec(containers: [Container(name: "c", image: "x")]))
+        p.spec.securityContext = PodSecurityContext()
+        p.spec.securityContext?.sysctls = [Sysctl(name: "net.ipv4.tcp_syncookies", value: "1")]
+        #expect(SysctlPolicy.check(p, unsafe: []) == nil)
+        p.spec.securityContext?.sysctls = [Sysctl(name: "net.core.somaxconn", value: "1024")]
+        #expect(SysctlPolicy.check(p, unsafe: []) == "forbidden sysctl: \"net.core.somaxconn\" not allowlisted")
+        #expect(SysctlPolicy.check(p, unsafe: ["net.core.*"]) == nil)
+        p.spec.hostNetwork = true
+        #expect(SysctlPolicy.check(p, unsafe: ["net.core.*"]) == "forbidden sysctl: \"net.core.somaxconn\" not allowed with host net enabled")
+    }
+
+    @Test("object volumes: all keys, items with modes, missing keys, optional")
+    func objectFiles() throws {
+        let cm = ConfigObject(kind: .configMap, namespace: "default", name: "cfg", values: ["a": Array("1".utf8), "b": Array("2".utf8)])
+        let all = try VolumeContent.files(of: cm, kindName: "configmap", name: "cfg", items: nil, defaultMode: nil, optional: false)
+        #expect(all.map(\.path) == ["a", "b"] && all.allSatisfy { $0.mode == 0o644 })
+        let items = try VolumeContent.files(of: cm, kindName: "configmap", name: "cfg",
+                                            items: [KeyToPath(key: "b", path: "dir/b.txt", mode: 0o400)], defaultMode: 0o600, optional: false)
+        #expect(items == [VolumeFile(path: "dir/b.txt", bytes: Array("2".utf8), mode: 0o400)])
+        #expect(throws: VolumeError.self) {
+            try VolumeContent.files(of: cm, kindName: "configmap", name: "cfg", items: [KeyToPath(key: "zz", path: "z")], defaultMode: nil, optional: false)
+        }
+        #expect(throws: VolumeError.self) {
+            try VolumeContent.files(of: cm, kindName: "configmap", name: "cfg", items: [KeyToPath(key: "a", path: "../x")], defaultMode: nil, optional: false)
+        }
+        #expect(try VolumeContent.files(of: nil, kindName: "secret", name: "s", items: nil, defaultMode: nil, optional: true).isEmpty)
+        do {
+            _ = try VolumeContent.files(of: nil, kindName: "secret", name: "s", items: nil, defaultMode: nil, optional: false)
+        } catch { #expect(error.description == "secret \"s\" not found") }
+    }
+
+    @Test("downwardAPI files: labels and annotations quoted and sorted")
+    func downward() throws {
+        var p = Pod(metadata: ObjectMeta(name: "web", namespace: "ns", uid: "u-1", labels: ["b": "2", "a": "say \"hi\""]),
+                    spec: PodSpec(containers: [Container(name: "c", image: "x")]))
+        p.spec.containers[0].resources = ResourceRequirements(limits: ["memory": try Quantity(parsing: "128Mi")])
+        let files = try VolumeContent.downward(pod: p, items: [
+            DownwardAPIVolumeFile(path: "labels", fieldRef: ObjectFieldSelector(fieldPath: "metadata.labels")),
+            DownwardAPIVolumeFile(path: "uid", fieldRef: ObjectFieldSelector(fieldPath: "metadata.uid")),
+            DownwardAPIVolumeFile(path: "mem", resourceFieldRef: ResourceFieldSelector(containerName: "c", resource: "limits.memory", divisor: try Quantity(parsing: "1Mi"))),
+        ], defaultMode: nil, podIP: nil)
+        #expect(files.map { String(decoding: $0.bytes, as: UTF8.self) } == ["a=\"say \\\"hi\\\"\"\nb=\"2\"", "u-1", "128"])
+    }
+
+    @Test("volume mounts: propagation, readOnly, subPathExpr, Bidirectional only when privileged")
+    func mounts() throws {
+        var c = Container(name: "c", image: "x")
+        c.volumeMounts = [
+            VolumeMount(name: "data", mountPath: "/data", readOnly: true),
+            VolumeMount(name: "data", mountPath: "/logs", subPathExpr: "$(POD_NAME)", mountPropagation: "HostToContainer"),
+            VolumeMount(name: "cfg", mountPath: "/cfg"),
+        ]
+        let vols = ["data": PreparedVolume(path: "/v/data", readOnly: false), "cfg": PreparedVolume(path: "/v/cfg", readOnly: true)]
+        let m = try VolumeMounts.mounts(container: c, volumes: vols, env: ["POD_NAME=web"], privileged: false) { $0 + "/" + $1 }
+        #expect(m.map(\.source) == ["/v/data", "/v/data/web", "/v/cfg"])
+        #expect(m.map { $0.options ?? [] } == [["rbind", "rprivate", "ro"], ["rbind", "rslave"], ["rbind", "rprivate", "ro"]])
+        #expect(VolumeMounts.rootPropagation(c.volumeMounts!) == "rslave")
+        c.volumeMounts = [VolumeMount(name: "data", mountPath: "/d", mountPropagation: "Bidirectional")]
+        #expect(throws: VolumeError.self) { try VolumeMounts.mounts(container: c, volumes: vols, env: [], privileged: false) { $0 + $1 } }
+        c.volumeMounts = [VolumeMount(name: "data", mountPath: "/d", subPath: "../up")]
+        #expect(throws: VolumeError.self) { try VolumeMounts.mounts(container: c, volumes: vols, env: [], privileged: false) { $0 + $1 } }
+    }
+
+    @Test("multi-document manifests: Pod, ConfigMap, Secret (base64 data, stringData)")
+    func documents() throws {
+        let text = """
+        apiVersion: v1
+        kind: ConfigMap
+        metadata: {name: cfg}
+        data:
+          conf: |
+            a=1
+        ---
+        apiVersion: v1
+        kind: Secret
+        metadata: {name: s, namespace: prod}
+        data: {pw: czNjcjN0}
+        stringData: {user: admin}
+        ---
+        apiVersion: v1
+        kind: Pod
+        metadata: {name: p}
+        spec: {containers: [{name: c, image: busybox}]}
+        """
+        let docs = try ObjectManifest.decode(Array(text.utf8))
+        #expect(docs.count == 3)
+        guard case .object(let cm) = docs[0], case .object(let s) = docs[1], case .pod(let p) = docs[2] else { Issue.record("kinds"); return }
+        #expect(cm.key == "ConfigMap/default/cfg" && cm.values["conf"] == Array("a=1\n".utf8))
+        #expect(s.key == "Secret/prod/s" && s.values["pw"] == Array("s3cr3t".utf8) && s.values["user"] == Array("admin".utf8))
+        #expect(p.metadata.name == "p")
+        let bad = Result { () throws -> [ObjectManifest.Document] in try ObjectManifest.decode(Array("apiVersion: v1\nkind: Secret\nmetadata: {name: s}\ndata: {pw: '***'}\n".utf8)) }
+        if case .success = bad { Issue.record("non-base64 secret data accepted") }
+    }
+
+    @Test("namespaces of a pod's container: shared PID, host namespaces")
+    func namespaces() {
+        let shared = SandboxPaths(netns: "/s/net", ipcns: "/s/ipc", utsns: "/s/uts", pidns: "/s/pid", etcDir: "/e", podIP: nil)
+        #expect(shared.namespaces.map { "\($0.type)=\($0.path ?? "")" } == ["mount=", "cgroup=", "pid=/s/pid", "network=/s/net", "ipc=/s/ipc", "uts=/s/uts"])
+        let host = SandboxPaths(netns: nil, ipcns: nil, utsns: nil, pidns: nil, hostPID: true, etcDir: "/e", podIP: nil)
+        #expect(host.namespaces.map(\.type) == ["mount", "cgroup"])
     }
 }
