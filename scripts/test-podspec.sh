@@ -402,6 +402,158 @@ runpod "$T/sysctl.yaml" 4
 check_eq "an unsafe sysctl: pod refused (SysctlForbidden), status 1" "1" "$RC"
 check_match "with the kubelet's message" 'forbidden sysctl: "kernel.msgmax" not allowlisted' "$ERR"
 
+echo "# probes and lifecycle hooks"
+pod liveness <<'EOF'
+apiVersion: v1
+kind: Pod
+metadata: {name: liveness-exec}
+spec:
+  terminationGracePeriodSeconds: 1
+  containers:
+  - name: liveness
+    image: busybox:test
+    args: [/bin/sh, -c, "touch /tmp/healthy; sleep 2; rm -f /tmp/healthy; sleep 600"]
+    livenessProbe:
+      exec: {command: [cat, /tmp/healthy]}
+      initialDelaySeconds: 1
+      periodSeconds: 1
+      failureThreshold: 2
+EOF
+runpod "$T/liveness.yaml" 9
+check_match "liveness exec: failing probe restarts the container (counted)" "liveness: running, ready \(restarts: 1\); last exit: Container liveness failed liveness probe, will be restarted" "$ERR"
+
+pod readiness <<'EOF'
+apiVersion: v1
+kind: Pod
+metadata: {name: readiness-http}
+spec:
+  terminationGracePeriodSeconds: 1
+  containers:
+  - name: web
+    image: busybox:test
+    command: [sh, -c, "mkdir -p /www; sleep 1.5; echo ok > /www/healthz; httpd -p 8080 -h /www; sleep 2.5; rm /www/healthz; sleep 600"]
+    ports: [{name: http, containerPort: 8080}]
+    readinessProbe:
+      httpGet: {path: /healthz, port: http, httpHeaders: [{name: X-Probe, value: "yes"}]}
+      periodSeconds: 1
+      failureThreshold: 1
+EOF
+runpod "$T/readiness.yaml" 8
+check_eq "readiness httpGet: not ready, ready once the server answers 200, not ready after 404 (and while stopping)" \
+  "running, not ready|running, ready|running, not ready" "$(grep -o 'web: running, [a-z ]*' <<<"$ERR" | sed 's/web: //; s/ *$//' | paste -sd '|')"
+
+pod tcp <<'EOF'
+apiVersion: v1
+kind: Pod
+metadata: {name: tcp-liveness}
+spec:
+  terminationGracePeriodSeconds: 1
+  containers:
+  - name: up
+    image: busybox:test
+    command: [sh, -c, "mkdir -p /w; httpd -f -p 8081 -h /w"]
+    ports: [{name: web, containerPort: 8081}]
+    livenessProbe: {tcpSocket: {port: web}, initialDelaySeconds: 1, periodSeconds: 1, failureThreshold: 1}
+  - name: down
+    image: busybox:test
+    command: [sleep, "600"]
+    livenessProbe: {tcpSocket: {port: 9999}, initialDelaySeconds: 1, periodSeconds: 1, failureThreshold: 2}
+  - name: slow
+    image: busybox:test
+    command: [sleep, "600"]
+    livenessProbe: {exec: {command: [sleep, "5"]}, timeoutSeconds: 1, periodSeconds: 1, failureThreshold: 1}
+EOF
+runpod "$T/tcp.yaml" 8
+check_nomatch "tcpSocket liveness on a listening named port: never restarted" "up: .*restarts" "$ERR"
+check_match "tcpSocket liveness on a closed port: restarted" "down: running, ready \(restarts: [1-9]" "$ERR"
+check_match "exec probe timeoutSeconds enforced: a probe that hangs fails" "slow: running, ready \(restarts: [1-9].*failed liveness probe" "$ERR"
+
+pod startup <<'EOF'
+apiVersion: v1
+kind: Pod
+metadata: {name: startup-probe}
+spec:
+  terminationGracePeriodSeconds: 1
+  containers:
+  - name: gated
+    image: busybox:test
+    command: [sh, -c, "sleep 2; touch /tmp/started; sleep 600"]
+    startupProbe: {exec: {command: [test, -f, /tmp/started]}, periodSeconds: 1, failureThreshold: 10}
+    livenessProbe: {exec: {command: [test, -f, /tmp/started]}, periodSeconds: 1, failureThreshold: 1}
+  - name: never
+    image: busybox:test
+    command: [sleep, "600"]
+    startupProbe: {exec: {command: ["false"]}, periodSeconds: 1, failureThreshold: 2}
+EOF
+runpod "$T/startup.yaml" 7
+check_eq "startup probe gates liveness: not started, then ready, never restarted (not ready once stopping)" "running, not started|running, ready|running, not ready" \
+  "$(grep -o 'gated: running, [a-z ]*' <<<"$ERR" | sed 's/gated: //; s/ *$//' | paste -sd '|')"
+check_match "a failing startup probe restarts the container" "never: running, not started \(restarts: [1-9]\); last exit: Container never failed startup probe" "$ERR"
+check_nomatch "and it never counts as ready" "never: running, ready" "$ERR"
+
+pod hooks <<'EOF'
+apiVersion: v1
+kind: Pod
+metadata: {name: lifecycle-demo}
+spec:
+  terminationGracePeriodSeconds: 5
+  containers:
+  - name: lifecycle-demo-container
+    image: busybox:test
+    command: [sh, -c, "until [ -f /usr/share/message ]; do sleep 0.1; done; cat /usr/share/message; trap 'echo got-TERM; exit 0' TERM; while true; do sleep 0.1; done"]
+    lifecycle:
+      postStart: {exec: {command: [/bin/sh, -c, "mkdir -p /usr/share; echo Hello from the postStart handler > /usr/share/message"]}}
+      preStop: {exec: {command: [/bin/sh, -c, "echo prestop-ran > /proc/1/fd/1; sleep 1"]}}
+EOF
+runpod "$T/hooks.yaml" 3
+check_eq "postStart runs before the container counts as started; preStop runs before SIGTERM" \
+  "Hello from the postStart handler|prestop-ran|got-TERM" "$(printf '%s\n' "$OUT" | paste -sd '|')"
+
+pod grpc <<'EOF'
+apiVersion: v1
+kind: Pod
+metadata: {name: grpc-probe}
+spec:
+  containers:
+  - {name: c, image: busybox:test, command: [sleep, "60"], livenessProbe: {grpc: {port: 9000}}}
+EOF
+runpod "$T/grpc.yaml" 3
+check_match "grpc probes: refused with a clear reason" "CreateContainerConfigError\): grpc probes are not supported" "$ERR"
+
+echo "# user namespaces (hostUsers: false)"
+pod userns <<'EOF'
+apiVersion: v1
+kind: Secret
+metadata: {name: token}
+stringData: {token: abc}
+---
+apiVersion: v1
+kind: Pod
+metadata: {name: userns}
+spec:
+  restartPolicy: Never
+  hostUsers: false
+  containers:
+  - name: c
+    image: busybox:test
+    command: [sh, -c, "cat /proc/self/uid_map | tr -s ' '; id -u; touch /newfile && stat -c '%u:%g' /newfile; stat -c '%u:%g' /bin/busybox;
+      echo x > /data/f && stat -c '%u' /data/f; cat /sec/token; echo; mkdir -p /www; httpd -p 80 -h /www && echo port80-ok;
+      chown 1234 /newfile && echo chown-in-range-ok; cat /proc/1/status | grep -c ^Uid"]
+    volumeMounts: [{name: data, mountPath: /data}, {name: sec, mountPath: /sec}]
+  volumes: [{name: data, emptyDir: {}}, {name: sec, secret: {secretName: token, defaultMode: 0400}}]
+EOF
+runpod "$T/userns.yaml"
+base=$(printf '%s\n' "$OUT" | sed -n '1p' | cut -d' ' -f3)
+check_match "hostUsers false: the pod's own user namespace, 65536 IDs from a per-pod base" "^ 0 [1-9][0-9]* 65536$" "$(printf '%s\n' "$OUT" | sed -n '1p')"
+check_eq "root inside; files it creates are its own; the image's files appear as root's (idmapped layers)" "0 0:0 0:0" \
+  "$(printf '%s\n' "$OUT" | sed -n '2,4p' | tr '\n' ' ' | sed 's/ $//')"
+check_eq "volumes stay usable: emptyDir writable, a 0400 secret readable (idmapped mounts)" "0 abc" \
+  "$(printf '%s\n' "$OUT" | sed -n '5,6p' | tr '\n' ' ' | sed 's/ $//')"
+check_eq "root in the pod may bind port 80 and chown within its range" "port80-ok chown-in-range-ok" \
+  "$(printf '%s\n' "$OUT" | grep -E 'port80-ok|chown-in-range' | tr '\n' ' ' | sed 's/ $//')"
+check_eq "the ID range is released with the pod" "{}" "$(cat "$T/root/userns.json" 2>/dev/null | tr -d ' \n')"
+check_match "and was not the host's (base >= 65536)" "^[0-9]{5,}$" "$base"
+
 check_eq "nothing left: run state, containers, mounts" "0 0 0" \
   "$(ls "$T/root/run" 2>/dev/null | wc -l) $(ls "$T/run/run" 2>/dev/null | wc -l) $(awk -v t="$T/root" 'index($5, t) == 1' /proc/self/mountinfo | wc -l)"
 summary

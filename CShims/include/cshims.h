@@ -164,6 +164,8 @@ struct sl_child_ctx {
     int exec_mode;    // 1: joining a running container (no rootfs setup)
     int cgroupns_fd;  // exec: the container's cgroup namespace, joined by the child once it is
                       // inside the container's cgroup (nsdelegate forbids the other order), or -1
+    int joins_done;   // create with a new user namespace: the monitor joined the net/ipc/uts/pid
+                      // namespaces before clone3 (from inside the new user namespace it could not)
 };
 
 // Runs in the clone3 child. Never returns.
@@ -222,7 +224,12 @@ int sl_pod_net_add(int host_fd, const char *netns_path, const char *host_ifname,
 // Pinned network namespaces (bind mount of the nsfs file, as `ip netns add`).
 int sl_netns_create(const char *path, char *err, size_t errlen);
 int sl_netns_remove(const char *path, char *err, size_t errlen);
-enum { SL_SANDBOX_NET = 1, SL_SANDBOX_IPC = 2, SL_SANDBOX_UTS = 4, SL_SANDBOX_PID = 8 };
+enum { SL_SANDBOX_NET = 1, SL_SANDBOX_IPC = 2, SL_SANDBOX_UTS = 4, SL_SANDBOX_PID = 8,
+       // not a namespace: net.ipv4.ip_unprivileged_port_start=0 in the new network namespace (pods
+       // in their own user namespace, whose root has no CAP_NET_BIND_SERVICE over it)
+       SL_SANDBOX_LOW_PORTS = 16 };
+int sl_userns_create(const char *path, const char *uid_map, const char *gid_map, char *err, size_t errlen);
+int sl_idmapped_bind(const char *src, const char *dst, const char *userns_path, char *err, size_t errlen);
 int sl_sandbox_create(const char *dir, const char *hostname, int ns, const char *pause_path, pid_t *pause_pid,
                       char *err, size_t errlen);
 

@@ -263,6 +263,13 @@ static void forward_signal(int sig) {
     if (child_pidfd >= 0) sl_pidfd_send_signal(child_pidfd, sig);
 }
 
+// exec mode: SIGALRM from the caller means "time is up" (probe and hook timeouts): the process
+// is killed. (Its PDEATHSIG does not survive a setuid, so killing the monitor is not enough.)
+static void kill_child(int sig) {
+    (void)sig;
+    if (child_pidfd >= 0) sl_pidfd_send_signal(child_pidfd, SIGKILL);
+}
+
 static int read_msg(int fd, struct sl_msg *m) {
     size_t got = 0;
     while (got < sizeof(*m)) {
@@ -345,7 +352,7 @@ int main(int argc, char **argv) {
     g_plan = &plan;
     if (!exec_mode) prctl(PR_SET_CHILD_SUBREAPER, 1);
 
-    int cgfd = -1, cgroupns_fd = -1;
+    int cgfd = -1, cgroupns_fd = -1, userns_joins_done = 0;
     if (plan.cgroup) {
         cgfd = open(plan.cgroup, O_PATH | O_DIRECTORY | O_CLOEXEC);
         if (cgfd < 0) { report_error("cgroup", errno, plan.cgroup); return 1; }
@@ -367,10 +374,12 @@ int main(int argc, char **argv) {
             fds[i] = open(plan.nsjoin[i].path, O_RDONLY | O_CLOEXEC);
             if (fds[i] < 0) { report_error("setns", errno, plan.nsjoin[i].path); fprintf(stderr, "swiftlet-monitor: open %s: %s\n", plan.nsjoin[i].path, strerror(errno)); return 1; }
         }
-        // user first, mount last; the cgroup namespace is joined by the child after
-        // CLONE_INTO_CGROUP placed it (with nsdelegate, migrating from outside the namespace
-        // root into it is refused)
-        static const uint32_t order[] = { CLONE_NEWUSER, CLONE_NEWIPC, CLONE_NEWUTS, CLONE_NEWNET, CLONE_NEWPID, CLONE_NEWNS };
+        // user last: the monitor is root in the initial user namespace, so it may join every
+        // other namespace first, including ones the initial user namespace owns (a pod's network
+        // beside a container's own user namespace), which it could not from inside the
+        // container's. The cgroup namespace is joined by the child after CLONE_INTO_CGROUP placed
+        // it (with nsdelegate, migrating from outside the namespace root into it is refused).
+        static const uint32_t order[] = { CLONE_NEWIPC, CLONE_NEWUTS, CLONE_NEWNET, CLONE_NEWPID, CLONE_NEWNS, CLONE_NEWUSER };
         for (size_t o = 0; o < sizeof(order) / sizeof(order[0]); o++) {
             for (int i = 0; i < plan.n_nsjoin; i++) {
                 if (plan.nsjoin[i].type != order[o]) continue;
@@ -385,6 +394,20 @@ int main(int argc, char **argv) {
             if (plan.nsjoin[i].type == CLONE_NEWCGROUP) cgroupns_fd = fds[i];
             else close(fds[i]);
         }
+    } else if (plan.clone_flags & CLONE_NEWUSER) {
+        // a new user namespace joining namespaces owned by the initial one (a pod's network,
+        // IPC, UTS): joined here, while the monitor still has its capabilities there; the child
+        // inherits them and creates its user, mount, PID and cgroup namespaces with clone3
+        static const uint32_t order[] = { CLONE_NEWIPC, CLONE_NEWUTS, CLONE_NEWNET, CLONE_NEWPID };
+        for (size_t o = 0; o < sizeof(order) / sizeof(order[0]); o++) {
+            for (int i = 0; i < plan.n_nsjoin; i++) {
+                if (plan.nsjoin[i].type != order[o]) continue;
+                int fd = open(plan.nsjoin[i].path, O_RDONLY | O_CLOEXEC);
+                if (fd < 0 || setns(fd, (int)plan.nsjoin[i].type) < 0) { report_error("setns", errno, plan.nsjoin[i].path); return 1; }
+                close(fd);
+            }
+        }
+        userns_joins_done = 1;
     } else {
         for (int i = 0; i < plan.n_nsjoin; i++) {
             if (plan.nsjoin[i].type != CLONE_NEWPID) continue;
@@ -405,7 +428,8 @@ int main(int argc, char **argv) {
     int outp[2] = { -1, -1 }, errp[2] = { -1, -1 };
     int devnull = -1;
     struct sl_child_ctx ctx = { .plan = &plan, .c2p = c2p[1], .p2c = p2c[0], .fifo_fd = fifo_fd,
-                                .stdio = { -1, -1, -1 }, .exec_mode = exec_mode, .cgroupns_fd = cgroupns_fd };
+                                .stdio = { -1, -1, -1 }, .exec_mode = exec_mode, .cgroupns_fd = cgroupns_fd,
+                                .joins_done = userns_joins_done };
     if (plan.log_path || plan.detach_stdio) {
         devnull = open("/dev/null", O_RDWR | O_CLOEXEC);
         ctx.stdio[0] = devnull;
@@ -442,6 +466,13 @@ int main(int argc, char **argv) {
         int ok = 1;
         if (ok && plan.uid_map && write_map(pid, "uid_map", plan.uid_map) < 0) { report_error("userns", errno, "write uid_map"); ok = 0; }
         if (ok && plan.gid_map && write_map(pid, "gid_map", plan.gid_map) < 0) { report_error("userns", errno, "write gid_map"); ok = 0; }
+        if (ok && plan.has_oom_score_adj) {
+            // from inside its user namespace the child may not write its own /proc entries
+            char p[64], v[16];
+            snprintf(p, sizeof p, "/proc/%d/oom_score_adj", pid);
+            snprintf(v, sizeof v, "%d", plan.oom_score_adj);
+            if (write_map(pid, "oom_score_adj", v) < 0) { report_error("oom_score_adj", errno, p); ok = 0; }
+        }
         if (!ok) { kill(pid, SIGKILL); waitpid(pid, NULL, 0); return 1; }
         if (write(p2c[1], "g", 1) != 1) { report_error("userns", errno, "signal child"); kill(pid, SIGKILL); return 1; }
     }
@@ -496,6 +527,7 @@ int main(int argc, char **argv) {
         signal(SIGQUIT, forward_signal);
         signal(SIGUSR1, forward_signal);
         signal(SIGUSR2, forward_signal);
+        signal(SIGALRM, kill_child);
     } else {
         // the container holds the caller's stdio if asked to; the monitor itself lets go of it
         int nul = devnull >= 0 ? devnull : open("/dev/null", O_RDWR | O_CLOEXEC);

@@ -430,7 +430,7 @@ void sl_child_main(struct sl_child_ctx *ctx) {
     }
 
     // join existing namespaces (create mode: e.g. a pod's network namespace). user first.
-    if (!ctx->exec_mode) {
+    if (!ctx->exec_mode && !ctx->joins_done) {
         for (int pass = 0; pass < 2; pass++) {
             for (int i = 0; i < plan->n_nsjoin; i++) {
                 const struct sl_nsjoin *j = &plan->nsjoin[i];
@@ -488,7 +488,7 @@ void sl_child_main(struct sl_child_ctx *ctx) {
         struct rlimit rl = { .rlim_cur = plan->rlimits[i].soft, .rlim_max = plan->rlimits[i].hard };
         if (setrlimit((int)plan->rlimits[i].resource, &rl) < 0) die("setrlimit", "resource %u", plan->rlimits[i].resource);
     }
-    if (plan->has_oom_score_adj) {
+    if (plan->has_oom_score_adj && !(plan->clone_flags & CLONE_NEWUSER)) {   // else the monitor wrote it
         char v[16];
         snprintf(v, sizeof(v), "%d", plan->oom_score_adj);
         if (write_file("/proc/self/oom_score_adj", v) < 0) die("oom_score_adj", "write %s", v);

@@ -331,7 +331,7 @@ int sl_sandbox_create(const char *dir, const char *hostname, int ns, const char 
     int n = 0;
     if (pause_pid) *pause_pid = 0;
     for (int i = 0; i < 4; i++) {
-        if (!(ns & (1 << i))) continue;
+        if (!(ns & (1 << i))) continue;   // bit i: all_names[i]
         names[n] = all_names[i];
         flags |= all_flags[i];
         snprintf(paths[n], sizeof paths[n], "%s/%s", dir, all_names[i]);
@@ -360,6 +360,12 @@ int sl_sandbox_create(const char *dir, const char *hostname, int ns, const char 
     if (pid == 0) {
         close_all_except(p[0], ready[1]);
         char ok = (!(flags & CLONE_NEWUTS) || sethostname(hostname, strlen(hostname)) == 0) ? 'y' : 'n';
+        if (ok == 'y' && (ns & SL_SANDBOX_LOW_PORTS) && (flags & CLONE_NEWNET)) {
+            // /proc/sys/net is the opener's network namespace: this child's, the new one
+            int fd = open("/proc/sys/net/ipv4/ip_unprivileged_port_start", O_WRONLY | O_CLOEXEC);
+            if (fd < 0 || write(fd, "0", 1) != 1) ok = 'n';
+            if (fd >= 0) close(fd);
+        }
         if (write(ready[1], &ok, 1) < 0) _exit(1);
         if (!with_pause) child_wait(&p[0]);
         char b;
@@ -408,5 +414,77 @@ int sl_sandbox_create(const char *dir, const char *hostname, int ns, const char 
         return seterr(err, errlen, e, "sethostname \"%s\" in the sandbox", hostname);
     }
     if (with_pause && pause_pid) *pause_pid = pid;
+    return 0;
+}
+
+// ---- user namespaces for pods (hostUsers: false) --------------------------------------------
+#include <linux/mount.h>
+
+static int write_proc_map(pid_t pid, const char *name, const char *map) {
+    char p[64];
+    snprintf(p, sizeof p, "/proc/%d/%s", pid, name);
+    int fd = open(p, O_WRONLY | O_CLOEXEC);
+    if (fd < 0) return -1;
+    ssize_t n = write(fd, map, strlen(map));
+    int e = errno;
+    close(fd);
+    if (n != (ssize_t)strlen(map)) { errno = n < 0 ? e : EIO; return -1; }
+    return 0;
+}
+
+// A user namespace with the given maps ("0 65536 65536\n"), pinned by bind-mounting its nsfs
+// file onto `path`: the pod's ID mapping, used for idmapped mounts of its rootfs and volumes.
+int sl_userns_create(const char *path, const char *uid_map, const char *gid_map, char *err, size_t errlen) {
+    int fd = open(path, O_RDONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0444);
+    if (fd < 0) return seterr(err, errlen, errno, "create %s", path);
+    close(fd);
+    int p[2];
+    if (pipe2(p, O_CLOEXEC) < 0) { int e = errno; unlink(path); return seterr(err, errlen, e, "pipe"); }
+    int pidfd = -1;
+    pid_t pid = sl_clone3(CLONE_NEWUSER, -1, &pidfd);
+    if (pid == 0) { close_all_except(p[0], -1); child_wait(&p[0]); }
+    close(p[0]);
+    if (pid < 0) { int e = errno; close(p[1]); unlink(path); return seterr(err, errlen, e, "clone3(CLONE_NEWUSER)"); }
+    int rc = 0, e = 0;
+    const char *what = "";
+    if (write_proc_map(pid, "uid_map", uid_map) < 0) { rc = -1; e = errno; what = "write uid_map"; }
+    else if (write_proc_map(pid, "gid_map", gid_map) < 0) { rc = -1; e = errno; what = "write gid_map"; }
+    else {
+        char src[64];
+        snprintf(src, sizeof src, "/proc/%d/ns/user", pid);
+        if (mount(src, path, NULL, MS_BIND, NULL) < 0) { rc = -1; e = errno; what = "bind the user namespace"; }
+    }
+    if (write(p[1], "x", 1) < 0) {}
+    close(p[1]);
+    waitpid(pid, NULL, 0);
+    close(pidfd);
+    if (rc < 0) { unlink(path); return seterr(err, errlen, e, "%s for %s", what, path); }
+    return 0;
+}
+
+// An idmapped clone of the mount at `src` (ids shifted by the user namespace pinned at
+// `userns_path`) attached at `dst` (an existing directory). Needs kernel support for the
+// filesystem (overlayfs 5.19, tmpfs 6.3, ext4/xfs/btrfs 5.12+).
+int sl_idmapped_bind(const char *src, const char *dst, const char *userns_path, char *err, size_t errlen) {
+    int ns = open(userns_path, O_RDONLY | O_CLOEXEC);
+    if (ns < 0) return seterr(err, errlen, errno, "open %s", userns_path);
+    int tree = (int)syscall(SYS_open_tree, AT_FDCWD, src, OPEN_TREE_CLONE | OPEN_TREE_CLOEXEC);
+    if (tree < 0) { int e = errno; close(ns); return seterr(err, errlen, e, "open_tree %s", src); }
+    struct mount_attr attr;
+    memset(&attr, 0, sizeof attr);
+    attr.attr_set = MOUNT_ATTR_IDMAP;
+    attr.userns_fd = (uint64_t)ns;
+    if (syscall(SYS_mount_setattr, tree, "", AT_EMPTY_PATH, &attr, sizeof attr) < 0) {
+        int e = errno;
+        close(tree); close(ns);
+        return seterr(err, errlen, e, "idmap the mount of %s (mount_setattr)", src);
+    }
+    close(ns);
+    if (syscall(SYS_move_mount, tree, "", AT_FDCWD, dst, MOVE_MOUNT_F_EMPTY_PATH) < 0) {
+        int e = errno;
+        close(tree);
+        return seterr(err, errlen, e, "attach the idmapped mount at %s", dst);
+    }
+    close(tree);
     return 0;
 }

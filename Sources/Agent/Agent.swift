@@ -46,6 +46,8 @@ public final class AgentContext: Sendable {
     let cgroupsUsable: Bool
     let exits = ExitWatcher()
     public let objects = ObjectStore()
+    let handlers: HandlerRunner
+    let userns: UserNSAllocator
     let logger: Logger
     let memoryCapacity: Int64
     let cpuCount: Int
@@ -62,6 +64,8 @@ public final class AgentContext: Sendable {
         self.logger = logger
         idPrefix = config.instance == nil ? "" : AgentConfig.runPrefix
         runtime = OCIRuntime(root: config.ociRoot, monitorPath: monitorPath, warn: { [logger] in logger.debug("\($0)") })
+        handlers = HandlerRunner(runtime: runtime)
+        userns = UserNSAllocator(directory: config.rootDir)
         store = try ImageStore(root: config.imageStorePath)
         var ro = RegistryOptions()
         ro.insecureRegistries = Set(config.insecureRegistries)
@@ -192,7 +196,18 @@ public actor Agent {
         for uid in (try? Files.list(c.sandboxRoot)) ?? [] where !live.contains(uid) {
             log.info("removing orphaned sandbox", metadata: ["uid": "\(uid)"])
             let dir = c.sandboxRoot + "/" + uid
-            for n in ["ipc", "uts", "net"] { umount2(dir + "/" + n, Int32(MNT_DETACH)); unlink(dir + "/" + n) }
+            // a shared PID namespace's pause process
+            var pin = stat()
+            if stat(dir + "/pid", &pin) == 0 {
+                for p in (try? Files.list("/proc")) ?? [] where Int32(p) != nil {
+                    var st = stat()
+                    if stat("/proc/\(p)/ns/pid", &st) == 0 && st.st_ino == pin.st_ino && st.st_dev == pin.st_dev { kill(Int32(p)!, SIGKILL) }
+                }
+            }
+            if let mounts = try? ProcFS.mountInfo() {
+                for m in mounts.map(\.mountPoint).filter({ $0.hasPrefix(dir + "/") }).sorted(by: >) { umount2(m, Int32(MNT_DETACH)) }
+            }
+            for n in (try? Files.list(dir)) ?? [] { unlink(dir + "/" + n); rmdir(dir + "/" + n) }
             rmdir(dir)
         }
         let prefix = ctx.idPrefix
@@ -209,6 +224,7 @@ public actor Agent {
         for snap in (try? ctx.store.snapshots()) ?? [] where !snap.id.hasPrefix(AgentConfig.runPrefix) && !livePrefixes.contains(owner(snap.id)) {
             try? ctx.snapshots.remove(id: snap.id)
         }
+        _ = try? ctx.userns.reclaim(keeping: live, alsoKeeping: { $0.hasPrefix(AgentConfig.runPrefix) })
         if let removed = try? ctx.network.reclaim(keeping: live, alsoKeeping: { $0.hasPrefix(AgentConfig.runPrefix) }), !removed.isEmpty {
             log.info("reclaimed pod addresses", metadata: ["ids": "\(removed.joined(separator: ","))"])
         }

@@ -175,6 +175,9 @@ public enum ContainerSpecBuilder {
         /// the node's devices, for privileged containers
         public var hostDevices: [OCISpec.Device] = []
         public var nodeAllocatable: [String: Quantity]?
+        /// hostUsers: false: the pod's host ID range (the container gets a user namespace mapping
+        /// 0..65535 onto it)
+        public var usernsBase: UInt32?
     }
 
     public static func spec(_ i: Input) throws -> OCISpec {
@@ -225,6 +228,17 @@ public enum ContainerSpecBuilder {
         let privileged = c.securityContext?.privileged ?? false
         spec.mounts! += try VolumeMounts.mounts(container: c, volumes: i.volumes, env: finalEnv, privileged: privileged, resolve: i.resolveSubPath)
         if let prop = VolumeMounts.rootPropagation(c.volumeMounts ?? []) { spec.linux?.rootfsPropagation = prop }
+        if let base = i.usernsBase {
+            guard i.user.uid < UserNSAllocator.size, i.user.gid < UserNSAllocator.size else {
+                throw ContainerConfigError(message: "hostUsers: false: user \(i.user.uid):\(i.user.gid) is outside the pod's 65536 IDs")
+            }
+            spec.linux?.namespaces?.append(.init(type: "user"))
+            let m = [OCISpec.IDMapping(containerID: 0, hostID: base, size: UserNSAllocator.size)]
+            spec.linux?.uidMappings = m
+            spec.linux?.gidMappings = m
+            // an IPC namespace the initial user namespace owns cannot get a new mqueue mount
+            spec.mounts = spec.mounts?.filter { $0.destination != "/dev/mqueue" }
+        }
         if let sysctls = psc?.sysctls, !sysctls.isEmpty {
             spec.linux?.sysctl = Dictionary(sysctls.map { ($0.name, $0.value) }, uniquingKeysWith: { _, b in b })
         }

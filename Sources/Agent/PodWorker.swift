@@ -42,6 +42,8 @@ struct PodRecordState: Codable, Sendable {
     var conditions: [PodCondition] = []
     /// init of the shared PID namespace (shareProcessNamespace)
     var pausePid: Int32?
+    /// host ID range of the pod's user namespaces (hostUsers: false)
+    var usernsBase: UInt32?
 }
 
 func wallClock() -> Double {
@@ -64,7 +66,19 @@ public actor PodWorker {
     var state: PodRecordState
     var terminating = false
     var preparedVolumes: [String: PreparedVolume] = [:]
+    var probeTasks: [String: Task<Void, Never>] = [:]
+    /// readiness probe verdicts by container id (absent: no readiness probe)
+    var readiness: [String: Bool] = [:]
+    /// startup probe passed, by container id (absent: no startup probe)
+    var startupDone: [String: Bool] = [:]
+    var postStartPending: Set<String> = []
+    /// being stopped (not ready any more)
+    var stopping: Set<String> = []
+    /// why the agent killed a container (liveness, postStart), for its terminated message
+    var killMessages: [String: String] = [:]
     var volumesReady = false
+    /// volumes chowned into the pod's ID range (no idmapped mount possible)
+    var shiftedVolumes: Set<String> = []
     /// Refused at admission (forbidden sysctls): reason and message; the pod is Failed.
     var rejected: (reason: String, message: String)?
     var deletionStarted: String?
@@ -208,7 +222,7 @@ public actor PodWorker {
         if let id = rec.containerID {
             let st = try? ctx.runtime.state(id: id)
             if let st, st.status == "running" || st.status == "created" {
-                if !watched.contains(id) { watch(id: id) }
+                if !watched.contains(id) { watch(id: id); startProbes(id: id, container: c) }
                 return nil
             }
             // exited (or vanished): record it, clean up the container
@@ -217,7 +231,7 @@ public actor PodWorker {
             let t = ContainerStateTerminated(
                 exitCode: code, signal: (exit?.signal ?? 0) == 0 ? nil : exit?.signal,
                 reason: exit.map { terminatedReason(exitCode: $0.exitCode, oomKilled: $0.oomKilled) } ?? "Error",
-                message: exit?.error ?? (exit == nil ? "the container's state was lost" : nil),
+                message: killMessages.removeValue(forKey: id) ?? exit?.error ?? (exit == nil ? "the container's state was lost" : nil),
                 startedAt: rec.startedAt, finishedAt: exit?.finishedAt ?? nowRFC3339(), containerID: "swiftlet://" + id)
             removeContainer(id)
             rec.containerID = nil
@@ -339,7 +353,11 @@ public actor PodWorker {
         for i in initSpecs.indices {
             let s = Slot.initc(i)
             slots.append(s)
-            if isSidecar(s) { continue }
+            if isSidecar(s) {
+                // the next init container waits until the sidecar has started (postStart, startup probe)
+                if let id = record(s).containerID, !postStartPending.contains(id), startupDone[id] ?? true { continue }
+                return slots
+            }
             let r = record(s)
             // done: exited 0 and not running again
             if r.containerID == nil, let t = r.terminated, t.exitCode == 0 { continue }
@@ -399,6 +417,7 @@ public actor PodWorker {
 
     func exited(_ id: String) {
         watched.remove(id)
+        forgetProbes(id)
         poke()
     }
 
@@ -414,6 +433,10 @@ public actor PodWorker {
     }
 
     func startContainer(_ c: Container, _ rec: inout ContainerRecordState) async throws {
+        if [c.livenessProbe, c.readinessProbe, c.startupProbe].contains(where: { $0?.grpc != nil }) {
+            throw StartError(reason: "CreateContainerConfigError", message: "grpc probes are not supported by this node (use exec, httpGet or tcpSocket)")
+        }
+        log.debug("starting container", metadata: ["container": "\(c.name)"])
         let image = try await ensureImage(c)
         let attempt = rec.restartCount + (rec.lastTerminated != nil ? 1 : 0)
         let id = containerID(c, attempt: attempt)
@@ -425,8 +448,16 @@ public actor PodWorker {
             throw StartError(reason: "CreateContainerError", message: "image config of \(image.name): \(error)")
         }
         let rootfs: String
-        do { rootfs = try ctx.snapshots.prepare(id: id, image: image) } catch {
-            throw StartError(reason: "CreateContainerError", message: "\(error)")
+        do {
+            if !hostUsers, let base = state.usernsBase {
+                // the image's layers (files of host IDs) idmapped into the pod's range, and the
+                // writable layer's root owned by the pod's root
+                rootfs = try ctx.snapshots.prepare(id: id, image: image, layerPath: { try self.idmappedLayer($0) }, upperOwner: (base, base))
+            } else {
+                rootfs = try ctx.snapshots.prepare(id: id, image: image)
+            }
+        } catch {
+            throw StartError(reason: "CreateContainerError", message: hostUsers ? "\(error)" : "hostUsers: false needs idmapped mounts of the image's layers: \(error)")
         }
         do {
             let userSpec: String
@@ -458,7 +489,12 @@ public actor PodWorker {
                 input.localhostSeccomp = try loadLocalhostSeccomp(c)
                 if c.securityContext?.privileged ?? false { input.hostDevices = HostDevices.list() }
                 input.nodeAllocatable = ["cpu": Quantity(Int64(ctx.cpuCount)), "memory": Quantity(ctx.memoryCapacity)]
+                input.usernsBase = hostUsers ? nil : state.usernsBase
                 spec = try ContainerSpecBuilder.spec(input)
+                if !hostUsers {
+                    PodWorker.makeTraversable(rootfs + "/")
+                    for m in spec.mounts ?? [] where m.type == "bind" { if let s = m.source { PodWorker.makeTraversable(s) } }
+                }
                 if let adj = spec.process?.oomScoreAdj, adj < ctx.minOOMScoreAdj { spec.process?.oomScoreAdj = ctx.minOOMScoreAdj }
             } catch {
                 throw StartError(reason: "CreateContainerConfigError", message: "\(error)")
@@ -488,6 +524,8 @@ public actor PodWorker {
             log.info("container started", metadata: ["container": "\(c.name)", "id": "\(id)", "pid": "\(record.pid)"])
             persist()
             watch(id: id)
+            if let hook = c.lifecycle?.postStart { await runPostStart(hook, id: id, container: c) }
+            startProbes(id: id, container: c)
         } catch {
             try? ctx.snapshots.remove(id: id)
             try? Files.removeTree(podDir + "/containers/" + id)
@@ -519,6 +557,7 @@ public actor PodWorker {
     }
 
     func removeContainer(_ id: String) {
+        forgetProbes(id)
         try? ctx.runtime.delete(id: id, force: true)
         try? ctx.snapshots.remove(id: id)
         try? Files.removeTree(podDir + "/containers/" + id)
@@ -533,6 +572,7 @@ public actor PodWorker {
         if !(spec.hostNetwork ?? false) { ns |= Int32(SL_SANDBOX_NET | SL_SANDBOX_UTS) }
         if !(spec.hostIPC ?? false) { ns |= Int32(SL_SANDBOX_IPC) }
         if (spec.shareProcessNamespace ?? false) && !(spec.hostPID ?? false) { ns |= Int32(SL_SANDBOX_PID) }
+        if spec.hostUsers == false && ns & Int32(SL_SANDBOX_NET) != 0 { ns |= Int32(SL_SANDBOX_LOW_PORTS) }
         return ns
     }
 
@@ -569,12 +609,16 @@ public actor PodWorker {
         for (flag, name) in Self.sandboxNames where ns & flag != 0 {
             if !ProcFS.isMountPoint(sandboxDir + "/" + name) { return false }
         }
+        if !hostUsers && !ProcFS.isMountPoint(usernsPath) { return false }
         return ns & Int32(SL_SANDBOX_PID) == 0 || pauseAlive
     }
 
     func unpinSandbox() {
         if let pid = state.pausePid, pauseAlive { kill(pid, SIGKILL) }
         state.pausePid = nil
+        unmountSandboxMounts()
+        umount2(usernsPath, Int32(MNT_DETACH))
+        unlink(usernsPath)
         for (_, n) in Self.sandboxNames.reversed() {
             let p = sandboxDir + "/" + n
             umount2(p, Int32(MNT_DETACH))
@@ -593,6 +637,7 @@ public actor PodWorker {
             // a sandbox made before (its pause died, or the node rebooted): start over
             if state.podIP != nil && !hostNetwork { try? ctx.network.remove(id: networkID, removingNetns: sandboxDir + "/net") }
             unpinSandbox()
+            if !hostUsers { try ensureUserNamespace() }
             var err = [CChar](repeating: 0, count: 512)
             var pause: pid_t = 0
             if sl_sandbox_create(sandboxDir, hostname, ns, ctx.runtime.monitorPath, &pause, &err, 512) < 0 {
@@ -690,6 +735,16 @@ public actor PodWorker {
 
     func stopContainer(id: String, container c: Container, grace: Int64) async {
         guard let rec = try? ctx.runtime.record(id: id), (try? ctx.runtime.state(id: id))?.status == "running" else { return }
+        stopProbes(id)
+        stopping.insert(id)
+        var grace = grace
+        if let hook = c.lifecycle?.preStop, grace > 0 {
+            // preStop runs within the grace period; at least 2 s are left for the signal (kubelet)
+            let start = wallClock()
+            let r = await ctx.handlers.hook(hook, containerID: id, container: c, podIP: state.podIP, timeout: Double(grace))
+            if !r.ok { log.warning("preStop hook failed", metadata: ["container": "\(c.name)", "error": "\(r.message)"]) }
+            grace = max(2, grace - Int64(wallClock() - start))
+        }
         var sig = SIGTERM
         if let image = try? ctx.store.image(c.image ?? ""), let cfg = try? ImageConfig.parse(try ctx.store.readBlob(image.config)),
            !cfg.stopSignal.isEmpty, let s = try? OCIRuntime.parseSignal(cfg.stopSignal) {
@@ -708,6 +763,7 @@ public actor PodWorker {
         if !(pod.spec.hostNetwork ?? false) { try? ctx.network.remove(id: networkID, removingNetns: sandboxDir + "/net") }
         unpinSandbox()
         rmdir(sandboxDir)
+        if state.usernsBase != nil { ctx.userns.release(owner: networkID) }
         if ctx.cgroupsUsable {
             let qos = qosClass
             try? ctx.qos.removePod(qos: qos, uid: uid)
@@ -737,9 +793,10 @@ public actor PodWorker {
         if let id = rec.containerID {
             cs.containerID = "swiftlet://" + id
             cs.state = ContainerState(running: ContainerStateRunning(startedAt: rec.startedAt))
-            // a regular init container is never "ready"; sidecars and app containers are once running
-            cs.ready = !isInitRegular(slot)
-            cs.started = true
+            // started: postStart done and the startup probe passed; ready: started, and the
+            // readiness probe (if any) passing. A regular init container is never ready.
+            cs.started = !postStartPending.contains(id) && (startupDone[id] ?? true)
+            cs.ready = !isInitRegular(slot) && cs.started == true && (readiness[id] ?? true) && !stopping.contains(id) && !terminating
         } else if let t = rec.terminated {
             cs.state = ContainerState(terminated: t)
             cs.lastState = nil
@@ -819,6 +876,134 @@ public actor PodWorker {
             if let id = record(slot).containerID { return (id, c.name) }
         }
         return nil
+    }
+}
+
+// MARK: - probes and hooks
+
+extension PodWorker {
+    func startProbes(id: String, container c: Container) {
+        guard probeTasks[id] == nil, c.livenessProbe != nil || c.readinessProbe != nil || c.startupProbe != nil else { return }
+        if c.startupProbe != nil && startupDone[id] == nil { startupDone[id] = false }
+        if c.readinessProbe != nil && readiness[id] == nil { readiness[id] = false }
+        let runner = ctx.handlers
+        let podIP = state.podIP
+        let startedAt = record(forID: id)?.startedAt.flatMap(Timestamp.parse).map { Double($0.seconds) } ?? wallClock()
+        let alreadyStarted = startupDone[id] ?? true
+        probeTasks[id] = Task { [weak self] in
+            await PodWorker.probeLoop(worker: self, id: id, container: c, podIP: podIP, runner: runner, startedAt: startedAt,
+                                      skipStartup: alreadyStarted && c.startupProbe != nil)
+        }
+    }
+
+    /// Cancels the probes; the verdicts stay until the container is gone (`forgetProbes`).
+    func stopProbes(_ id: String) {
+        probeTasks.removeValue(forKey: id)?.cancel()
+    }
+
+    func forgetProbes(_ id: String) {
+        stopProbes(id)
+        readiness[id] = nil
+        startupDone[id] = nil
+        postStartPending.remove(id)
+        stopping.remove(id)
+    }
+
+    func record(forID id: String) -> ContainerRecordState? {
+        allSlots.map(record).first { $0.containerID == id }
+    }
+
+    func slot(forID id: String) -> Slot? {
+        allSlots.first { record($0).containerID == id }
+    }
+
+    /// The probes of one container: startup until it succeeds (liveness and readiness wait),
+    /// then liveness and readiness side by side, each every periodSeconds.
+    static func probeLoop(worker: PodWorker?, id: String, container c: Container, podIP: String?, runner: HandlerRunner,
+                          startedAt: Double, skipStartup: Bool) async {
+        @Sendable func sleep(_ s: Double) async -> Bool {
+            if s > 0 { try? await Task.sleep(for: .milliseconds(Int64(s * 1000))) }
+            return !Task.isCancelled
+        }
+        /// Runs `probe` every period after its initial delay; `changed` gets each new verdict
+        /// and returns false to stop.
+        @Sendable func repeatedly(_ probe: Probe, initial: Bool?, _ changed: @Sendable (Bool, String) async -> Bool) async {
+            let s = ProbeSettings(probe)
+            var counter = ProbeCounter(initial: initial)
+            guard await sleep(max(0, s.initialDelay - (wallClock() - startedAt))) else { return }
+            while true {
+                let r = await runner.probe(probe, containerID: id, container: c, podIP: podIP)
+                if Task.isCancelled { return }
+                if let v = counter.record(r.ok, s), !(await changed(v, r.message)) { return }
+                guard await sleep(s.period) else { return }
+            }
+        }
+        if let sp = c.startupProbe, !skipStartup {
+            await repeatedly(sp, initial: nil) { ok, message in
+                if ok { await worker?.startupSucceeded(id) } else { await worker?.probeFailed(id, kind: .startup, message: message, probe: sp) }
+                return false
+            }
+            guard await worker?.hasStarted(id) == true else { return }
+        }
+        await withTaskGroup(of: Void.self) { group in
+            if let lp = c.livenessProbe {
+                group.addTask {
+                    await repeatedly(lp, initial: true) { ok, message in
+                        if !ok { await worker?.probeFailed(id, kind: .liveness, message: message, probe: lp) }
+                        return ok
+                    }
+                }
+            }
+            if let rp = c.readinessProbe {
+                group.addTask {
+                    await repeatedly(rp, initial: false) { ok, message in
+                        await worker?.setReady(id, ok, message: message)
+                        return true
+                    }
+                }
+            }
+        }
+    }
+
+    func hasStarted(_ id: String) -> Bool { startupDone[id] == true }
+
+    func startupSucceeded(_ id: String) {
+        guard startupDone[id] != nil else { return }
+        startupDone[id] = true
+        poke()
+        log.info("startup probe succeeded", metadata: ["container": "\(slot(forID: id).map { container($0).name } ?? id)"])
+    }
+
+    func setReady(_ id: String, _ ready: Bool, message: String) {
+        guard readiness[id] != nil else { return }
+        readiness[id] = ready
+        log.info(ready ? "readiness probe succeeded" : "readiness probe failed",
+                 metadata: ["container": "\(slot(forID: id).map { container($0).name } ?? id)", "message": "\(message)"])
+    }
+
+    /// Liveness or startup failed failureThreshold times: the container is killed (preStop,
+    /// grace: the probe's terminationGracePeriodSeconds or the pod's) and restarted per policy.
+    func probeFailed(_ id: String, kind: ProbeKind, message: String, probe: Probe) async {
+        guard let slot = slot(forID: id), !terminating else { return }
+        let c = container(slot)
+        let text = "Container \(c.name) failed \(kind.rawValue.lowercased()) probe, will be restarted"
+        log.warning("\(kind.rawValue) probe failed", metadata: ["container": "\(c.name)", "message": "\(message)"])
+        killMessages[id] = text + (message.isEmpty ? "" : ": " + message)
+        await stopContainer(id: id, container: c, grace: probe.terminationGracePeriodSeconds ?? pod.spec.terminationGracePeriodSeconds ?? 30)
+    }
+
+    /// postStart: the container counts as started when it returns; a failure kills it
+    /// (FailedPostStartHook) and the restart policy applies.
+    func runPostStart(_ hook: LifecycleHandler, id: String, container c: Container) async {
+        postStartPending.insert(id)
+        let r = await ctx.handlers.hook(hook, containerID: id, container: c, podIP: state.podIP,
+                                        timeout: Double(pod.spec.terminationGracePeriodSeconds ?? 30))
+        postStartPending.remove(id)
+        if !r.ok {
+            log.warning("postStart hook failed", metadata: ["container": "\(c.name)", "error": "\(r.message)"])
+            killMessages[id] = "FailedPostStartHook: " + r.message
+            await stopContainer(id: id, container: c, grace: pod.spec.terminationGracePeriodSeconds ?? 30)
+        }
     }
 }
 

@@ -272,6 +272,27 @@ extension PodWorker {
     /// Prepares every volume of the pod (idempotent: emptyDir content is kept, tmpfs mounted
     /// once, object volumes rewritten atomically).
     func ensureVolumes() throws -> [String: PreparedVolume] {
+        var out = try prepareVolumes()
+        guard !hostUsers, let base = state.usernsBase else { return out }
+        // hostUsers: false: the pod's own volumes through idmapped mounts, so the user namespace
+        // owns what the host's root made; where the filesystem cannot be idmapped, the files
+        // are chowned into the pod's range instead. hostPath volumes stay as they are.
+        for v in pod.spec.volumes ?? [] where v.hostPath == nil {
+            guard let prepared = out[v.name] else { continue }
+            let mapped = sandboxDir + "/vol-" + v.name
+            do {
+                try idmapped(prepared.path, at: mapped)
+                out[v.name]?.path = mapped
+            } catch {
+                log.info("volume \(v.name): no idmapped mount (\(error)); shifting its ownership into the pod's range")
+                PodWorker.shiftOwnership(prepared.path, base: base)
+                shiftedVolumes.insert(v.name)
+            }
+        }
+        return out
+    }
+
+    func prepareVolumes() throws -> [String: PreparedVolume] {
         var out: [String: PreparedVolume] = [:]
         let ns = pod.metadata.namespace ?? "default"
         for v in pod.spec.volumes ?? [] {
@@ -359,6 +380,7 @@ extension PodWorker {
         for v in pod.spec.volumes ?? [] where v.configMap != nil || v.secret != nil || v.projected != nil {
             guard let path = volumePath(v), Files.isDirectory(path), let files = try? objectFiles(v, namespace: ns) else { continue }
             try? AtomicWriter.write(dir: path, files: files, gid: fsGroup)
+            if shiftedVolumes.contains(v.name), let base = state.usernsBase { PodWorker.shiftOwnership(path, base: base) }
         }
     }
 

@@ -30,7 +30,11 @@ public struct Snapshotter: Sendable {
 
     /// Creates and mounts the snapshot; returns the rootfs path. On failure nothing is left.
     @discardableResult
-    public func prepare(id: String, image: ImageRecord) throws -> String {
+    /// `layerPath` substitutes each layer's directory (hostUsers: false pods pass idmapped clones:
+    /// overlayfs takes idmapped layers, not an idmapped overlay); `upperOwner` owns the new
+    /// writable layer's root (the pod's root in its user namespace).
+    public func prepare(id: String, image: ImageRecord, layerPath: ((String) throws -> String)? = nil,
+                        upperOwner: (uid: UInt32, gid: UInt32)? = nil) throws -> String {
         guard !id.isEmpty, !id.contains("/"), id != ".", id != ".." else { throw StoreError("invalid snapshot id \"\(id)\"") }
         let dir = directory(id)
         guard !Files.exists(dir) else { throw StoreError("snapshot \(id) already exists") }
@@ -39,6 +43,7 @@ public struct Snapshotter: Sendable {
         }
         do {
             for sub in ["upper", "work", "rootfs"] { try Files.makeDirectories(dir + "/" + sub, mode: 0o755) }
+            if let o = upperOwner { chown(dir + "/upper", o.uid, o.gid) }
             var o = JSONObject()
             o.set("image", image.digest.description)
             o.set("name", image.name)
@@ -49,9 +54,9 @@ public struct Snapshotter: Sendable {
                 try sys("bind mount", target) { mount(dir + "/upper", target, nil, UInt(MS_BIND), nil) }
                 return target
             }
-            guard let options = Snapshotter.mountOptions(
-                layerPaths: image.chainIDs.map { store.layerFS($0) }, shortPaths: image.chainIDs.map { store.shortLink($0) },
-                upper: dir + "/upper", work: dir + "/work") else {
+            let layers = try image.chainIDs.map { try layerPath?(store.layerFS($0)) ?? store.layerFS($0) }
+            let shorts = layerPath == nil ? image.chainIDs.map { store.shortLink($0) } : layers
+            guard let options = Snapshotter.mountOptions(layerPaths: layers, shortPaths: shorts, upper: dir + "/upper", work: dir + "/work") else {
                 throw StoreError("image \(image.name) has \(image.chainIDs.count) layers: too many for one overlay mount")
             }
             try sys("mount overlay", target) { mount("overlay", target, "overlay", 0, options) }

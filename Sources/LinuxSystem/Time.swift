@@ -85,3 +85,12 @@ public struct Timestamp: Sendable, Equatable, Comparable {
         return Timestamp(seconds: Int(t) - offset, nanoseconds: nanos)
     }
 }
+
+extension Timestamp {
+    /// CLOCK_MONOTONIC in nanoseconds (deadlines that wall-clock changes do not move).
+    public static func monotonicNanos() -> UInt64 {
+        var ts = timespec()
+        clock_gettime(CLOCK_MONOTONIC, &ts)
+        return UInt64(ts.tv_sec) * 1_000_000_000 + UInt64(ts.tv_nsec)
+    }
+}

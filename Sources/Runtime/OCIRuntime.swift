@@ -138,6 +138,8 @@ public struct OCIRuntime: Sendable {
 
         if !options.startImmediately {
             if sl_mkfifo(d.fifo, 0o600) != 0 { throw RuntimeError.system(SystemError(op: "mkfifo", code: errno, detail: d.fifo)) }
+            // a process in its own user namespace is not the host's root: it may write (only)
+            if plan.uidMap != nil { chmod(d.fifo, 0o622) }
             plan.execFifo = d.fifo
         }
         plan.stateDir = d.path
@@ -428,6 +430,62 @@ public struct OCIRuntime: Sendable {
         execv(monitorPath, cargs)
         let e = errno
         throw RuntimeError.system(SystemError(op: "execv", code: e, detail: monitorPath))
+    }
+
+    public struct ExecResult: Sendable, Equatable {
+        public var status: Int32
+        public var output: [UInt8]
+        public var timedOut: Bool
+    }
+
+    /// Runs a process in container `id` to completion (probes, hooks): stdin /dev/null, stdout
+    /// and stderr captured (the first `maxOutput` bytes), killed at `timeout` (the monitor's
+    /// death takes the process with it: PDEATHSIG). Blocks the calling thread.
+    public func execCapture(id: String, args: [String], timeout: Duration, maxOutput: Int = 10 * 1024) throws -> ExecResult {
+        let (plan, _) = try execPlan(id: id, args: args, options: ExecOptions())
+        let planFD = try wrap { try Files.memfd(name: "swiftlet-exec-plan", PlanEncoder.encode(plan)) }
+        defer { planFD.close() }
+        let (r, w) = try wrap { try Pipes.make() }
+        let devnull = open("/dev/null", O_RDWR | O_CLOEXEC)
+        defer { if devnull >= 0 { close(devnull) } }
+        let pid: pid_t
+        do {
+            pid = try Spawn.spawn(monitorPath, args: [monitorPath, "exec", "fd:3"], env: [],
+                                  fds: [(devnull, 0), (w.raw, 1), (w.raw, 2), (planFD.raw, 3)], setsid: true)
+        } catch {
+            r.close()
+            w.close()
+            throw RuntimeError.system(error)
+        }
+        w.close()
+        defer { r.close() }
+        var out: [UInt8] = []
+        var buf = [UInt8](repeating: 0, count: 4096)
+        let deadline = Timestamp.monotonicNanos() + UInt64(max(0, Double(timeout.components.seconds) + Double(timeout.components.attoseconds) / 1e18) * 1e9)
+        var timedOut = false
+        while true {
+            let now = Timestamp.monotonicNanos()
+            if now >= deadline { timedOut = true; break }
+            var p = pollfd(fd: r.raw, events: Int16(POLLIN), revents: 0)
+            let n = poll(&p, 1, Int32(min(1000, (deadline - now) / 1_000_000 + 1)))
+            if n < 0 { if errno == EINTR { continue }; break }
+            if n == 0 { continue }
+            let got = read(r.raw, &buf, buf.count)
+            if got < 0 && errno == EINTR { continue }
+            if got <= 0 { break }
+            if out.count < maxOutput { out += buf[0..<min(got, maxOutput - out.count)] }
+        }
+        if timedOut {
+            // the monitor kills the process (SIGALRM), then exits with its status
+            _ = Glibc.kill(pid, SIGALRM)
+            for _ in 0..<100 {
+                if let s = Spawn.tryWait(pid) { return ExecResult(status: s, output: out, timedOut: true) }
+                usleep(10_000)
+            }
+            _ = Glibc.kill(pid, SIGKILL)
+        }
+        let status = Spawn.wait(pid)
+        return ExecResult(status: status, output: out, timedOut: timedOut)
     }
 
     /// exec with a terminal (`-t`): a pty pair on the container's own devpts, the process in a

@@ -210,7 +210,12 @@ struct RunPod {
 
     func describe(_ cs: KubeModel.ContainerStatus) -> String {
         if let w = cs.state?.waiting { return "waiting (\(w.reason ?? ""))" + (w.message.map { ": " + $0 } ?? "") }
-        if cs.state?.running != nil { return "running" + (cs.restartCount > 0 ? " (restarts: \(cs.restartCount))" : "") }
+        if cs.state?.running != nil {
+            let readiness = cs.started == false ? "not started" : (cs.ready ? "ready" : "not ready")
+            var s = "running, \(readiness)" + (cs.restartCount > 0 ? " (restarts: \(cs.restartCount))" : "")
+            if cs.restartCount > 0, let m = cs.lastState?.terminated?.message { s += "; last exit: \(m)" }
+            return s
+        }
         if let t = cs.state?.terminated { return "terminated (\(t.reason ?? ""), exit code \(t.exitCode))" }
         return "unknown"
     }

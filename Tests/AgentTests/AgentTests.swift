@@ -280,3 +280,40 @@ struct PodSpecParityTests {
         #expect(host.namespaces.map(\.type) == ["mount", "cgroup"])
     }
 }
+
+@Suite("Probes")
+struct ProbeTests {
+    @Test("defaults: delay 0, period 10 s, timeout 1 s, thresholds 1 and 3")
+    func defaults() {
+        let s = ProbeSettings(Probe())
+        #expect(s == ProbeSettings(Probe(initialDelaySeconds: 0, timeoutSeconds: 1, periodSeconds: 10, successThreshold: 1, failureThreshold: 3)))
+        #expect(s.period == 10 && s.timeout == 1 && s.failureThreshold == 3 && s.successThreshold == 1 && s.initialDelay == 0)
+    }
+
+    @Test("the verdict flips only after the thresholds in a row")
+    func counter() {
+        let s = ProbeSettings(Probe(successThreshold: 2, failureThreshold: 3))
+        var c = ProbeCounter(initial: false)
+        #expect(c.record(true, s) == nil)          // 1 success of 2
+        #expect(c.record(false, s) == nil)         // resets
+        #expect(c.record(true, s) == nil)
+        #expect(c.record(true, s) == true)         // 2 in a row → ready
+        #expect(c.record(false, s) == nil)
+        #expect(c.record(false, s) == nil)
+        #expect(c.record(false, s) == false)       // 3 in a row → not ready
+        #expect(c.record(false, s) == nil)         // no change reported again
+        var live = ProbeCounter(initial: true)
+        #expect(live.record(true, ProbeSettings(Probe())) == nil)
+    }
+
+    @Test("ports by number or by the container's port name")
+    func ports() {
+        var c = Container(name: "c", image: "x")
+        c.ports = [ContainerPort(name: "http", containerPort: 8080)]
+        #expect(HandlerRunner.port(.int(80), container: c) == 80)
+        #expect(HandlerRunner.port(.string("http"), container: c) == 8080)
+        #expect(HandlerRunner.port(.string("8081"), container: c) == 8081)
+        #expect(HandlerRunner.port(.string("grpc"), container: c) == nil)
+        #expect(HandlerRunner.port(.int(70000), container: c) == nil)
+    }
+}
