@@ -554,6 +554,95 @@ check_eq "root in the pod may bind port 80 and chown within its range" "port80-o
 check_eq "the ID range is released with the pod" "{}" "$(cat "$T/root/userns.json" 2>/dev/null | tr -d ' \n')"
 check_match "and was not the host's (base >= 65536)" "^[0-9]{5,}$" "$base"
 
+echo "# more security: setuid, seccomp Localhost, procMount, host processes, mount propagation"
+mkdir -p "$T/suid" "$T/seccomp/profiles"
+cat > "$T/suid/euid.c" <<'CEOF'
+#include <stdio.h>
+#include <unistd.h>
+int main(void) { printf("euid=%d\n", (int)geteuid()); return 0; }
+CEOF
+cc -static -O2 -o "$T/suid/euid" "$T/suid/euid.c" && chown 0:0 "$T/suid/euid" && chmod 4755 "$T/suid/euid"
+chmod 755 "$T" "$T/suid"
+cat > "$T/seccomp/profiles/no-mkdir.json" <<'JEOF'
+{"defaultAction": "SCMP_ACT_ALLOW", "architectures": ["SCMP_ARCH_X86_64"],
+ "syscalls": [{"names": ["mkdir", "mkdirat"], "action": "SCMP_ACT_ERRNO", "errnoRet": 1}]}
+JEOF
+ARGS+=(--seccomp-profile-root "$T/seccomp")
+pod suid <<EOF
+apiVersion: v1
+kind: Pod
+metadata: {name: setuid}
+spec:
+  restartPolicy: Never
+  securityContext: {runAsUser: 1000}
+  containers:
+  - name: escalates
+    image: busybox:test
+    command: [/suid/euid]
+    volumeMounts: [{name: s, mountPath: /suid, readOnly: true}]
+  - name: contained
+    image: busybox:test
+    command: [/suid/euid]
+    securityContext: {allowPrivilegeEscalation: false}
+    volumeMounts: [{name: s, mountPath: /suid, readOnly: true}]
+  - name: localhost
+    image: busybox:test
+    command: [sh, -c, "mkdir /tmp/x 2>&1 | grep -c 'Operation not permitted'; grep Seccomp: /proc/self/status | tr '\t' ' '"]
+    securityContext: {runAsUser: 0, seccompProfile: {type: Localhost, localhostProfile: profiles/no-mkdir.json}}
+  - name: hostpids
+    image: busybox:test
+    command: [sh, -c, "kill -0 $$ 2>/dev/null && echo host-pid-visible || echo host-pid-invisible; ls /proc/$$ >/dev/null 2>&1 || echo no-proc-entry"]
+    securityContext: {runAsUser: 0}
+  volumes: [{name: s, hostPath: {path: $T/suid, type: Directory}}]
+EOF
+runpod "$T/suid.yaml"
+out=$(echo $OUT)
+check_match "a setuid-root binary raises privileges by default (allowPrivilegeEscalation defaults to true)" "\[escalates\] euid=0" "$out"
+check_match "with allowPrivilegeEscalation false it does not (no_new_privs)" "\[contained\] euid=1000" "$out"
+check_match "seccompProfile Localhost: the profile from seccompProfileRoot applies" "\[localhost\] 1 \[localhost\] Seccomp: 2" "$out"
+check_match "a host process (this test's shell) cannot be signalled or traced from the pod: it is not there" \
+  "\[hostpids\] host-pid-invisible \[hostpids\] no-proc-entry" "$out"
+
+pod unmasked <<'EOF'
+apiVersion: v1
+kind: Pod
+metadata: {name: unmasked}
+spec:
+  restartPolicy: Never
+  hostUsers: false
+  containers:
+  - name: default
+    image: busybox:test
+    command: [sh, -c, "grep -c ' /proc/timer_list ' /proc/self/mountinfo"]
+  - name: unmasked
+    image: busybox:test
+    command: [sh, -c, "grep -c ' /proc/timer_list ' /proc/self/mountinfo"]
+    securityContext: {procMount: Unmasked}
+EOF
+runpod "$T/unmasked.yaml"
+check_eq "procMount Unmasked (with hostUsers: false): /proc paths are not masked" "[default] 1 [unmasked] 0" "$(echo $OUT)"
+
+# HostToContainer: a mount made on the node under the hostPath after the container started
+mkdir -p "$T/prop" && mount --bind "$T/prop" "$T/prop" && mount --make-rshared "$T/prop"
+pod prop <<EOF
+apiVersion: v1
+kind: Pod
+metadata: {name: propagation}
+spec:
+  restartPolicy: Never
+  containers:
+  - name: c
+    image: busybox:test
+    command: [sh, -c, "until [ -f /host/late/marker ]; do sleep 0.1; done; cat /host/late/marker"]
+    volumeMounts: [{name: h, mountPath: /host, mountPropagation: HostToContainer}]
+  volumes: [{name: h, hostPath: {path: $T/prop}}]
+EOF
+( sleep 2; mkdir -p "$T/prop/late" "$T/late-src"; echo propagated > "$T/late-src/marker"; mount --bind "$T/late-src" "$T/prop/late" ) &
+runpod "$T/prop.yaml" 15
+wait
+check_eq "mountPropagation HostToContainer: a later node mount shows up inside" "propagated" "$OUT"
+umount -l "$T/prop/late" 2>/dev/null; umount -l "$T/prop" 2>/dev/null
+
 check_eq "nothing left: run state, containers, mounts" "0 0 0" \
   "$(ls "$T/root/run" 2>/dev/null | wc -l) $(ls "$T/run/run" 2>/dev/null | wc -l) $(awk -v t="$T/root" 'index($5, t) == 1' /proc/self/mountinfo | wc -l)"
 summary
