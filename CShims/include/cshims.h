@@ -190,6 +190,7 @@ int sl_pipe_cloexec(int fds[2]);
 // memfd_create(MFD_CLOEXEC)
 int sl_memfd(const char *name);
 int sl_syncfs(int fd);
+int sl_is_mount_point(const char *path);
 
 // Terminals for exec -t: a pty pair on a container's devpts, raw mode, window size.
 

@@ -203,3 +203,17 @@ int sl_tty_set_size(int fd, long size) {
     struct winsize w = {.ws_row = (unsigned short)(size >> 16), .ws_col = (unsigned short)(size & 0xffff)};
     return ioctl(fd, TIOCSWINSZ, &w) < 0 ? -errno : 0;
 }
+
+// ---- mount points ------------------------------------------------------------------------------
+#include <sys/stat.h>
+#ifndef STATX_ATTR_MOUNT_ROOT
+#define STATX_ATTR_MOUNT_ROOT 0x00002000
+#endif
+
+// 1: `path` is the root of a mount; 0: it is not; -1: unknown (no statx support) or error.
+int sl_is_mount_point(const char *path) {
+    struct statx sx;
+    if (statx(AT_FDCWD, path, AT_SYMLINK_NOFOLLOW | AT_NO_AUTOMOUNT, 0, &sx) < 0) return errno == ENOENT ? 0 : -1;
+    if (!(sx.stx_attributes_mask & STATX_ATTR_MOUNT_ROOT)) return -1;
+    return (sx.stx_attributes & STATX_ATTR_MOUNT_ROOT) ? 1 : 0;
+}

@@ -386,9 +386,11 @@ extension PodWorker {
 
     /// Unmounts the pod's tmpfs volumes (before its dir is removed).
     func unmountVolumes() {
-        guard let mounts = try? ProcFS.mountInfo() else { return }
-        for m in mounts.map(\.mountPoint).filter({ $0.hasPrefix(volumesDir + "/") }).sorted(by: >) {
-            umount2(m, Int32(MNT_DETACH))
+        for plugin in (try? Files.list(volumesDir)) ?? [] {
+            for name in (try? Files.list(volumesDir + "/" + plugin)) ?? [] {
+                let m = volumesDir + "/" + plugin + "/" + name
+                if ProcFS.isMountPoint(m) { umount2(m, Int32(MNT_DETACH)) }
+            }
         }
     }
 

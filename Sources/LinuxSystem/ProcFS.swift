@@ -1,3 +1,4 @@
+import CShims
 #if canImport(Glibc)
 import Glibc
 #elseif canImport(Musl)
@@ -77,6 +78,12 @@ public enum ProcFS {
     /// recognise a process again after pid reuse. The comm field may contain spaces and ')'.
     /// True when `path` is a mount point (or a bind-mounted file) in this mount namespace.
     public static func isMountPoint(_ path: String) -> Bool {
+        // statx's STATX_ATTR_MOUNT_ROOT (5.8+) answers without reading the whole mount table
+        switch sl_is_mount_point(path) {
+        case 1: return true
+        case 0: return false
+        default: break
+        }
         guard let mounts = try? mountInfo() else { return false }
         return mounts.contains { $0.mountPoint == path }
     }
