@@ -1,6 +1,7 @@
 import Crypto
 import KubeModel
 import LinuxSystem
+import Synchronization
 
 #if canImport(Glibc)
 import Glibc
@@ -21,6 +22,13 @@ public enum ManifestResult: Sendable {
 public struct StaticPodSource: Sendable {
     public let directory: String
     public let nodeName: String
+
+    /// Results by path, reused while a file's bytes are unchanged: a re-list then reads every
+    /// file but decodes only what changed (YAML decoding dominates a re-list of 100 pods).
+    final class Cache: Sendable {
+        let entries = Mutex<[String: (bytes: [UInt8], result: ManifestResult)]>([:])
+    }
+    let cache = Cache()
 
     public init(directory: String, nodeName: String) {
         self.directory = directory
@@ -46,7 +54,7 @@ public struct StaticPodSource: Sendable {
 
     func list(in directory: String) -> [ManifestResult] {
         guard let names = try? Files.list(directory) else { return [] }
-        return names.filter(StaticPodSource.isManifestName).compactMap { name in
+        let results: [ManifestResult] = names.filter(StaticPodSource.isManifestName).compactMap { name in
             let path = directory + "/" + name
             guard Files.isRegularFile(path) else { return nil }
             var st = stat()
@@ -54,8 +62,17 @@ public struct StaticPodSource: Sendable {
                 return .invalid(path: path, errors: ["manifest is \(st.st_size) bytes; the limit is \(PodManifest.maxBytes)"])
             }
             guard let bytes = try? Files.read(path) else { return .invalid(path: path, errors: ["cannot read the file"]) }
-            return load(path: path, bytes: bytes)
+            if let hit = cache.entries.withLock({ $0[path] }), hit.bytes == bytes { return hit.result }
+            let r = load(path: path, bytes: bytes)
+            cache.entries.withLock { $0[path] = (bytes, r) }
+            return r
         }
+        // forget files that are gone
+        let present = Set(names.map { directory + "/" + $0 })
+        cache.entries.withLock { e in
+            for k in Array(e.keys) where k.hasPrefix(directory + "/") && !present.contains(k) { e[k] = nil }
+        }
+        return results
     }
 
     /// Decodes, names, identifies, defaults and validates one manifest.
