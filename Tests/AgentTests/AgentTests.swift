@@ -4,6 +4,9 @@ import Images
 import Runtime
 @testable import KubeModel
 import Testing
+#if canImport(Glibc)
+import Glibc
+#endif
 @testable import Agent
 
 @Suite("Lifecycle rules")
@@ -315,5 +318,26 @@ struct ProbeTests {
         #expect(HandlerRunner.port(.string("8081"), container: c) == 8081)
         #expect(HandlerRunner.port(.string("grpc"), container: c) == nil)
         #expect(HandlerRunner.port(.int(70000), container: c) == nil)
+    }
+}
+
+@Suite("User namespace ranges")
+struct UserNSTests {
+    @Test("ranges of 65536 from 65536, lowest free first, persisted and released")
+    func ranges() throws {
+        #expect(UserNSAllocator.firstFree([]) == 65536)
+        #expect(UserNSAllocator.firstFree([65536, 131072]) == 196608)
+        #expect(UserNSAllocator.firstFree([131072]) == 65536)
+        #expect(UserNSAllocator.map(base: 65536) == "0 65536 65536\n")
+        let dir = "/tmp/swiftlet-unit-userns-\(getpid())"
+        defer { try? Files.removeTree(dir) }
+        let a = UserNSAllocator(directory: dir)
+        let p1 = try a.allocate(owner: "pod-1")
+        let p2 = try a.allocate(owner: "pod-2")
+        #expect(p1 == 65536 && p2 == 131072)
+        #expect(try a.allocate(owner: "pod-1") == p1)          // idempotent per owner
+        a.release(owner: "pod-1")
+        #expect(try a.allocate(owner: "pod-3") == 65536)       // reused
+        #expect(try a.reclaim(keeping: ["pod-3"], alsoKeeping: { $0.hasPrefix("run-") }) == ["pod-2"])
     }
 }
