@@ -509,6 +509,25 @@ runpod "$T/hooks.yaml" 3
 check_eq "postStart runs before the container counts as started; preStop runs before SIGTERM" \
   "Hello from the postStart handler|prestop-ran|got-TERM" "$(printf '%s\n' "$OUT" | paste -sd '|')"
 
+pod httphook <<'EOF'
+apiVersion: v1
+kind: Pod
+metadata: {name: http-hooks}
+spec:
+  terminationGracePeriodSeconds: 5
+  containers:
+  - name: web
+    image: busybox:test
+    command: [sh, -c, "mkdir -p /www/cgi-bin; printf '#!/bin/sh\\necho hook-$QUERY_STRING > /proc/1/fd/1\\necho Content-Type: text/plain\\necho\\necho ok\\n' > /www/cgi-bin/hook;
+      chmod 755 /www/cgi-bin/hook; httpd -p 8080 -h /www; trap 'echo got-TERM; exit 0' TERM; while true; do sleep 0.1; done"]
+    ports: [{name: http, containerPort: 8080}]
+    lifecycle:
+      postStart: {sleep: {seconds: 1}}
+      preStop: {httpGet: {path: "/cgi-bin/hook?prestop", port: http}}
+EOF
+runpod "$T/httphook.yaml" 4
+check_eq "preStop httpGet reaches the container before SIGTERM (postStart sleep first)" "hook-prestop|got-TERM" "$(printf '%s\n' "$OUT" | paste -sd '|')"
+
 pod grpc <<'EOF'
 apiVersion: v1
 kind: Pod
