@@ -57,3 +57,17 @@ remove_cgroups() {
   for _ in $(seq 50); do [ -z "$(cat $(find "$root/$1" -name cgroup.procs) 2>/dev/null)" ] && break; sleep 0.1; done
   find "$root/$1" -depth -type d -exec rmdir {} \; 2>/dev/null || true
 }
+
+# Test teardown helpers (a failed test may leave any of these behind).
+# delete_containers BIN ROOT...: force-deletes every container under each OCI state root.
+delete_containers() {
+  local bin=$1 root d; shift
+  for root in "$@"; do
+    for d in "$root"/*/; do [ -d "$d" ] && "$bin" oci --root "$root" delete -f "$(basename "$d")" 2>/dev/null; done
+  done
+}
+# unmount_under DIR: every mount below DIR, deepest first.
+unmount_under() {
+  local m
+  for m in $(awk -v t="$1" 'index($5, t) == 1 {print $5}' /proc/self/mountinfo | sort -r); do umount -l "$m" 2>/dev/null; done
+}

@@ -35,16 +35,14 @@ cleanup() {
   fi
   # anything left (a failed test): containers, mounts
   [ -n "${RP:-}" ] && kill -9 "$RP" 2>/dev/null
-  for root in "$T"/run/agent/containers "$T"/run/run/*/containers; do
-    for d in "$root"/*/; do [ -d "$d" ] && "$S" oci --root "$root" delete -f "$(basename "$d")" 2>/dev/null; done
-  done
+  delete_containers "$S" "$T"/run/agent/containers "$T"/run/run/*/containers
   # pause processes of this test's sandboxes (their PID namespace is pinned under $T)
   for p in $(pgrep -f '^swiftlet-pause pause$'); do
     for pin in $(awk -v t="$T" 'index($5, t) == 1 && $5 ~ /\/pid$/ {print $5}' /proc/self/mountinfo); do
       [ "$(stat -L -c %i "/proc/$p/ns/pid" 2>/dev/null)" = "$(stat -c %i "$pin")" ] && kill -9 "$p"
     done
   done
-  for m in $(awk -v t="$T" 'index($5, t) == 1 {print $5}' /proc/self/mountinfo | sort -r); do umount -l "$m" 2>/dev/null; done
+  unmount_under "$T"
   ip netns del "$NODE" 2>/dev/null
   remove_cgroups "swiftlet-test-$$"
   rm -rf "$T"

@@ -18,10 +18,8 @@ ARGS=(--node-name node1 --root-dir "$T/root" --run-dir "$T/run" --pod-logs-dir "
       --log-level error)
 
 cleanup() {
-  for root in "$T"/run/run/*/containers; do
-    for d in "$root"/*/; do [ -d "$d" ] && "$S" oci --root "$root" delete -f "$(basename "$d")" 2>/dev/null; done
-  done
-  for m in $(awk -v t="$T" 'index($5, t) == 1 {print $5}' /proc/self/mountinfo | sort -r); do umount -l "$m" 2>/dev/null; done
+  delete_containers "$S" "$T"/run/run/*/containers
+  unmount_under "$T"
   ip netns del "$NODE" 2>/dev/null
   remove_cgroups "$CG"
   rm -rf "$T"
@@ -39,6 +37,9 @@ runpod() {
   RC=$?
   OUT=$(cat "$T/out")
   ERR=$(cat "$T/err")
+}
+lines() {  # lines A B: lines A..B of $OUT joined by spaces
+  printf '%s\n' "$OUT" | sed -n "$1,$2p" | tr '\n' ' ' | sed 's/ $//'
 }
 pod() {  # pod NAME: writes $T/NAME.yaml from stdin
   cat > "$T/$1.yaml"
@@ -193,16 +194,16 @@ check_eq "configMap volume: keys as files" "enemies=aliens
 lives=3
 
 dark" "$(printf '%s\n' "$OUT" | sed -n '1,4p')"
-check_eq "secret volume: decoded value, defaultMode 0400" "s3cr3t 400" "$(printf '%s\n' "$OUT" | sed -n '5,6p' | tr '\n' ' ' | sed 's/ $//')"
+check_eq "secret volume: decoded value, defaultMode 0400" "s3cr3t 400" "$(lines 5 6)"
 check_eq "downwardAPI: labels as sorted key=\"value\" lines, name, limits.cpu in millicores" 'cluster="test-cluster1"
 zone="us-est-coast"
 volumes-demo
 500' "$(printf '%s\n' "$OUT" | sed -n '7,10p')"
 check_match "downwardAPI: annotations (with the source annotations the agent adds)" '^build="two"' "$(printf '%s\n' "$OUT" | sed -n '21,$p')"
-check_eq "projected: configMap and secret items in one dir" "dark admin" "$(printf '%s\n' "$OUT" | sed -n '11,12p' | tr '\n' ' ' | sed 's/ $//')"
-check_eq "atomic writer layout: names link through ..data to a ..<timestamp> dir" "..data/ui 1" "$(printf '%s\n' "$OUT" | sed -n '13,14p' | tr '\n' ' ' | sed 's/ $//')"
+check_eq "projected: configMap and secret items in one dir" "dark admin" "$(lines 11 12)"
+check_eq "atomic writer layout: names link through ..data to a ..<timestamp> dir" "..data/ui 1" "$(lines 13 14)"
 check_eq "emptyDir medium Memory: tmpfs of sizeLimit (8 MiB)" "tmpfs 8192" "$(printf '%s\n' "$OUT" | sed -n '15p')"
-check_eq "hostPath Directory, mounted readOnly" "from-host 1" "$(printf '%s\n' "$OUT" | sed -n '16,17p' | tr '\n' ' ' | sed 's/ $//')"
+check_eq "hostPath Directory, mounted readOnly" "from-host 1" "$(lines 16 17)"
 check_eq "subPath created inside the volume and written through" "sub" "$(printf '%s\n' "$OUT" | sed -n '18p')"
 check_eq "hostPath DirectoryOrCreate made the dir" "created yes" "$(printf '%s\n' "$OUT" | sed -n '19p') $([ -d "$T/host/made" ] && echo yes)"
 check_eq "configMap volumes are read-only" "1" "$(printf '%s\n' "$OUT" | sed -n '20p')"
@@ -565,9 +566,9 @@ runpod "$T/userns.yaml"
 base=$(printf '%s\n' "$OUT" | sed -n '1p' | cut -d' ' -f3)
 check_match "hostUsers false: the pod's own user namespace, 65536 IDs from a per-pod base" "^ 0 [1-9][0-9]* 65536$" "$(printf '%s\n' "$OUT" | sed -n '1p')"
 check_eq "root inside; files it creates are its own; the image's files appear as root's (idmapped layers)" "0 0:0 0:0" \
-  "$(printf '%s\n' "$OUT" | sed -n '2,4p' | tr '\n' ' ' | sed 's/ $//')"
+  "$(lines 2 4)"
 check_eq "volumes stay usable: emptyDir writable, a 0400 secret readable (idmapped mounts)" "0 abc" \
-  "$(printf '%s\n' "$OUT" | sed -n '5,6p' | tr '\n' ' ' | sed 's/ $//')"
+  "$(lines 5 6)"
 check_eq "root in the pod may bind port 80 and chown within its range" "port80-ok chown-in-range-ok" \
   "$(printf '%s\n' "$OUT" | grep -E 'port80-ok|chown-in-range' | tr '\n' ' ' | sed 's/ $//')"
 check_eq "the ID range is released with the pod" "{}" "$(cat "$T/root/userns.json" 2>/dev/null | tr -d ' \n')"

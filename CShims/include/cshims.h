@@ -191,6 +191,7 @@ int sl_pipe_cloexec(int fds[2]);
 int sl_memfd(const char *name);
 int sl_syncfs(int fd);
 int sl_is_mount_point(const char *path);
+int sl_write_proc_file(pid_t pid, const char *name, const char *content);
 
 // Terminals for exec -t: a pty pair on a container's devpts, raw mode, window size.
 

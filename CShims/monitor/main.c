@@ -286,18 +286,6 @@ static void format_msg(char *out, size_t n, const struct sl_msg *m) {
     else out[0] = 0;
 }
 
-static int write_map(pid_t pid, const char *file, const char *content) {
-    char p[64];
-    snprintf(p, sizeof(p), "/proc/%d/%s", pid, file);
-    int fd = open(p, O_WRONLY | O_CLOEXEC);
-    if (fd < 0) return -1;
-    size_t l = strlen(content);
-    ssize_t w = write(fd, content, l);
-    int e = errno;
-    close(fd);
-    if (w != (ssize_t)l) { errno = w < 0 ? e : EIO; return -1; }
-    return 0;
-}
 
 static int status_code(const siginfo_t *si, int *sig_out) {
     *sig_out = 0;
@@ -464,14 +452,14 @@ int main(int argc, char **argv) {
         // the monitor runs as root, so gid_map may be written without denying setgroups (runc
         // writes "deny" only for rootless containers)
         int ok = 1;
-        if (ok && plan.uid_map && write_map(pid, "uid_map", plan.uid_map) < 0) { report_error("userns", errno, "write uid_map"); ok = 0; }
-        if (ok && plan.gid_map && write_map(pid, "gid_map", plan.gid_map) < 0) { report_error("userns", errno, "write gid_map"); ok = 0; }
+        if (ok && plan.uid_map && sl_write_proc_file(pid, "uid_map", plan.uid_map) < 0) { report_error("userns", errno, "write uid_map"); ok = 0; }
+        if (ok && plan.gid_map && sl_write_proc_file(pid, "gid_map", plan.gid_map) < 0) { report_error("userns", errno, "write gid_map"); ok = 0; }
         if (ok && plan.has_oom_score_adj) {
             // from inside its user namespace the child may not write its own /proc entries
             char p[64], v[16];
             snprintf(p, sizeof p, "/proc/%d/oom_score_adj", pid);
             snprintf(v, sizeof v, "%d", plan.oom_score_adj);
-            if (write_map(pid, "oom_score_adj", v) < 0) { report_error("oom_score_adj", errno, p); ok = 0; }
+            if (sl_write_proc_file(pid, "oom_score_adj", v) < 0) { report_error("oom_score_adj", errno, p); ok = 0; }
         }
         if (!ok) { kill(pid, SIGKILL); waitpid(pid, NULL, 0); return 1; }
         if (write(p2c[1], "g", 1) != 1) { report_error("userns", errno, "signal child"); kill(pid, SIGKILL); return 1; }

@@ -8,6 +8,7 @@
 #include <seccomp.h>
 #include <signal.h>
 #include <spawn.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/mman.h>
@@ -216,4 +217,18 @@ int sl_is_mount_point(const char *path) {
     if (statx(AT_FDCWD, path, AT_SYMLINK_NOFOLLOW | AT_NO_AUTOMOUNT, 0, &sx) < 0) return errno == ENOENT ? 0 : -1;
     if (!(sx.stx_attributes_mask & STATX_ATTR_MOUNT_ROOT)) return -1;
     return (sx.stx_attributes & STATX_ATTR_MOUNT_ROOT) ? 1 : 0;
+}
+
+// Writes `content` to /proc/PID/NAME in one write (uid_map, gid_map, oom_score_adj of a child).
+int sl_write_proc_file(pid_t pid, const char *name, const char *content) {
+    char p[64];
+    snprintf(p, sizeof p, "/proc/%d/%s", pid, name);
+    int fd = open(p, O_WRONLY | O_CLOEXEC);
+    if (fd < 0) return -1;
+    size_t l = strlen(content);
+    ssize_t w = write(fd, content, l);
+    int e = errno;
+    close(fd);
+    if (w != (ssize_t)l) { errno = w < 0 ? e : EIO; return -1; }
+    return 0;
 }

@@ -283,29 +283,41 @@ static int child_wait(void *arg) {
     _exit(0);
 }
 
-// Creates a network namespace and pins it by bind-mounting its nsfs file onto `path` (as
-// `ip netns add` does). The namespace is made by a clone3 child that only blocks on a pipe.
-int sl_netns_create(const char *path, char *err, size_t errlen) {
+// One namespace of a fresh clone3 child (`flag`), pinned by bind-mounting its nsfs file onto
+// `path` (as `ip netns add` does); for a user namespace the maps are written first. The child only
+// blocks on a pipe until the pin is in place.
+static int pin_new_namespace(const char *path, uint64_t flag, const char *nsname, const char *uid_map,
+                             const char *gid_map, char *err, size_t errlen) {
     int fd = open(path, O_RDONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0444);
     if (fd < 0) return seterr(err, errlen, errno, "create %s", path);
     close(fd);
     int p[2];
     if (pipe2(p, O_CLOEXEC) < 0) { int e = errno; unlink(path); return seterr(err, errlen, e, "pipe"); }
     int pidfd = -1;
-    pid_t pid = sl_clone3(CLONE_NEWNET, -1, &pidfd);
+    pid_t pid = sl_clone3(flag, -1, &pidfd);
     if (pid == 0) { close_all_except(p[0], -1); child_wait(&p[0]); }
     close(p[0]);
-    if (pid < 0) { int e = errno; close(p[1]); unlink(path); return seterr(err, errlen, e, "clone3(CLONE_NEWNET)"); }
-    char src[64];
-    snprintf(src, sizeof(src), "/proc/%d/ns/net", pid);
-    int rc = mount(src, path, NULL, MS_BIND, NULL);
-    int e = errno;
+    if (pid < 0) { int e = errno; close(p[1]); unlink(path); return seterr(err, errlen, e, "clone3(new %s namespace)", nsname); }
+    int rc = 0, e = 0;
+    char what[96] = "";
+    if (uid_map && sl_write_proc_file(pid, "uid_map", uid_map) < 0) { rc = -1; e = errno; snprintf(what, sizeof what, "write uid_map"); }
+    else if (gid_map && sl_write_proc_file(pid, "gid_map", gid_map) < 0) { rc = -1; e = errno; snprintf(what, sizeof what, "write gid_map"); }
+    else {
+        char src[64];
+        snprintf(src, sizeof src, "/proc/%d/ns/%s", pid, nsname);
+        if (mount(src, path, NULL, MS_BIND, NULL) < 0) { rc = -1; e = errno; snprintf(what, sizeof what, "bind %s", src); }
+    }
     if (write(p[1], "x", 1) < 0) {}
     close(p[1]);
     waitpid(pid, NULL, 0);
     close(pidfd);
-    if (rc < 0) { unlink(path); return seterr(err, errlen, e, "bind %s on %s", src, path); }
+    if (rc < 0) { unlink(path); return seterr(err, errlen, e, "%s on %s", what, path); }
     return 0;
+}
+
+// A pinned network namespace (as `ip netns add`).
+int sl_netns_create(const char *path, char *err, size_t errlen) {
+    return pin_new_namespace(path, CLONE_NEWNET, "net", NULL, NULL, err, errlen);
 }
 
 int sl_netns_remove(const char *path, char *err, size_t errlen) {
@@ -420,46 +432,10 @@ int sl_sandbox_create(const char *dir, const char *hostname, int ns, const char 
 // ---- user namespaces for pods (hostUsers: false) --------------------------------------------
 #include <linux/mount.h>
 
-static int write_proc_map(pid_t pid, const char *name, const char *map) {
-    char p[64];
-    snprintf(p, sizeof p, "/proc/%d/%s", pid, name);
-    int fd = open(p, O_WRONLY | O_CLOEXEC);
-    if (fd < 0) return -1;
-    ssize_t n = write(fd, map, strlen(map));
-    int e = errno;
-    close(fd);
-    if (n != (ssize_t)strlen(map)) { errno = n < 0 ? e : EIO; return -1; }
-    return 0;
-}
-
-// A user namespace with the given maps ("0 65536 65536\n"), pinned by bind-mounting its nsfs
-// file onto `path`: the pod's ID mapping, used for idmapped mounts of its rootfs and volumes.
+// A user namespace with the given maps ("0 65536 65536\n"), pinned at `path`: the pod's ID
+// mapping, the reference for idmapped mounts of its rootfs and volumes.
 int sl_userns_create(const char *path, const char *uid_map, const char *gid_map, char *err, size_t errlen) {
-    int fd = open(path, O_RDONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0444);
-    if (fd < 0) return seterr(err, errlen, errno, "create %s", path);
-    close(fd);
-    int p[2];
-    if (pipe2(p, O_CLOEXEC) < 0) { int e = errno; unlink(path); return seterr(err, errlen, e, "pipe"); }
-    int pidfd = -1;
-    pid_t pid = sl_clone3(CLONE_NEWUSER, -1, &pidfd);
-    if (pid == 0) { close_all_except(p[0], -1); child_wait(&p[0]); }
-    close(p[0]);
-    if (pid < 0) { int e = errno; close(p[1]); unlink(path); return seterr(err, errlen, e, "clone3(CLONE_NEWUSER)"); }
-    int rc = 0, e = 0;
-    const char *what = "";
-    if (write_proc_map(pid, "uid_map", uid_map) < 0) { rc = -1; e = errno; what = "write uid_map"; }
-    else if (write_proc_map(pid, "gid_map", gid_map) < 0) { rc = -1; e = errno; what = "write gid_map"; }
-    else {
-        char src[64];
-        snprintf(src, sizeof src, "/proc/%d/ns/user", pid);
-        if (mount(src, path, NULL, MS_BIND, NULL) < 0) { rc = -1; e = errno; what = "bind the user namespace"; }
-    }
-    if (write(p[1], "x", 1) < 0) {}
-    close(p[1]);
-    waitpid(pid, NULL, 0);
-    close(pidfd);
-    if (rc < 0) { unlink(path); return seterr(err, errlen, e, "%s for %s", what, path); }
-    return 0;
+    return pin_new_namespace(path, CLONE_NEWUSER, "user", uid_map, gid_map, err, errlen);
 }
 
 // An idmapped clone of the mount at `src` (ids shifted by the user namespace pinned at

@@ -292,7 +292,9 @@ public enum SecurityMapping {
             spec.linux?.seccomp = nil
         } else {
             switch profile?.type ?? "RuntimeDefault" {
-            case "RuntimeDefault": spec.linux?.seccomp = SeccompProfile.runtimeDefault(capabilities: caps)
+            case "RuntimeDefault":
+                // the base spec carries it for the default capabilities already
+                if Set(caps) != Set(DefaultProfile.capabilities) { spec.linux?.seccomp = SeccompProfile.runtimeDefault(capabilities: caps) }
             case "Unconfined": spec.linux?.seccomp = nil
             case "Localhost":
                 guard let p = localhostSeccomp else {
