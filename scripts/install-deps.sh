@@ -6,7 +6,7 @@ pkgs=(libseccomp-dev libcap-dev libarchive-dev libzstd-dev liblz4-dev libacl1-de
 for a in "$@"; do
   case "$a" in
     --bench) pkgs+=(crun runc hyperfine containernetworking-plugins) ;;
-    --images) pkgs+=(docker-registry skopeo umoci apache2-utils openssl zstd python3) ;;
+    --images) pkgs+=(docker-registry skopeo umoci apache2-utils openssl zstd python3 mmdebstrap curl) ;;
     --vm) pkgs+=(qemu-system-x86 linux-image-cloud-amd64 cpio) ;;
   esac
 done

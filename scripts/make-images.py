@@ -12,6 +12,10 @@ OUT_DIR/<name>/ is an OCI layout (index.json, oci-layout, blobs/sha256/...), tag
   multi     an index: linux/arm64 (a fake config) and linux/amd64 (busybox)
   hostile-* one bad layer each (see HOSTILE below), for the unpack safety tests
   bench     (with --bench-mib) 5 layers, N MiB of half-random data in all
+
+  make-images.py --rootfs-tar TAR OUT_DIR CONFIG_JSON
+OUT_DIR becomes a one-layer OCI layout (tag "test") of the root filesystem tarball TAR (e.g. from
+mmdebstrap), with CONFIG_JSON as the image config (Entrypoint, Cmd, Env, User, WorkingDir, ...).
 """
 import gzip, hashlib, io, json, os, shutil, subprocess, sys, tarfile, time
 
@@ -121,7 +125,17 @@ HOSTILE = {
 }
 
 
+def from_rootfs_tar(tar_path, out, config_json):
+    with open(tar_path, "rb") as fh:
+        raw = fh.read()
+    shutil.rmtree(out, ignore_errors=True)
+    os.makedirs(out)
+    image(out, [(raw, "gzip")], json.loads(config_json))
+
+
 def main():
+    if sys.argv[1] == "--rootfs-tar":
+        return from_rootfs_tar(sys.argv[2], sys.argv[3], sys.argv[4])
     out_root = sys.argv[1]
     bench_mib = int(sys.argv[sys.argv.index("--bench-mib") + 1]) if "--bench-mib" in sys.argv else 0
     outside = sys.argv[sys.argv.index("--outside") + 1] if "--outside" in sys.argv else "/tmp/swiftlet-outside"

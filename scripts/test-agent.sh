@@ -95,7 +95,7 @@ manifest web '  containers:
 wait_for 10 running web-node1 2 && ok "two-container pod running (name <name>-<node>)" || not_ok "two-container pod running" "$(ps_ -a)"
 wait_for 5 grep -q page-from-web-node1 "$T"/logs/default_web-node1_*/client/0.log
 check_match "containers talk over the pod's localhost; fieldRef expanded" "stdout F page-from-web-node1" "$(cat "$T"/logs/default_web-node1_*/client/0.log 2>/dev/null)"
-check_eq "logs CLI" "page-from-web-node1" "$("$S" logs --socket "$SOCK" --pod-logs-dir "$T/logs" web-node1 -c client)"
+check_eq "logs CLI" "page-from-web-node1" "$("$S" logs --socket "$SOCK" web-node1 -c client)"
 check_eq "exec: hostname is the pod name, pod IP in /etc/hosts" "web-node1|web-node1" \
   "$("$S" exec --socket "$SOCK" web-node1 -c client -- sh -c 'echo "$(hostname)|$(tail -1 /etc/hosts | cut -f2)"' 2>&1)"
 ip=$(pod_json web-node1 | jq_ 'd["status"]["podIP"]')

@@ -19,6 +19,7 @@ OCI="$S oci --root $ROOT"
 CG=/sys/fs/cgroup
 cleanup() {
   for id in $($OCI list -q 2>/dev/null); do $OCI delete -f "$id" >/dev/null 2>&1; done
+  unmount_under "$T"
   rm -rf "$T"
 }
 trap cleanup EXIT

@@ -16,6 +16,7 @@ if [ -z "${SWL_NODE:-}" ]; then
   cleanup_outer() {
     ip netns del "$NODE" 2>/dev/null
     ip netns del "$OUT" 2>/dev/null
+    unmount_under "$T"
     rm -rf "$T"
   }
   trap cleanup_outer EXIT

@@ -18,6 +18,7 @@ CG2=$(awk '$9 == "cgroup2" {print $5; exit}' /proc/self/mountinfo)
 cleanup() {
   for id in $($OCI list -q 2>/dev/null); do $OCI delete -f "$id" >/dev/null 2>&1; done
   [ -n "${BG:-}" ] && kill "$BG" 2>/dev/null
+  unmount_under "$T"
   rm -rf "$T"
 }
 trap cleanup EXIT
@@ -40,7 +41,8 @@ run() {
 }
 leftovers() {
   local l=""
-  [ -n "$(ls -A "$ROOT" 2>/dev/null)" ] && l="$l state:$(ls "$ROOT")"
+  # .monitor holds the read-only bind mount of swiftlet-monitor, shared by every container
+  [ -n "$(ls -A "$ROOT" 2>/dev/null | grep -vx .monitor)" ] && l="$l state:$(ls "$ROOT")"
   [ -n "$CG2" ] && [ -d "$CG2/swiftlet" ] && [ -n "$(ls -d "$CG2"/swiftlet/*/ 2>/dev/null)" ] && l="$l cgroups:$(ls -d "$CG2"/swiftlet/*/)"
   grep -q "$T/rootfs" /proc/self/mountinfo && l="$l mounts"
   echo "$l"
@@ -227,7 +229,7 @@ h = lambda n: [{'path': '$T/hook.sh', 'args': ['hook.sh', n]}]
 c['hooks'] = {'prestart': h('prestart'), 'createRuntime': h('createRuntime'), 'poststart': h('poststart'), 'poststop': h('poststop')}"
 run h1 "['true']"
 check_eq "hooks run in order" "prestart createRuntime poststart poststop" "$(awk '{print $1}' "$T/hooks.log" | tr '\n' ' ' | sed 's/ $//')"
-check_match "hooks get the state JSON on stdin" '^createRuntime \{"ociVersion":"1.0.2","id":"h1","status":"creating","pid":[1-9]' "$(sed -n 2p "$T/hooks.log")"
+check_match "hooks get the state JSON on stdin (status created, as runc and crun)" '^createRuntime \{"ociVersion":"1.0.2","id":"h1","status":"created","pid":[1-9]' "$(sed -n 2p "$T/hooks.log")"
 setcfg "$T/b/config.json" "c['hooks'] = {'createRuntime': [{'path': '/bin/false'}]}"
 run h2 "['true']"
 check_match "a failing createRuntime hook fails create" "createRuntime hook /bin/false failed" "$OUT"
@@ -253,6 +255,75 @@ else
   check_eq "and it ran" "0" "$RC"
 fi
 reset_cfg
+
+echo "# OCI spec details (what the runtime-tools validation suite checks, and crun does)"
+state_pid() { $OCI state "$1" 2>/dev/null | python3 -c "import json,sys; print(json.load(sys.stdin)['pid'])" 2>/dev/null; }
+for prop in shared slave unbindable private; do
+  reset_cfg
+  setcfg "$T/b/config.json" "c['linux']['rootfsPropagation'] = '$prop'; c['root']['readonly'] = False"
+  run "p-$prop" "['awk', '\$5 == \"/\"', '/proc/self/mountinfo']"
+  case $prop in
+    shared) check_match "rootfsPropagation shared: the container starts (no pivot_root EINVAL) and / is shared" "shared:" "$OUT" ;;
+    unbindable) check_match "rootfsPropagation unbindable: the container starts and / is unbindable" "unbindable" "$OUT" ;;
+    *) check_eq "rootfsPropagation $prop: the container starts, / is not shared" "0 " "$RC $(echo "$OUT" | grep -o 'shared:')" ;;
+  esac
+done
+reset_cfg
+setcfg "$T/b/config.json" "c['linux']['namespaces'] = [n for n in c['linux']['namespaces'] if n['type'] != 'mount']; c['root']['readonly'] = False"
+args "['sleep','30']"
+$OCI create -b "$T/b" nomnt </dev/null >/dev/null 2>&1
+$OCI start nomnt
+P=$(state_pid nomnt)
+check_eq "no mount namespace listed: the runtime's is shared" "$(readlink /proc/self/ns/mnt)" "$(readlink /proc/$P/ns/mnt 2>/dev/null)"
+check_eq "and the container is chrooted into its rootfs" "$(stat -c %i "$T/rootfs/")" "$(stat -L -c %i /proc/$P/root/ 2>/dev/null)"
+check_eq "exec enters the same chroot" "$(ls "$T/rootfs" | head -1)" "$($OCI exec nomnt -- ls / 2>&1 | head -1)"
+check_match "its proc is mounted under the rootfs meanwhile" "$(readlink -f "$T/rootfs")/proc" "$(awk '{print $5}' /proc/self/mountinfo)"
+$OCI delete -f nomnt >/dev/null 2>&1
+check_eq "delete takes its mounts down" "" "$(awk -v r="$(readlink -f "$T/rootfs")/" 'index($5, r) == 1 {print $5}' /proc/self/mountinfo)"
+unshare -m --propagation private sleep 60 & JM=$!
+unshare -u sh -c 'hostname before; exec sleep 60' & JU=$!
+sleep 0.3
+reset_cfg
+setcfg "$T/b/config.json" "
+c['root']['readonly'] = False
+c['hostname'] = 'joined-uts'
+for n in c['linux']['namespaces']:
+    if n['type'] == 'mount': n['path'] = '/proc/$JM/ns/mnt'
+    if n['type'] == 'uts': n['path'] = '/proc/$JU/ns/uts'"
+run joins "['hostname']"
+check_eq "a mount namespace joined by path, and a hostname for a UTS namespace joined by path" "joined-uts 0" "$OUT $RC"
+check_eq "the joined UTS namespace got that hostname" "joined-uts" "$(nsenter -u -t $JU hostname)"
+kill $JM $JU 2>/dev/null; wait $JM $JU 2>/dev/null
+reset_cfg
+big=$(head -c 300000 /dev/zero | tr '\0' 'a')
+setcfg "$T/b/config.json" "c['annotations'] = {'big': '$big'}; c['hooks'] = {'createRuntime': [{'path': '/bin/true'}], 'poststart': [{'path': '/bin/true'}], 'poststop': [{'path': '/bin/true'}]}"
+run hk "['true']"
+check_eq "hooks that exit without reading a 300 KB state: no SIGPIPE (exit 141), the container runs" "0" "$RC"
+check_eq "and nothing is left" "" "$(leftovers)"
+reset_cfg
+setcfg "$T/b/config.json" "c['hooks'] = {'createRuntime': [{'path': '/bin/sleep', 'args': ['sleep', '2']}]}"
+args "['true']"
+$OCI create -b "$T/b" sig </dev/null >/dev/null 2>&1 & CP=$!
+sleep 0.7; kill -TERM $CP; wait $CP; RC=$?
+check_eq "SIGTERM during create: the runtime finishes, undoes it and dies by the signal" "143" "$RC"
+check_eq "SIGTERM during create: nothing left" "" "$(leftovers)"
+reset_cfg
+setcfg "$T/b/config.json" "c['process']['capabilities']['bounding'].append('CAP_SYS_RESOURCE')"
+OUT=$(setpriv --bounding-set -sys_resource $OCI run -b "$T/b" nocap 2>&1; echo "rc=$?")
+check_match "a capability the runtime does not hold is an error" "process.capabilities: not available to this runtime .*CAP_SYS_RESOURCE" "$OUT"
+check_match "refused with exit 1" "rc=1$" "$OUT"
+reset_cfg
+setcfg "$T/b/config.json" "c['linux']['resources'] = {'network': {'classID': 1048577}}"
+OUT=$($OCI run -b "$T/b" --allow-unenforced-resources net 2>&1); RC=$?
+check_match "linux.resources.network is refused, not ignored" "linux.resources.network: classID and priorities are cgroup v1 controllers" "$OUT"
+setcfg "$T/b/config.json" "c['process']['apparmorProfile'] = 'unconfined-please'"
+OUT=$($OCI run -b "$T/b" aa 2>&1); RC=$?
+if grep -qs Y /sys/module/apparmor/parameters/enabled; then
+  check_match "an apparmorProfile that is not loaded fails the start" "security label" "$OUT"
+else
+  check_match "apparmorProfile on a host without AppArmor is refused" "process.apparmorProfile: AppArmor is not enabled on this host" "$OUT"
+fi
+check_eq "resource and profile refusals leave nothing" "" "$(leftovers)"
 
 echo "# bad input leaves nothing behind"
 bad_case() { # NAME PYTHON-EDIT EXPECTED-REGEX [EXPECTED-RC]

@@ -29,6 +29,12 @@ scripts/test-podspec.sh bin || status=1
 echo "=== root integration: pod networking (in test network namespaces) ==="
 scripts/test-network.sh bin || status=1
 
+echo "=== root integration: hostile containers and bad moments (escapes, fds, kill -9, SIGTERM, bombs) ==="
+scripts/test-hostile.sh bin || status=1
+
+echo "=== root integration: real Debian-built images (nginx, PostgreSQL) as pods ==="
+scripts/test-real-images.sh bin || status=1
+
 # Real cgroup v2 limits need a pure v2 host: a throwaway QEMU guest (scripts/vm-run). It never
 # skips: a guest that cannot boot fails the run with the console tail.
 echo "=== VM guest (pure cgroup v2): cgroup limits and QoS tree ==="

@@ -58,6 +58,7 @@ enum sl_tag {
     SL_T_DEVICE_FILTER,    // no payload: attach a device filter to the cgroup (no rules = deny all)
     SL_T_DEVICE_RULE,      // u32 type ('a','c','b'), u32 access (1 mknod|2 read|4 write), i64 major, i64 minor (-1 any), u32 allow, u32 pad
     SL_T_CONTROLLING_TTY,  // no payload: fd 0 is a terminal; the process gets a new session with it as controlling tty
+    SL_T_LSM_EXEC,         // attr file\0 value\0: written just before execve (AppArmor "exec PROFILE", an SELinux label)
     SL_T_TAG_MAX
 };
 
@@ -116,6 +117,7 @@ struct sl_plan {
     const char **masked; int n_masked;
     const char **readonly; int n_readonly;
     const char *hostname, *domainname;
+    const char *lsm_attr, *lsm_value;
     struct sl_pair *sysctls; int n_sysctls;
     struct sl_rlimit *rlimits; int n_rlimits;
     int has_oom_score_adj; int32_t oom_score_adj;
@@ -155,6 +157,11 @@ struct sl_msg {
     char detail[400];
 };
 
+// --preserve-fds: the runtime hands the caller's fds 3.. to the monitor at this base; the
+// container's init receives them as 3.. again.
+#define SL_PRESERVE_FD_BASE 10
+#define SL_PRESERVE_FD_MAX 60
+
 struct sl_child_ctx {
     const struct sl_plan *plan;
     int c2p;          // child -> monitor messages (close-on-exec)
@@ -185,6 +192,10 @@ int sl_spawn(const char *path, char *const argv[], char *const envp[],
 int sl_pidfd_open(pid_t pid, unsigned int flags);
 int sl_pidfd_send_signal(int pidfd, int sig);
 int sl_openat2(int dirfd, const char *path, uint64_t flags, uint64_t mode, uint64_t resolve);
+// O_PATH for Swift (glibc hides it behind _GNU_SOURCE)
+#define SL_O_PATH 010000000
+// `sub` beneath the directory fd `base` (symlinks may not leave it), O_PATH; -errno on failure.
+int sl_open_beneath(int base, const char *sub, int mkdirs);
 // pipe2(O_CLOEXEC): both ends close-on-exec from birth.
 int sl_pipe_cloexec(int fds[2]);
 // memfd_create(MFD_CLOEXEC)
@@ -267,9 +278,10 @@ struct sl_unpack_result {
     uint64_t skipped;  // entries not created (device nodes, unknown types)
     char warning[512]; // the first skipped entry, named
 };
-// Unpacks the layer read from in_fd into the directory dest_fd. 0, or -errno with err set to a
-// message naming the entry.
-int sl_unpack_layer(int in_fd, int dest_fd, int flags, struct sl_unpack_result *res, char *err, size_t errlen);
+// Unpacks the layer read from in_fd into the directory dest_fd, writing at most max_bytes (file
+// data plus a fixed cost per entry; -EFBIG past it). 0, or -errno with err set to a message
+// naming the entry.
+int sl_unpack_layer(int in_fd, int dest_fd, int flags, uint64_t max_bytes, struct sl_unpack_result *res, char *err, size_t errlen);
 
 #ifdef __cplusplus
 }

@@ -23,7 +23,9 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/capability.h>
 #include <sys/prctl.h>
+#include <sys/syscall.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
 #include <time.h>
@@ -294,9 +296,33 @@ static int status_code(const siginfo_t *si, int *sig_out) {
     return 128 + si->si_status;
 }
 
+// Closes every descriptor above 2 that is not in keep[] (n entries, any order, -1 ignored) or
+// in [lo_keep, lo_keep + n_keep).
+static void close_all_but(const int *keep, int n, int lo_keep, int n_keep) {
+    int k[96], m = 0;
+    for (int i = 0; i < n && m < 96; i++) if (keep[i] > 2) k[m++] = keep[i];
+    for (int i = 0; i < n_keep && m < 96; i++) k[m++] = lo_keep + i;
+    for (int i = 1; i < m; i++) for (int j = i; j > 0 && k[j - 1] > k[j]; j--) { int t = k[j]; k[j] = k[j - 1]; k[j - 1] = t; }
+    unsigned lo = 3;
+    for (int i = 0; i < m; i++) {
+        if ((unsigned)k[i] > lo) syscall(SYS_close_range, lo, (unsigned)k[i] - 1, 0);
+        if ((unsigned)k[i] + 1 > lo) lo = (unsigned)k[i] + 1;
+    }
+    syscall(SYS_close_range, lo, ~0U, 0);
+}
+
 // `pause`: init of a pod's shared PID namespace (shareProcessNamespace). Reaps whatever is
-// re-parented to it and exits on SIGTERM; the namespace dies with it.
+// re-parented to it and exits on SIGTERM; the namespace dies with it. The pod's containers see
+// it as PID 1: it holds no descriptor but /dev/null, no capability, and is not dumpable, so
+// neither /proc/1/exe nor /proc/1/fd leads anywhere.
 static int pause_main(void) {
+    prctl(PR_SET_DUMPABLE, 0);
+    int nul = open("/dev/null", O_RDWR | O_CLOEXEC);
+    if (nul >= 0) { dup2(nul, 0); dup2(nul, 1); dup2(nul, 2); }
+    close_all_but(NULL, 0, 0, 0);
+    for (int c = 0; c <= 63; c++) if (prctl(PR_CAPBSET_DROP, c, 0, 0, 0) < 0 && errno == EINVAL) break;
+    cap_t none = cap_init();
+    if (none) { cap_set_proc(none); cap_free(none); }
     setsid();   // out of the caller's session: a terminal's ^C is not for it
     sigset_t all;
     sigfillset(&all);
@@ -316,6 +342,12 @@ int main(int argc, char **argv) {
         return 2;
     }
     int exec_mode = strcmp(argv[1], "exec") == 0;
+    // Not dumpable from the start, and so is every child: the process that joins a container
+    // (create's init until execve, exec's child) is visible there while it still runs this
+    // binary and holds host descriptors; /proc/PID/{fd,exe,mem,environ} of a non-dumpable
+    // process are out of reach without CAP_SYS_PTRACE in the initial user namespace. execve of
+    // the container's program makes it dumpable again.
+    prctl(PR_SET_DUMPABLE, 0);
     signal(SIGPIPE, SIG_IGN);
     if (argc > 3) { report_fd = atoi(argv[3]); if (fcntl(report_fd, F_SETFD, FD_CLOEXEC) < 0) report_fd = -1; }
     if (argc > 4) { ctl_fd = atoi(argv[4]); if (fcntl(ctl_fd, F_SETFD, FD_CLOEXEC) < 0) ctl_fd = -1; }
@@ -338,6 +370,12 @@ int main(int argc, char **argv) {
         return 1;
     }
     g_plan = &plan;
+    // only what the caller handed over on purpose: stdio, the report and control pipes, and the
+    // fds the container is to receive (--preserve-fds, at SL_PRESERVE_FD_BASE)
+    {
+        int keep[2] = { report_fd, ctl_fd };
+        close_all_but(keep, 2, SL_PRESERVE_FD_BASE, (int)plan.preserve_fds);
+    }
     if (!exec_mode) prctl(PR_SET_CHILD_SUBREAPER, 1);
 
     int cgfd = -1, cgroupns_fd = -1, userns_joins_done = 0;

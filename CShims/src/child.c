@@ -10,6 +10,7 @@
 #include <linux/openat2.h>
 #include <linux/seccomp.h>
 #include <linux/filter.h>
+#include <poll.h>
 #include <sched.h>
 #include <signal.h>
 #include <stdarg.h>
@@ -407,6 +408,51 @@ static const char *lookup(const struct sl_plan *plan, char *buf, size_t n) {
     die("exec", "\"%s\": executable file not found in $PATH", name);
 }
 
+// Right after clone: the child keeps only what it uses until execve (its pipes to the monitor,
+// the exec fifo, the cgroup namespace to join, the stdio to install and the fds to pass on).
+// The monitor's cgroup directory, log file, report pipe and the pipes' other ends are closed
+// here, so nothing in the container can reach them through /proc/PID/fd while this process
+// still runs. Preserved fds wait at SL_PRESERVE_FD_BASE; our own are lifted above them first.
+static void keep_only_own_fds(struct sl_child_ctx *ctx) {
+    int n = (int)ctx->plan->preserve_fds;
+    int floor = SL_PRESERVE_FD_BASE + n;
+    int *own[] = { &ctx->c2p, &ctx->p2c, &ctx->fifo_fd, &ctx->cgroupns_fd, &ctx->stdio[0], &ctx->stdio[1], &ctx->stdio[2] };
+    int k = (int)(sizeof(own) / sizeof(own[0]));
+    for (int i = 0; i < k; i++) {
+        int fd = *own[i];
+        if (fd <= 2 || fd >= floor) continue;
+        int moved = fcntl(fd, F_DUPFD_CLOEXEC, floor);
+        if (moved < 0) die("fds", "move fd %d above %d", fd, floor);
+        // stdio entries may share one fd (/dev/null): move it once
+        for (int j = i; j < k; j++) if (*own[j] == fd) *own[j] = moved;
+        close(fd);
+    }
+    int keep[16], m = 0;
+    for (int i = 0; i < k; i++) if (*own[i] > 2) keep[m++] = *own[i];
+    for (int i = 1; i < m; i++) for (int j = i; j > 0 && keep[j - 1] > keep[j]; j--) { int t = keep[j]; keep[j] = keep[j - 1]; keep[j - 1] = t; }
+    unsigned lo = 3;
+    if (n > 0) {
+        // [3, BASE) holds nothing of ours any more; [BASE, BASE+n) are the fds to pass on
+        syscall(SYS_close_range, 3, SL_PRESERVE_FD_BASE - 1, 0);
+        lo = (unsigned)floor;
+    }
+    for (int i = 0; i < m; i++) {
+        if ((unsigned)keep[i] < lo) continue;
+        if ((unsigned)keep[i] > lo) syscall(SYS_close_range, lo, (unsigned)keep[i] - 1, 0);
+        lo = (unsigned)keep[i] + 1;
+    }
+    syscall(SYS_close_range, lo, ~0U, 0);
+}
+
+// The fds to pass on, from SL_PRESERVE_FD_BASE+i to 3+i (increasing i never overwrites a source
+// still to be moved).
+static void install_preserved_fds(const struct sl_plan *plan) {
+    for (unsigned i = 0; i < plan->preserve_fds; i++) {
+        int from = SL_PRESERVE_FD_BASE + (int)i, to = 3 + (int)i;
+        if (dup2(from, to) < 0) die("preserve fds", "dup2 %d to %d", from, to);
+    }
+}
+
 void sl_child_main(struct sl_child_ctx *ctx) {
     g_ctx = ctx;
     const struct sl_plan *plan = ctx->plan;
@@ -417,6 +463,7 @@ void sl_child_main(struct sl_child_ctx *ctx) {
     for (int s = 1; s < NSIG; s++) if (s != SIGKILL && s != SIGSTOP) signal(s, SIG_DFL);
     sigprocmask(SIG_SETMASK, &all, NULL);
     prctl(PR_SET_PDEATHSIG, SIGKILL);
+    keep_only_own_fds(ctx);
 
     if ((plan->clone_flags & CLONE_NEWUSER) && !ctx->exec_mode) {
         wait_go("userns");
@@ -444,6 +491,13 @@ void sl_child_main(struct sl_child_ctx *ctx) {
         }
     }
 
+    // exec into a container that shares the runtime's mount namespace: its chroot
+    if (ctx->exec_mode && plan->rootfs) {
+        if (chdir(plan->rootfs) < 0) die("chroot", "chdir %s", plan->rootfs);
+        if (chroot(".") < 0) die("chroot", "%s", plan->rootfs);
+        if (chdir("/") < 0) die("chroot", "chdir /");
+    }
+
     if ((!ctx->exec_mode || plan->controlling_tty) && setsid() < 0) die("setsid", NULL);
 
     for (int i = 0; i < 3; i++) {
@@ -453,11 +507,22 @@ void sl_child_main(struct sl_child_ctx *ctx) {
     }
     if (plan->controlling_tty && ioctl(0, TIOCSCTTY, 0) < 0) die("terminal", "make fd 0 the controlling terminal");
 
+    // a mount namespace of the container's own (new, or joined by path), or else the runtime's,
+    // shared: then nothing here may change it beyond mounts under the rootfs, and chroot enters it
+    int own_mntns = (plan->clone_flags & CLONE_NEWNS) != 0;
+    for (int i = 0; i < plan->n_nsjoin; i++) if (plan->nsjoin[i].type == CLONE_NEWNS) own_mntns = 1;
     if (!ctx->exec_mode) {
-        if (mount(NULL, "/", NULL, MS_REC | (plan->root_propagation ? plan->root_propagation : MS_PRIVATE), NULL) < 0)
-            die("mount", "make / private");
-        if (mount(plan->rootfs, plan->rootfs, NULL, MS_BIND | MS_REC, NULL) < 0)
-            die("mount", "bind rootfs %s", plan->rootfs);
+        if (own_mntns) {
+            // pivot_root refuses shared mounts (EINVAL) and a recursive bind fails under an
+            // unbindable one: keep / slave (to still receive the host's mounts) or private until
+            // after the pivot, then give the new root the propagation the spec asks for
+            unsigned long prop = plan->root_propagation & ~(unsigned long)MS_REC;
+            unsigned long early = (prop == MS_SHARED || prop == MS_SLAVE) ? MS_SLAVE : MS_PRIVATE;
+            if (mount(NULL, "/", NULL, MS_REC | early, NULL) < 0)
+                die("mount", "make / %s", early == MS_SLAVE ? "rslave" : "rprivate");
+            if (mount(plan->rootfs, plan->rootfs, NULL, MS_BIND | MS_REC, NULL) < 0)
+                die("mount", "bind rootfs %s", plan->rootfs);
+        }
         int rootfd = open(plan->rootfs, O_PATH | O_DIRECTORY | O_CLOEXEC);
         if (rootfd < 0) die("mount", "open rootfs %s", plan->rootfs);
         for (int i = 0; i < plan->n_mounts; i++) do_mount(rootfd, &plan->mounts[i]);
@@ -471,7 +536,15 @@ void sl_child_main(struct sl_child_ctx *ctx) {
             wait_go("hooks");
         }
 
-        pivot(plan->rootfs);
+        if (own_mntns) {
+            pivot(plan->rootfs);
+            if (plan->root_propagation && mount(NULL, "/", NULL, plan->root_propagation, NULL) < 0)
+                die("mount", "set rootfsPropagation of /");
+        } else {
+            if (chdir(plan->rootfs) < 0) die("chroot", "chdir %s", plan->rootfs);
+            if (chroot(".") < 0) die("chroot", "%s", plan->rootfs);
+            if (chdir("/") < 0) die("chroot", "chdir /");
+        }
 
         for (int i = 0; i < plan->n_sysctls; i++) set_sysctl(plan->sysctls[i].a, plan->sysctls[i].b);
         for (int i = 0; i < plan->n_masked; i++) mask_path(plan->masked[i]);
@@ -509,6 +582,11 @@ void sl_child_main(struct sl_child_ctx *ctx) {
         if (setresgid(plan->gid, plan->gid, plan->gid) < 0) die("setgid", "%u", plan->gid);
         if (setresuid(plan->uid, plan->uid, plan->uid) < 0) die("setuid", "%u", plan->uid);
         prctl(PR_SET_KEEPCAPS, 0);
+        // a change of credentials clears the parent-death signal: arm it again, and stop here if
+        // the monitor is already gone (its end of p2c closed)
+        prctl(PR_SET_PDEATHSIG, SIGKILL);
+        struct pollfd pf = { .fd = ctx->p2c, .events = 0 };
+        if (poll(&pf, 1, 0) == 1 && (pf.revents & POLLHUP)) _exit(127);
         if (plan->umask != 0xffffffffu) umask((mode_t)plan->umask);
     }
     if (plan->has_caps) apply_caps(plan);
@@ -532,12 +610,22 @@ void sl_child_main(struct sl_child_ctx *ctx) {
         close(ctx->fifo_fd);
     }
 
+    // the security label for the program about to run (after everything this process still
+    // had to do with the runtime's own label)
+    if (plan->lsm_attr) {
+        int fd = open(plan->lsm_attr, O_WRONLY | O_CLOEXEC);
+        size_t n = strlen(plan->lsm_value);
+        if (fd < 0 || write(fd, plan->lsm_value, n) != (ssize_t)n) die("security label", "write \"%s\" to %s", plan->lsm_value, plan->lsm_attr);
+        close(fd);
+    }
+
     if (plan->seccomp && plan->no_new_privs) load_seccomp(plan);
 
     // only stdio (and explicitly preserved fds) survive execve
+    install_preserved_fds(plan);
     syscall(SYS_close_range, 3 + plan->preserve_fds, ~0U, CLOSE_RANGE_CLOEXEC);
-    for (unsigned i = 0; i < plan->preserve_fds; i++) fcntl(3 + (int)i, F_SETFD, 0);
-    prctl(PR_SET_PDEATHSIG, 0);
+    // PDEATHSIG stays armed across execve: a container whose monitor died (nothing records its
+    // exit or carries its logs any more) dies with it, as a task does with its shim
     execve(exe, plan->argv, plan->envp);
     die("exec", "\"%s\"", exe);
 }

@@ -14,6 +14,8 @@
 #include <sys/mman.h>
 #include <sys/stat.h>
 #include <sys/syscall.h>
+#include <sys/sysmacros.h>
+#include <linux/openat2.h>
 #include <unistd.h>
 
 #ifndef POSIX_SPAWN_SETSID
@@ -37,7 +39,19 @@ int sl_spawn(const char *path, char *const argv[], char *const envp[],
     if (rc) goto out_tmp;
     rc = posix_spawnattr_init(&attr);
     if (rc) { posix_spawn_file_actions_destroy(&fa); goto out_tmp; }
-    for (int i = 0; i < nfds && rc == 0; i++) rc = posix_spawn_file_actions_adddup2(&fa, tmp[i], fd_dst[i]);
+    int top = 2;
+    for (int i = 0; i < nfds && rc == 0; i++) {
+        rc = posix_spawn_file_actions_adddup2(&fa, tmp[i], fd_dst[i]);
+        if (fd_dst[i] > top) top = fd_dst[i];
+    }
+    // the child holds exactly the mapped fds (and 0-2): whatever the caller failed to mark
+    // close-on-exec (a listener, an epoll fd of a library) stays behind
+    if (!rc) rc = posix_spawn_file_actions_addclosefrom_np(&fa, top + 1);
+    for (int d = 0; d <= top && rc == 0; d++) {
+        int mapped = d <= 2;
+        for (int i = 0; i < nfds; i++) if (fd_dst[i] == d) mapped = 1;
+        if (!mapped) rc = posix_spawn_file_actions_addclose(&fa, d);
+    }
     sigset_t none, all;
     sigemptyset(&none);
     sigfillset(&all);
@@ -166,11 +180,19 @@ int sl_syncfs(int fd) { return syncfs(fd); }
 #define TIOCGPTPEER _IO('T', 0x41)
 #endif
 
-// Opens a pty pair on the devpts instance behind `ptmx_path` (a container's, through
-// /proc/PID/root/dev/ptmx), so the process sees its terminal as /dev/pts/N of its own /dev.
-int sl_pty_open(const char *ptmx_path, int *master_out, int *slave_out) {
-    int m = open(ptmx_path, O_RDWR | O_NOCTTY | O_CLOEXEC);
-    if (m < 0) return -errno;
+// Opens a pty pair on the devpts instance of a container's /dev/ptmx, resolved inside the
+// container's root (`root_path`, /proc/PID/root): a symlink the container planted there cannot
+// point the open at a host file. The process sees its terminal as /dev/pts/N of its own /dev.
+int sl_pty_open(const char *root_path, int *master_out, int *slave_out) {
+    int root = open(root_path, O_PATH | O_DIRECTORY | O_CLOEXEC);
+    if (root < 0) return -errno;
+    int m = sl_openat2(root, "dev/ptmx", O_RDWR | O_NOCTTY | O_CLOEXEC, 0, RESOLVE_IN_ROOT | RESOLVE_NO_MAGICLINKS);
+    int e0 = errno;
+    close(root);
+    if (m < 0) return -e0;
+    struct stat st;
+    // a pty multiplexer: /dev/ptmx (5:2) or devpts' own ptmx node (its minor is 2 as well)
+    if (fstat(m, &st) < 0 || !S_ISCHR(st.st_mode) || minor(st.st_rdev) != 2) { close(m); return -ENOTTY; }
     int unlock = 0;
     if (ioctl(m, TIOCSPTLCK, &unlock) < 0) { int e = errno; close(m); return -e; }
     int s = ioctl(m, TIOCGPTPEER, O_RDWR | O_NOCTTY | O_CLOEXEC);
@@ -231,4 +253,43 @@ int sl_write_proc_file(pid_t pid, const char *name, const char *content) {
     close(fd);
     if (w != (ssize_t)l) { errno = w < 0 ? e : EIO; return -1; }
     return 0;
+}
+
+// ---- paths inside a volume -------------------------------------------------------------------
+// Opens `sub` (relative) beneath the directory fd `base` as an O_PATH fd without ever leaving it:
+// symlinks are followed only while they stay beneath `base` (RESOLVE_BENEATH refuses absolute
+// targets and `..` above it with EXDEV), magic links are refused. With `mkdirs`, missing
+// components are created one at a time relative to their already-resolved parent (mkdirat does
+// not follow a symlink in the last name). Returns the fd, or -errno.
+int sl_open_beneath(int base, const char *sub, int mkdirs) {
+    const uint64_t res = RESOLVE_BENEATH | RESOLVE_NO_MAGICLINKS;
+    while (*sub == '/') sub++;
+    if (*sub == 0) { int fd = sl_openat2(base, ".", O_PATH | O_CLOEXEC, 0, res); return fd < 0 ? -errno : fd; }
+    int fd = sl_openat2(base, sub, O_PATH | O_CLOEXEC, 0, res);
+    if (fd >= 0) return fd;
+    if (errno != ENOENT || !mkdirs) return -errno;
+    char buf[4096];
+    if (strlen(sub) >= sizeof(buf)) return -ENAMETOOLONG;
+    strcpy(buf, sub);
+    int parent = sl_openat2(base, ".", O_PATH | O_DIRECTORY | O_CLOEXEC, 0, res);
+    if (parent < 0) return -errno;
+    char *p = buf;
+    for (;;) {
+        char *slash = strchr(p, '/');
+        if (slash) *slash = 0;
+        if (*p && strcmp(p, ".") != 0) {
+            int next = sl_openat2(base, buf, O_PATH | O_CLOEXEC, 0, res);
+            if (next < 0 && errno == ENOENT) {
+                if (mkdirat(parent, p, 0755) < 0 && errno != EEXIST) { int e = errno; close(parent); return -e; }
+                next = sl_openat2(base, buf, O_PATH | O_CLOEXEC, 0, res);
+            }
+            if (next < 0) { int e = errno; close(parent); return -e; }
+            close(parent);
+            parent = next;
+        }
+        if (!slash) break;
+        *slash = '/';
+        p = slash + 1;
+    }
+    return parent;
 }

@@ -19,6 +19,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/mount.h>
+#include <sys/prctl.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/syscall.h>
@@ -370,6 +371,7 @@ int sl_sandbox_create(const char *dir, const char *hostname, int ns, const char 
     int pidfd = -1;
     pid_t pid = sl_clone3(flags, -1, &pidfd);
     if (pid == 0) {
+        prctl(PR_SET_DUMPABLE, 0);   // it may become the pod's PID 1: nothing to read through /proc
         close_all_except(p[0], ready[1]);
         char ok = (!(flags & CLONE_NEWUTS) || sethostname(hostname, strlen(hostname)) == 0) ? 'y' : 'n';
         if (ok == 'y' && (ns & SL_SANDBOX_LOW_PORTS) && (flags & CLONE_NEWNET)) {

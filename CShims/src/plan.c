@@ -124,6 +124,13 @@ int sl_plan_parse(const uint8_t *buf, size_t len, struct sl_plan *plan, char *er
         case SL_T_READONLY: NEED(s0, "readonly path"); plan->readonly[plan->n_readonly++] = s0; break;
         case SL_T_HOSTNAME: NEED(s0, "hostname"); plan->hostname = s0; break;
         case SL_T_DOMAINNAME: NEED(s0, "domainname"); plan->domainname = s0; break;
+        case SL_T_LSM_EXEC: {
+            const char *v = nth_str(p, rlen, 1);
+            NEED(s0 && v, "lsm exec label");
+            plan->lsm_attr = s0;
+            plan->lsm_value = v;
+            break;
+        }
         case SL_T_SYSCTL: {
             struct sl_pair *s = &plan->sysctls[plan->n_sysctls++];
             s->a = s0; s->b = rlen ? nth_str(p, rlen, 1) : NULL;

@@ -7,9 +7,11 @@
 //
 // Every entry is placed with *at() calls relative to a parent directory opened with
 // openat2(RESOLVE_IN_ROOT): a symlink planted by an earlier entry, "..", or an absolute
-// name can never take a write outside the layer directory. Names with ".." components or a
-// leading "/" are refused outright (a well-formed layer has neither); device nodes are not
-// created (the runtime provides /dev) and are reported instead.
+// name can never take a write outside the layer directory. Absolute names are re-rooted in the
+// layer (as Docker and containerd do: `umoci insert` writes "/" and "/etc/x" entries); names
+// with ".." components are refused outright; device nodes are not created (the runtime
+// provides /dev) and are reported instead. The bytes written are counted against a budget, so
+// a decompression bomb stops before it fills the disk.
 #define _GNU_SOURCE
 #include "cshims.h"
 
@@ -61,7 +63,11 @@ struct unpack {
     size_t errlen;
     struct dir_time *dirs;
     size_t ndirs, capdirs;
+    uint64_t written, budget;
 };
+
+// Metadata cost charged per entry (an inode, a directory block) against the budget.
+#define ENTRY_COST 512
 
 static int failf(struct unpack *u, int code, const char *fmt, ...) {
     va_list ap;
@@ -71,10 +77,10 @@ static int failf(struct unpack *u, int code, const char *fmt, ...) {
     return code > 0 ? -code : code;
 }
 
-// Cleans an entry name into a relative path without "." components or trailing slashes.
-// Returns 0, or -EINVAL for names that try to leave the root.
+// Cleans an entry name into a relative path without "." components or trailing slashes; a
+// leading "/" is dropped (the name is taken relative to the layer root). Returns 0, or -EINVAL
+// for names with ".." (they try to leave the root).
 static int clean_name(const char *name, char *out, size_t outlen) {
-    if (name[0] == '/') return -EINVAL;
     size_t o = 0;
     const char *p = name;
     while (*p) {
@@ -210,12 +216,20 @@ static int remember_dir(struct unpack *u, const char *clean, struct archive_entr
     return d->path ? 0 : -ENOMEM;
 }
 
+static int over_budget(struct unpack *u, const char *name) {
+    return failf(u, EFBIG, "layer entry %s: unpacking stopped after %llu bytes: the layer would take more than the %llu bytes "
+                 "the image filesystem can give before it crosses its free-space threshold", name,
+                 (unsigned long long)u->written, (unsigned long long)u->budget);
+}
+
 static int write_data(struct unpack *u, struct archive *inner, int fd, const char *name, int64_t size) {
     const void *buf;
     size_t len;
     la_int64_t off;
     int r;
     while ((r = archive_read_data_block(inner, &buf, &len, &off)) == ARCHIVE_OK) {
+        u->written += len;
+        if (u->written > u->budget) return over_budget(u, name);
         const char *p = buf;
         while (len > 0) {
             ssize_t w = pwrite(fd, p, len, off);
@@ -269,10 +283,12 @@ static int entry(struct unpack *u, struct archive *inner, struct archive_entry *
     if (!raw) return failf(u, EINVAL, "layer entry without a name");
     char clean[4096];
     int cr = clean_name(raw, clean, sizeof clean);
-    if (cr == -EINVAL) return failf(u, EPERM, "layer entry %s: path escapes the layer root (absolute or \"..\")", raw);
+    if (cr == -EINVAL) return failf(u, EPERM, "layer entry %s: path escapes the layer root (\"..\")", raw);
     if (cr < 0) return failf(u, -cr, "layer entry %.200s...: name too long", raw);
-    if (!clean[0]) return 0; // "./": the root itself
+    if (!clean[0]) return 0; // "./" or "/": the root itself
     u->res->entries++;
+    u->written += ENTRY_COST;
+    if (u->written > u->budget) return over_budget(u, raw);
 
     const char *base;
     int dirfd = parent_of(u, clean, &base, 1);
@@ -372,10 +388,10 @@ out:
     return rc;
 }
 
-int sl_unpack_layer(int in_fd, int dest_fd, int flags, struct sl_unpack_result *res, char *err, size_t errlen) {
+int sl_unpack_layer(int in_fd, int dest_fd, int flags, uint64_t max_bytes, struct sl_unpack_result *res, char *err, size_t errlen) {
     memset(res, 0, sizeof *res);
     err[0] = 0;
-    struct unpack u = {.root = dest_fd, .flags = flags, .res = res, .err = err, .errlen = errlen};
+    struct unpack u = {.root = dest_fd, .flags = flags, .res = res, .err = err, .errlen = errlen, .budget = max_bytes};
     struct outer_ctx *oc = calloc(1, sizeof *oc);
     if (!oc) return -ENOMEM;
     sha256_init(&oc->sha);

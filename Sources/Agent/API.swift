@@ -40,6 +40,13 @@ public struct AgentAPI: Sendable {
         case 1 where parts[0] == "healthz":
             return await agent.healthy ? Response(status: .ok, body: "ok", contentType: "text/plain")
                 : Response(status: .serviceUnavailable, body: "starting", contentType: "text/plain")
+        case 1 where parts[0] == "node":
+            let (conditions, obs) = await agent.nodeStatus()
+            struct Signal: Encodable { var available: Int64; var capacity: Int64 }
+            struct Node: Encodable { var name: String; var conditions: [NodeCondition]; var signals: [String: Signal]; var hostIP: String? }
+            var signals: [String: Signal] = [:]
+            for (k, v) in obs.available { signals[k.rawValue] = Signal(available: v, capacity: obs.capacity[k] ?? 0) }
+            return json(Node(name: agent.ctx.config.nodeName, conditions: conditions, signals: signals, hostIP: agent.ctx.hostIP))
         case 1 where parts[0] == "pods":
             let pods = await agent.pods()
             let invalid = await agent.invalidManifests()
@@ -48,6 +55,19 @@ public struct AgentAPI: Sendable {
         case 2 where parts[0] == "pods":
             guard let w = await agent.worker(named: parts[1]) else { return notFound(parts[1]) }
             return json(await w.snapshot())
+        case 3 where parts[0] == "pods" && parts[2] == "events":
+            guard let w = await agent.worker(named: parts[1]) else { return notFound(parts[1]) }
+            struct List: Encodable { var items: [PodEvent] }
+            return json(List(items: await w.events.events))
+        case 3 where parts[0] == "pods" && parts[2] == "logs":
+            guard let w = await agent.worker(named: parts[1]) else { return notFound(parts[1]) }
+            do {
+                let r = try await w.logFiles(container: param("container").flatMap { $0.isEmpty ? nil : $0 }, previous: param("previous") == "true")
+                struct Files: Encodable { var container: String; var files: [String] }
+                return json(Files(container: r.container, files: r.files))
+            } catch {
+                return failure(.badRequest, error.message)
+            }
         case 3 where parts[0] == "pods" && parts[2] == "container":
             guard let w = await agent.worker(named: parts[1]) else { return notFound(parts[1]) }
             let pod = await w.pod
@@ -59,6 +79,13 @@ public struct AgentAPI: Sendable {
         default:
             return Response(status: .notFound, body: #"{"error":"no route \#(path)"}"#)
         }
+    }
+
+    func failure(_ status: HTTPResponseStatus, _ message: String) -> Response {
+        struct Body: Encodable { var error: String }
+        var r = json(Body(error: message))
+        r.status = status
+        return r
     }
 
     func notFound(_ name: String) -> Response {
@@ -76,12 +103,14 @@ public struct AgentAPI: Sendable {
     /// both listeners are bound; serving continues in background tasks.
     public func serve(socketPath: String, healthzHost: String, healthzPort: Int, logger: Logger) async throws {
         unlink(socketPath)
-        let old = umask(0o077)
+        // no umask change for this one file: the umask is the whole process's, and pod workers
+        // create rootfs and volume dirs meanwhile. Until the chmod, the socket has the mode the
+        // process umask gives (0755 with the usual 022), which lets no other user connect:
+        // connect needs write permission on the socket.
         let unixServer = try await bootstrap().bind(unixDomainSocketPath: socketPath, cleanupExistingSocketFile: true) { ch in
             ch.eventLoop.makeCompletedFuture { try AgentAPI.wrap(ch) }
         }
-        umask(old)
-        chmod(socketPath, 0o600)
+        guard chmod(socketPath, 0o600) == 0 else { throw SystemError(op: "chmod", code: errno, detail: socketPath) }
         Task { await self.accept(unixServer, healthzOnly: false, logger: logger) }
         if healthzPort > 0 {
             let tcp = try await bootstrap().bind(host: healthzHost, port: healthzPort) { ch in

@@ -1,4 +1,5 @@
 import Cgroups
+import Dispatch
 import FoundationEssentials
 import Images
 import KubeModel
@@ -11,6 +12,16 @@ import Synchronization
 #if canImport(Glibc)
 import Glibc
 #endif
+
+/// Runs blocking work (syscalls that wait: container create and start, which read the monitor's
+/// report pipe; sandbox and network setup under the IPAM flock; forced deletes) on Dispatch's
+/// threads instead of the Swift concurrency pool, whose few threads (one per core) must stay
+/// free for the API and the other pods' workers.
+func offload<T: Sendable>(_ body: @escaping @Sendable () throws -> T) async throws -> T {
+    try await withCheckedThrowingContinuation { k in
+        DispatchQueue.global().async { k.resume(with: Result { try body() }) }
+    }
+}
 
 /// Pulls one image at a time (the kubelet's serializeImagePulls default); the same reference
 /// requested twice while a pull runs shares it.
@@ -45,6 +56,7 @@ public final class AgentContext: Sendable {
     let cgroupBase: String
     let cgroupsUsable: Bool
     let exits = ExitWatcher()
+    let imageUsage: ImageUsage
     public let objects = ObjectStore()
     let handlers: HandlerRunner
     let userns: UserNSAllocator
@@ -66,7 +78,8 @@ public final class AgentContext: Sendable {
         runtime = OCIRuntime(root: config.ociRoot, monitorPath: monitorPath, warn: { [logger] in logger.debug("\($0)") })
         handlers = HandlerRunner(runtime: runtime)
         userns = UserNSAllocator(directory: config.rootDir)
-        store = try ImageStore(root: config.imageStorePath)
+        store = try ImageStore(root: config.imageStorePath, minFreeFraction: config.imagefsMinFreeFraction)
+        imageUsage = ImageUsage(file: config.rootDir + "/image-usage.json")
         var ro = RegistryOptions()
         ro.insecureRegistries = Set(config.insecureRegistries)
         ro.credentials = (try? DockerConfig.load(path: config.registryConfig ?? DockerConfig.defaultPath)) ?? [:]
@@ -97,6 +110,16 @@ public final class AgentContext: Sendable {
 }
 
 extension AgentContext {
+    static let requiredControllers = ["cpu", "memory", "pids"]
+
+    /// Why pods' resources cannot be enforced on this host, or nil.
+    static func missingControllers(usable: Bool, mountPoint: String, available: [String]) -> String? {
+        guard usable else { return "no cgroup v2 hierarchy is mounted" }
+        let missing = requiredControllers.filter { !available.contains($0) }
+        guard !missing.isEmpty else { return nil }
+        return "cgroup v2 controller\(missing.count > 1 ? "s" : "") \(missing.map { "\"\($0)\"" }.joined(separator: ", ")) not available in \(mountPoint) (it has: \(available.isEmpty ? "none" : available.joined(separator: " ")))"
+    }
+
     /// Tries -1000 on this process (lowering needs CAP_SYS_RESOURCE), then restores the value.
     static func probeMinOOMScoreAdj() -> Int {
         let path = "/proc/self/oom_score_adj"
@@ -119,6 +142,8 @@ public actor Agent {
     var invalid: [String: [String]] = [:]
     var watcher: DirectoryWatcher?
     var relistTask: Task<Void, Never>?
+    var housekeepingTask: Task<Void, Never>?
+    nonisolated let pressure: NodePressure
     public private(set) var healthy = false
     let log: Logger
 
@@ -131,6 +156,7 @@ public actor Agent {
         ctx.objects.replace(objects)
         source = StaticPodSource(directory: config.manifestsDir, nodeName: config.nodeName)
         log = logger
+        pressure = NodePressure(ctx: ctx, thresholds: try config.evictionThresholds(), logger: logger)
     }
 
     /// Prepares the node, adopts surviving pods, starts watching manifests.
@@ -139,12 +165,12 @@ public actor Agent {
         for d in [c.podsDir, c.sandboxRoot, c.ociRoot, c.podLogsDir] + (fixedPods == nil ? [c.manifestsDir] : []) {
             try Files.makeDirectories(d, mode: 0o755)
         }
-        if !ctx.cgroupsUsable || (ctx.qos.hierarchy.controllers().filter { ["cpu", "memory", "pids"].contains($0) }.count < 3) {
-            if c.allowUnenforcedResources {
-                log.warning("cgroup v2 controllers cpu/memory/pids are not all available: requests and limits are NOT enforced (allowUnenforcedResources)")
-            } else {
-                log.warning("cgroup v2 controllers cpu/memory/pids are not all available; pods with resources will fail to start (set allowUnenforcedResources to run them unenforced)")
-            }
+        if let problem = AgentContext.missingControllers(usable: ctx.cgroupsUsable, mountPoint: ctx.qos.hierarchy.mountPoint,
+                                                         available: ctx.cgroupsUsable ? ctx.qos.hierarchy.controllers() : []) {
+            // as the kubelet refuses to start without the cgroups it needs: every pod (BestEffort
+            // too: cpu.weight) would fail to start otherwise
+            guard c.allowUnenforcedResources else { throw ConfigError(problem + "; run on a host with cgroup v2 and these controllers, or start the agent with --allow-unenforced-resources (allowUnenforcedResources: true) to run pods without enforcing their requests and limits") }
+            log.warning("\(problem): requests and limits are NOT enforced (allowUnenforcedResources)")
         }
         try ctx.network.setupNode()
         // what a previous instance left: records on disk
@@ -155,6 +181,7 @@ public actor Agent {
                   let pod = try? JSONDecoder().decode(Pod.self, from: Data(podData)),
                   let st = try? JSONDecoder().decode(PodRecordState.self, from: Data(stData)) else {
                 log.warning("removing unreadable pod record", metadata: ["dir": "\(dir)"])
+                PodWorker.unmountAll(under: dir)
                 try? Files.removeTree(dir)
                 continue
             }
@@ -179,6 +206,13 @@ public actor Agent {
         apply(desired)
         healthy = true
         if fixedPods != nil { return }
+        let every = max(0.5, c.housekeepingIntervalSeconds)
+        housekeepingTask = Task { [weak self, pressure] in
+            while !Task.isCancelled {
+                if let self { await pressure.pass(agent: self) }
+                try? await Task.sleep(for: Clamp.duration(every))
+            }
+        }
         watcher = try DirectoryWatcher(directory: c.manifestsDir) { [weak self] in
             Task { await self?.relist() }
         }
@@ -213,10 +247,11 @@ public actor Agent {
         let prefix = ctx.idPrefix
         let livePrefixes = Set(live.map { prefix + String($0.prefix(8)) })
         func owner(_ id: String) -> String { String(id.prefix(prefix.count + 8)) }
-        for st in ctx.runtime.list() where !livePrefixes.contains(owner(st.id)) {
-            log.info("removing orphaned container", metadata: ["id": "\(st.id)"])
-            try? ctx.runtime.kill(id: st.id, signal: SIGKILL, all: true)
-            try? ctx.runtime.delete(id: st.id, force: true)
+        // ids(), not list(): a container whose create was interrupted has no readable state yet
+        for id in ctx.runtime.ids() where !livePrefixes.contains(owner(id)) {
+            log.info("removing orphaned container", metadata: ["id": "\(id)"])
+            try? ctx.runtime.kill(id: id, signal: SIGKILL, all: true)
+            try? ctx.runtime.delete(id: id, force: true)
         }
         // snapshots and addresses are node-wide: only the agent reclaims them, and never those
         // of `swiftlet run` instances
@@ -300,6 +335,25 @@ public actor Agent {
 
     public func invalidManifests() -> [String: [String]] { invalid }
 
+    /// Pods the eviction manager may pick for `signal`, with usage and request of that resource.
+    func evictionCandidates(signal: EvictionThreshold.Signal) async -> [EvictionPolicy.Candidate] {
+        var out: [EvictionPolicy.Candidate] = []
+        for (uid, w) in workers { out.append(await w.evictionCandidate(signal: signal, uid: uid)) }
+        return out
+    }
+
+    /// Hard eviction: the pod's containers are killed at once and it stays Failed/Evicted.
+    func evict(uid: String, message: String) async {
+        guard let w = workers[uid] else { return }
+        log.warning("evicting pod", metadata: ["uid": "\(uid)", "message": "\(message)"])
+        await w.evict(message: message)
+    }
+
+    /// The node's pressure conditions and the last measurement (the local API's /node).
+    public func nodeStatus() async -> (conditions: [NodeCondition], observation: NodeObservation) {
+        (await pressure.conditions, await pressure.lastObservation)
+    }
+
     public func worker(named name: String) async -> PodWorker? {
         for w in workers.values {
             let p = await w.pod
@@ -311,6 +365,7 @@ public actor Agent {
     /// Agent shutdown: pods keep running (they are adopted by the next start).
     public func shutdown() {
         relistTask?.cancel()
+        housekeepingTask?.cancel()
         healthy = false
     }
 

@@ -41,6 +41,17 @@ public struct AgentConfig: Codable, Sendable, Equatable {
     public var nodeIP: String?
     /// The agent's cgroup subtree (relative to the cgroup2 root): <cgroupRoot>/kubepods/...
     public var cgroupRoot: String = "swiftlet"
+    /// Image GC: above this usage of the image filesystem (percent), unused images are removed
+    /// until usage is at the low threshold (kubelet: 85 / 80), none younger than the minimum age.
+    public var imageGCHighThresholdPercent: Int = 85
+    public var imageGCLowThresholdPercent: Int = 80
+    public var imageMinimumGCAgeSeconds: Double = 120
+    /// Hard eviction thresholds (kubelet --eviction-hard); the kubelet's defaults.
+    public var evictionHard: [String] = EvictionThreshold.defaults.map(\.description)
+    /// How long a pressure condition stays True after its threshold was last crossed.
+    public var evictionPressureTransitionSeconds: Double = 300
+    /// How often the node is measured for pressure (kubelet housekeeping: 10 s).
+    public var housekeepingIntervalSeconds: Double = 10
 
     /// A `swiftlet run` instance: its own pods/containers/sandboxes dirs under run/<instance>
     /// (not a config-file setting). nil: the agent.
@@ -91,7 +102,9 @@ public struct AgentConfig: Codable, Sendable, Equatable {
         case nodeName, manifestsDir, rootDir, runDir, podLogsDir, imageStore, socketPath, healthzPort, healthzAddress,
              fileCheckFrequencySeconds, containerLogMaxSize, containerLogMaxFiles, backoffInitialSeconds, backoffMaxSeconds,
              backoffResetSeconds, bridge, podSubnet, clusterDNS, clusterDomain, insecureRegistries, registryConfig,
-             allowUnenforcedResources, logLevel, cgroupRoot, nodeIP, seccompProfileRoot, allowedUnsafeSysctls, objectsDir
+             allowUnenforcedResources, logLevel, cgroupRoot, nodeIP, seccompProfileRoot, allowedUnsafeSysctls, objectsDir,
+             imageGCHighThresholdPercent, imageGCLowThresholdPercent, imageMinimumGCAgeSeconds, evictionHard,
+             evictionPressureTransitionSeconds, housekeepingIntervalSeconds
     }
 
     public init(from decoder: any Decoder) throws {
@@ -125,6 +138,31 @@ public struct AgentConfig: Codable, Sendable, Equatable {
         seccompProfileRoot = try c.decodeIfPresent(String.self, forKey: .seccompProfileRoot)
         allowedUnsafeSysctls = try c.decodeIfPresent([String].self, forKey: .allowedUnsafeSysctls) ?? []
         objectsDir = try c.decodeIfPresent(String.self, forKey: .objectsDir)
+        imageGCHighThresholdPercent = try c.decodeIfPresent(Int.self, forKey: .imageGCHighThresholdPercent) ?? d.imageGCHighThresholdPercent
+        imageGCLowThresholdPercent = try c.decodeIfPresent(Int.self, forKey: .imageGCLowThresholdPercent) ?? d.imageGCLowThresholdPercent
+        imageMinimumGCAgeSeconds = try c.decodeIfPresent(Double.self, forKey: .imageMinimumGCAgeSeconds) ?? d.imageMinimumGCAgeSeconds
+        evictionHard = try c.decodeIfPresent([String].self, forKey: .evictionHard) ?? d.evictionHard
+        evictionPressureTransitionSeconds = try c.decodeIfPresent(Double.self, forKey: .evictionPressureTransitionSeconds) ?? d.evictionPressureTransitionSeconds
+        housekeepingIntervalSeconds = try c.decodeIfPresent(Double.self, forKey: .housekeepingIntervalSeconds) ?? d.housekeepingIntervalSeconds
+    }
+
+    /// The parsed eviction thresholds; the image store keeps its own threshold's share free.
+    public func evictionThresholds() throws(ConfigError) -> [EvictionThreshold] {
+        var out: [EvictionThreshold] = []
+        for t in evictionHard { out.append(try EvictionThreshold.parse(t)) }
+        guard (0...100).contains(imageGCHighThresholdPercent), (0...100).contains(imageGCLowThresholdPercent),
+              imageGCLowThresholdPercent <= imageGCHighThresholdPercent else {
+            throw ConfigError("imageGCLowThresholdPercent (\(imageGCLowThresholdPercent)) must be at most imageGCHighThresholdPercent (\(imageGCHighThresholdPercent)), both within 0-100")
+        }
+        return out
+    }
+
+    /// The share of the image filesystem an unpack must leave free: the imagefs threshold.
+    public var imagefsMinFreeFraction: Double {
+        for t in (try? evictionThresholds()) ?? [] where t.signal == .imagefsAvailable {
+            if case .percentage(let p) = t.value { return p / 100 }
+        }
+        return 0.15
     }
 }
 

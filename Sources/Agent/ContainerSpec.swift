@@ -168,8 +168,9 @@ public enum ContainerSpecBuilder {
         public var memoryCapacity: Int64
         public var volumes: [String: PreparedVolume] = [:]
         public var objects: @Sendable (ConfigObject.Kind, String) -> ConfigObject? = { _, _ in nil }
-        /// subPath inside a volume → host path (the worker resolves it on disk)
-        public var resolveSubPath: @Sendable (String, String) throws -> String = { $0 + "/" + $1 }
+        /// subPath inside a volume → the host path to bind (the worker resolves it on disk and
+        /// pins it): (volume name, volume path, subPath, index of the volumeMount)
+        public var resolveSubPath: @Sendable (SubPathRequest) throws -> String = { $0.base + "/" + $0.subPath }
         /// seccompProfile Localhost, loaded by the caller
         public var localhostSeccomp: OCISpec.Seccomp?
         /// the node's devices, for privileged containers

@@ -122,3 +122,45 @@ public enum VarExpansion {
         return String(decoding: out, as: UTF8.self)
     }
 }
+
+/// A pod's events as the kubelet records them (type, reason, message, from the container they
+/// concern), a repeat of the same event counted instead of added (the client-go event
+/// correlator's aggregation), the newest `capacity` kept. Pure: the caller passes the time.
+public struct PodEvent: Codable, Sendable, Equatable {
+    public var type: String
+    public var reason: String
+    public var message: String
+    public var fieldPath: String?
+    public var count: Int
+    public var firstTimestamp: String
+    public var lastTimestamp: String
+}
+
+public struct EventLog: Sendable, Equatable {
+    public private(set) var events: [PodEvent] = []
+    public let capacity: Int
+    public init(capacity: Int = 100) { self.capacity = capacity }
+
+    public mutating func record(type: String = "Normal", reason: String, message: String, fieldPath: String? = nil, at now: String) {
+        if let i = events.firstIndex(where: { $0.reason == reason && $0.message == message && $0.fieldPath == fieldPath && $0.type == type }) {
+            var e = events.remove(at: i)
+            e.count += 1
+            e.lastTimestamp = now
+            events.append(e)
+        } else {
+            events.append(PodEvent(type: type, reason: reason, message: message, fieldPath: fieldPath, count: 1, firstTimestamp: now, lastTimestamp: now))
+        }
+        if events.count > capacity { events.removeFirst(events.count - capacity) }
+    }
+}
+
+/// Manifest seconds as waits and deadlines. The API bounds few of them (a grace period may be
+/// any non-negative int64), and a deadline `now + 2^63 s` does not fit the clocks: every wait
+/// taken from a manifest goes through here, negative → 0, at most Int32.max s (68 years).
+public enum Clamp {
+    public static let maxSeconds: Int64 = Int64(Int32.max)
+    public static func seconds(_ v: Int64) -> Int64 { Swift.min(Swift.max(v, 0), maxSeconds) }
+    public static func seconds(_ v: Double) -> Double { v.isNaN ? 0 : Swift.min(Swift.max(v, 0), Double(maxSeconds)) }
+    public static func duration(_ v: Int64) -> Duration { .seconds(seconds(v)) }
+    public static func duration(_ v: Double) -> Duration { .milliseconds(Int64(seconds(v) * 1000)) }
+}

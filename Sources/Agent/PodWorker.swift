@@ -82,6 +82,8 @@ public actor PodWorker {
     /// Refused at admission (forbidden sysctls): reason and message; the pod is Failed.
     var rejected: (reason: String, message: String)?
     var deletionStarted: String?
+    /// What happened to the pod (probe failures, kills), for `swiftlet events` and later the API.
+    public private(set) var events = EventLog()
     var terminated = false
     var loop: Task<Void, Never>?
     var wake: AsyncStream<Void>.Continuation?
@@ -230,7 +232,7 @@ public actor PodWorker {
             let code = exit?.exitCode ?? (st == nil ? 137 : 0)
             let t = ContainerStateTerminated(
                 exitCode: code, signal: (exit?.signal ?? 0) == 0 ? nil : exit?.signal,
-                reason: exit.map { terminatedReason(exitCode: $0.exitCode, oomKilled: $0.oomKilled) } ?? "Error",
+                reason: exit.map { $0.reason == "Unknown" ? "Unknown" : terminatedReason(exitCode: $0.exitCode, oomKilled: $0.oomKilled) } ?? "Error",
                 message: killMessages.removeValue(forKey: id) ?? exit?.error ?? (exit == nil ? "the container's state was lost" : nil),
                 startedAt: rec.startedAt, finishedAt: exit?.finishedAt ?? nowRFC3339(), containerID: "swiftlet://" + id)
             removeContainer(id)
@@ -441,8 +443,11 @@ public actor PodWorker {
         let attempt = rec.restartCount + (rec.lastTerminated != nil ? 1 : 0)
         let id = containerID(c, attempt: attempt)
         // leftovers of an interrupted earlier attempt with the same id
-        try? ctx.runtime.delete(id: id, force: true)
-        try? ctx.snapshots.remove(id: id)
+        let rt = ctx.runtime, snaps = ctx.snapshots
+        _ = try? await offload {
+            try? rt.delete(id: id, force: true)
+            try? snaps.remove(id: id)
+        }
         let config: ImageConfig
         do { config = try ImageConfig.parse(try ctx.store.readBlob(image.config)) } catch {
             throw StartError(reason: "CreateContainerError", message: "image config of \(image.name): \(error)")
@@ -454,7 +459,7 @@ public actor PodWorker {
                 // writable layer's root owned by the pod's root
                 rootfs = try ctx.snapshots.prepare(id: id, image: image, layerPath: { try self.idmappedLayer($0) }, upperOwner: (base, base))
             } else {
-                rootfs = try ctx.snapshots.prepare(id: id, image: image)
+                rootfs = try await offload { try snaps.prepare(id: id, image: image) }
             }
         } catch {
             throw StartError(reason: "CreateContainerError", message: hostUsers ? "\(error)" : "hostUsers: false needs idmapped mounts of the image's layers: \(error)")
@@ -485,7 +490,8 @@ public actor PodWorker {
                 input.volumes = preparedVolumes
                 let store = ctx.objects, ns = pod.metadata.namespace ?? "default"
                 input.objects = { kind, name in store.get(kind, namespace: ns, name: name) }
-                input.resolveSubPath = { base, sub in try PodWorker.resolveSubPath(base: base, sub: sub) }
+                let pinned = subPathsDir
+                input.resolveSubPath = { r in try PodWorker.bindSubPath(base: r.base, sub: r.subPath, target: pinned + "/\(r.volume)/\(r.container)/\(r.index)") }
                 input.localhostSeccomp = try loadLocalhostSeccomp(c)
                 if c.securityContext?.privileged ?? false { input.hostDevices = HostDevices.list() }
                 input.nodeAllocatable = ["cpu": Quantity(Int64(ctx.cpuCount)), "memory": Quantity(ctx.memoryCapacity)]
@@ -510,17 +516,25 @@ public actor PodWorker {
             o.logMaxFiles = UInt32(ctx.config.containerLogMaxFiles)
             o.allowUnenforcedResources = ctx.config.allowUnenforcedResources
             let record: ContainerRecord
+            let options = o
             do {
-                record = try ctx.runtime.create(id: id, bundle: bundle, options: o)
-                try ctx.runtime.start(id: id)
+                record = try await offload {
+                    do {
+                        let r = try rt.create(id: id, bundle: bundle, options: options)
+                        try rt.start(id: id)
+                        return r
+                    } catch {
+                        try? rt.delete(id: id, force: true)
+                        throw error
+                    }
+                }
             } catch {
-                try? ctx.runtime.delete(id: id, force: true)
                 throw StartError(reason: "RunContainerError", message: "\(error)")
             }
             rec.containerID = id
             rec.startedAt = nowRFC3339()
             rec.imageRef = image.name
-            rec.imageID = image.name.split(separator: ":").first.map(String.init).map { $0 + "@" + image.digest.description }
+            rec.imageID = PodWorker.imageID(name: image.name, digest: image.digest.description)
             log.info("container started", metadata: ["container": "\(c.name)", "id": "\(id)", "pid": "\(record.pid)"])
             persist()
             watch(id: id)
@@ -533,7 +547,19 @@ public actor PodWorker {
         }
     }
 
+    /// The repository digest the kubelet reports as imageID: `registry[:port]/path@sha256:…`.
+    static func imageID(name: String, digest: String) -> String {
+        if let ref = try? ImageReference.parse(name) { return ref.repository + "@" + digest }
+        return name + "@" + digest
+    }
+
     func ensureImage(_ c: Container) async throws -> ImageRecord {
+        let r = try await pullIfNeeded(c)
+        await ctx.imageUsage.used(r.name)
+        return r
+    }
+
+    func pullIfNeeded(_ c: Container) async throws -> ImageRecord {
         let name = c.image ?? ""
         let ref: ImageReference
         do { ref = try ImageReference.parse(name) } catch {
@@ -638,11 +664,17 @@ public actor PodWorker {
             if state.podIP != nil && !hostNetwork { try? ctx.network.remove(id: networkID, removingNetns: sandboxDir + "/net") }
             unpinSandbox()
             if !hostUsers { try ensureUserNamespace() }
-            var err = [CChar](repeating: 0, count: 512)
             var pause: pid_t = 0
-            if sl_sandbox_create(sandboxDir, hostname, ns, ctx.runtime.monitorPath, &pause, &err, 512) < 0 {
-                throw ConfigError("sandbox: \(String(cString: err))")
+            let pauseExe = try ctx.runtime.monitorExecutable()
+            let dir = sandboxDir
+            let (made, pid, message) = try await offload { () -> (Bool, pid_t, String) in
+                var err = [CChar](repeating: 0, count: 512)
+                var pause: pid_t = 0
+                let rc = sl_sandbox_create(dir, hostname, ns, pauseExe, &pause, &err, 512)
+                return (rc >= 0, pause, String(cString: err))
             }
+            if !made { throw ConfigError("sandbox: \(message)") }
+            pause = pid
             if pause > 0 {
                 state.pausePid = pause
                 watchPause(pause)
@@ -657,7 +689,8 @@ public actor PodWorker {
                 guard let h = p.hostPort, h > 0 else { return nil }
                 return PortMapping(hostPort: UInt16(h), containerPort: UInt16(p.containerPort), proto: (p.protocol ?? "TCP").lowercased())
             }
-            let r = try ctx.network.add(id: networkID, netns: sandboxDir + "/net", hostPorts: ports)
+            let network = ctx.network, nid = networkID, netns = sandboxDir + "/net"
+            let r = try await offload { try network.add(id: nid, netns: netns, hostPorts: ports) }
             state.podIP = r.ip
         }
         let dns = pod.spec.dnsConfig.map { c in
@@ -712,7 +745,7 @@ public actor PodWorker {
         deletionStarted = nowRFC3339()
         poke()
         await loop?.value
-        let g = max(0, grace ?? pod.spec.terminationGracePeriodSeconds ?? 30)
+        let g = Clamp.seconds(grace ?? pod.spec.terminationGracePeriodSeconds ?? 30)
         log.info("stopping pod", metadata: ["grace": "\(g)s"])
         // app containers (and a running regular init container) together, then the sidecars, the
         // last started first
@@ -733,11 +766,11 @@ public actor PodWorker {
         log.info("pod removed")
     }
 
-    func stopContainer(id: String, container c: Container, grace: Int64) async {
+    func stopContainer(id: String, container c: Container, grace requested: Int64) async {
+        var grace = Clamp.seconds(requested)
         guard let rec = try? ctx.runtime.record(id: id), (try? ctx.runtime.state(id: id))?.status == "running" else { return }
         stopProbes(id)
         stopping.insert(id)
-        var grace = grace
         if let hook = c.lifecycle?.preStop, grace > 0 {
             // preStop runs within the grace period; at least 2 s are left for the signal (kubelet)
             let start = wallClock()
@@ -751,11 +784,15 @@ public actor PodWorker {
             sig = s
         }
         try? ctx.runtime.kill(id: id, signal: sig)
-        let exited = await ctx.exits.wait(pid: rec.monitorPid, timeout: .seconds(grace))
+        let exited = await ctx.exits.wait(pid: rec.monitorPid, timeout: Clamp.duration(grace))
         if !exited {
             log.info("grace period over, killing", metadata: ["container": "\(c.name)"])
             try? ctx.runtime.kill(id: id, signal: SIGKILL, all: true)
             _ = await ctx.exits.wait(pid: rec.monitorPid, timeout: .seconds(10))
+        }
+        if let exit = ctx.runtime.exitRecord(id: id) {
+            log.info("container stopped", metadata: ["container": "\(c.name)", "exitCode": "\(exit.exitCode)",
+                                                     "signal": "\(exit.signal)", "graceful": "\(exited)"])
         }
     }
 
@@ -769,7 +806,9 @@ public actor PodWorker {
             try? ctx.qos.removePod(qos: qos, uid: uid)
         }
         unmountVolumes()
-        try? Files.removeTree(podDir)
+        unpinSubPaths()
+        PodWorker.unmountAll(under: podDir)
+        do { try Files.removeTree(podDir) } catch { log.error("removing the pod's directory: \(error)") }
         if !ctx.config.keepPodLogs { try? Files.removeTree(logDir) }
     }
 
@@ -868,6 +907,83 @@ public actor PodWorker {
         return p
     }
 
+    /// Static pods (and system-critical priorities) are never evicted, as with the kubelet.
+    var isCritical: Bool {
+        let source = pod.metadata.annotations?["kubernetes.io/config.source"]
+        return source == "file" || (pod.spec.priority ?? 0) >= EvictionPolicy.criticalPriority
+    }
+
+    func evictionCandidate(signal: EvictionThreshold.Signal, uid: String) -> EvictionPolicy.Candidate {
+        let reqs = pod.spec.containers.map(ContainerSpecBuilder.requirements)
+        var usage: Int64 = 0, request: Int64 = 0
+        switch signal {
+        case .memoryAvailable:
+            request = reqs.compactMap(\.memoryRequestBytes).reduce(0, KubeMapping.saturatingAdd)
+            let group = ctx.qos.hierarchy.absolute(ctx.cgroupBase + "/" + KubeMapping.podCgroup(qos: qosClass, podUID: uid))
+            usage = Int64((try? Files.readString(group + "/memory.current")).flatMap { Int64($0.trimmingWhitespaceAndNewlines) } ?? 0)
+        case .pidAvailable:
+            usage = 0
+        default:
+            request = pod.spec.containers.compactMap { $0.resources?.requests?["ephemeral-storage"]?.value }.reduce(0, KubeMapping.saturatingAdd)
+            usage = ephemeralStorageUsage()
+        }
+        return EvictionPolicy.Candidate(uid: uid, priority: pod.spec.priority ?? 0, critical: isCritical, usage: usage, request: request)
+    }
+
+    /// emptyDir volumes on disk, logs and the containers' writable layers.
+    func ephemeralStorageUsage() -> Int64 {
+        var total = diskUsage(volumesDir + "/kubernetes.io~empty-dir") + diskUsage(logDir)
+        for slot in allSlots { if let id = record(slot).containerID { total += diskUsage(ctx.snapshots.directory(id) + "/upper") } }
+        return total
+    }
+
+    /// Hard eviction: containers killed without grace, the pod Failed with reason Evicted.
+    func evict(message: String) async {
+        rejected = ("Evicted", message)
+        events.record(type: "Warning", reason: "Evicted", message: message, at: nowRFC3339())
+        for slot in allSlots {
+            guard let id = record(slot).containerID else { continue }
+            let c = container(slot)
+            await stopContainer(id: id, container: c, grace: 0)
+            let exit = ctx.runtime.exitRecord(id: id)
+            var rec = record(slot)
+            rec.terminated = ContainerStateTerminated(exitCode: exit?.exitCode ?? 137, signal: exit.map { $0.signal == 0 ? nil : $0.signal } ?? nil,
+                                                      reason: "Error", message: message, startedAt: rec.startedAt,
+                                                      finishedAt: exit?.finishedAt ?? nowRFC3339(), containerID: "swiftlet://" + id)
+            rec.containerID = nil
+            rec.waitingReason = nil
+            setRecord(slot, rec)
+            removeContainer(id)
+        }
+        persist()
+        poke()
+    }
+
+    /// The CRI log files of a container instance (rotated ones first, then the live file), app
+    /// or init container by name (the first app container when nil): the current or last
+    /// instance, or with `previous` the one before the running one (the last terminated one when
+    /// nothing runs). Instance k of a container logs to `<logDir>/<name>/<k>.log`.
+    public func logFiles(container name: String?, previous: Bool) throws(AgentLookupError) -> (container: String, files: [String]) {
+        let slots = pod.spec.containers.indices.map { Slot.app($0) } + initSpecs.indices.map { Slot.initc($0) }
+        guard let slot = slots.first(where: { name == nil || container($0).name == name }) else {
+            let all = slots.map { container($0).name }
+            throw AgentLookupError("container \(name ?? "") is not valid for pod \(pod.metadata.name ?? ""): choose one of [\(all.joined(separator: " "))]")
+        }
+        let c = container(slot)
+        let rec = record(slot)
+        var n = Int(rec.restartCount)
+        if previous {
+            guard rec.lastTerminated != nil || rec.terminated != nil else {
+                throw AgentLookupError("previous terminated container \"\(c.name)\" in pod \"\(pod.metadata.name ?? "")\" not found")
+            }
+            if rec.containerID != nil { n -= 1 }
+        }
+        let dir = logDir + "/" + c.name
+        let live = "\(max(0, n)).log"
+        let rotated = ((try? Files.list(dir)) ?? []).filter { $0.hasPrefix(live + ".") }.sorted()
+        return (c.name, rotated.map { dir + "/" + $0 } + [dir + "/" + live])
+    }
+
     /// Container id for `exec`/`logs` by container name (nil if not running).
     public func runningContainer(_ name: String?) -> (id: String, name: String)? {
         for slot in pod.spec.containers.indices.map({ Slot.app($0) }) + initSpecs.indices.map({ Slot.initc($0) }) {
@@ -922,24 +1038,25 @@ extension PodWorker {
     static func probeLoop(worker: PodWorker?, id: String, container c: Container, podIP: String?, runner: HandlerRunner,
                           startedAt: Double, skipStartup: Bool) async {
         @Sendable func sleep(_ s: Double) async -> Bool {
-            if s > 0 { try? await Task.sleep(for: .milliseconds(Int64(s * 1000))) }
+            if s > 0 { try? await Task.sleep(for: Clamp.duration(s)) }
             return !Task.isCancelled
         }
         /// Runs `probe` every period after its initial delay; `changed` gets each new verdict
         /// and returns false to stop.
-        @Sendable func repeatedly(_ probe: Probe, initial: Bool?, _ changed: @Sendable (Bool, String) async -> Bool) async {
+        @Sendable func repeatedly(_ probe: Probe, _ kind: ProbeKind, initial: Bool?, _ changed: @Sendable (Bool, String) async -> Bool) async {
             let s = ProbeSettings(probe)
             var counter = ProbeCounter(initial: initial)
             guard await sleep(max(0, s.initialDelay - (wallClock() - startedAt))) else { return }
             while true {
                 let r = await runner.probe(probe, containerID: id, container: c, podIP: podIP)
                 if Task.isCancelled { return }
+                if !r.ok { await worker?.probeAttemptFailed(id, kind: kind, message: r.message) }
                 if let v = counter.record(r.ok, s), !(await changed(v, r.message)) { return }
                 guard await sleep(s.period) else { return }
             }
         }
         if let sp = c.startupProbe, !skipStartup {
-            await repeatedly(sp, initial: nil) { ok, message in
+            await repeatedly(sp, .startup, initial: nil) { ok, message in
                 if ok { await worker?.startupSucceeded(id) } else { await worker?.probeFailed(id, kind: .startup, message: message, probe: sp) }
                 return false
             }
@@ -948,7 +1065,7 @@ extension PodWorker {
         await withTaskGroup(of: Void.self) { group in
             if let lp = c.livenessProbe {
                 group.addTask {
-                    await repeatedly(lp, initial: true) { ok, message in
+                    await repeatedly(lp, .liveness, initial: true) { ok, message in
                         if !ok { await worker?.probeFailed(id, kind: .liveness, message: message, probe: lp) }
                         return ok
                     }
@@ -956,7 +1073,7 @@ extension PodWorker {
             }
             if let rp = c.readinessProbe {
                 group.addTask {
-                    await repeatedly(rp, initial: false) { ok, message in
+                    await repeatedly(rp, .readiness, initial: false) { ok, message in
                         await worker?.setReady(id, ok, message: message)
                         return true
                     }
@@ -977,8 +1094,25 @@ extension PodWorker {
     func setReady(_ id: String, _ ready: Bool, message: String) {
         guard readiness[id] != nil else { return }
         readiness[id] = ready
-        log.info(ready ? "readiness probe succeeded" : "readiness probe failed",
+        log.info(ready ? "container ready" : "container not ready",
                  metadata: ["container": "\(slot(forID: id).map { container($0).name } ?? id)", "message": "\(message)"])
+    }
+
+    /// Every failed probe run, as the kubelet reports it: a warning line and an Unhealthy event
+    /// (`Readiness probe failed: HTTP probe failed with statuscode: 404`).
+    func probeAttemptFailed(_ id: String, kind: ProbeKind, message: String) {
+        guard let slot = slot(forID: id) else { return }
+        let name = container(slot).name
+        let text = "\(kind.rawValue) probe failed: \(message)"
+        log.warning("\(text)", metadata: ["container": "\(name)"])
+        events.record(type: "Warning", reason: "Unhealthy", message: text, fieldPath: fieldPath(slot), at: nowRFC3339())
+    }
+
+    func fieldPath(_ slot: Slot) -> String {
+        switch slot {
+        case .app(let i): return "spec.containers{\(pod.spec.containers[i].name)}"
+        case .initc(let i): return "spec.initContainers{\(initSpecs[i].name)}"
+        }
     }
 
     /// Liveness or startup failed failureThreshold times: the container is killed (preStop,
@@ -989,6 +1123,7 @@ extension PodWorker {
         let text = "Container \(c.name) failed \(kind.rawValue.lowercased()) probe, will be restarted"
         log.warning("\(kind.rawValue) probe failed", metadata: ["container": "\(c.name)", "message": "\(message)"])
         killMessages[id] = text + (message.isEmpty ? "" : ": " + message)
+        events.record(reason: "Killing", message: text, fieldPath: fieldPath(slot), at: nowRFC3339())
         await stopContainer(id: id, container: c, grace: probe.terminationGracePeriodSeconds ?? pod.spec.terminationGracePeriodSeconds ?? 30)
     }
 
@@ -997,7 +1132,7 @@ extension PodWorker {
     func runPostStart(_ hook: LifecycleHandler, id: String, container c: Container) async {
         postStartPending.insert(id)
         let r = await ctx.handlers.hook(hook, containerID: id, container: c, podIP: state.podIP,
-                                        timeout: Double(pod.spec.terminationGracePeriodSeconds ?? 30))
+                                        timeout: Double(Clamp.seconds(pod.spec.terminationGracePeriodSeconds ?? 30)))
         postStartPending.remove(id)
         if !r.ok {
             log.warning("postStart hook failed", metadata: ["container": "\(c.name)", "error": "\(r.message)"])

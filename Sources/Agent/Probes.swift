@@ -91,7 +91,7 @@ public final class HandlerRunner: Sendable {
         return await withCheckedContinuation { (k: CheckedContinuation<HandlerOutcome, Never>) in
             DispatchQueue.global().async {
                 do {
-                    let r = try rt.execCapture(id: containerID, args: command, timeout: .milliseconds(Int64(timeout * 1000)))
+                    let r = try rt.execCapture(id: containerID, args: command, timeout: Clamp.duration(timeout))
                     let text = String(decoding: r.output, as: UTF8.self)
                     if r.timedOut {
                         k.resume(returning: HandlerOutcome(ok: false, message: "command \(command) timed out after \(Int(timeout))s"))
@@ -121,7 +121,7 @@ public final class HandlerRunner: Sendable {
             req.headers.add(name: h.name, value: h.value)
         }
         do {
-            let resp = try await http.execute(req, timeout: .milliseconds(Int64(timeout * 1000)))
+            let resp = try await http.execute(req, timeout: .milliseconds(Int64(Clamp.seconds(timeout) * 1000)))
             var body: [UInt8] = []
             for try await chunk in resp.body {
                 if body.count < 10 * 1024 { body += chunk.readableBytesView.prefix(10 * 1024 - body.count) }
@@ -160,7 +160,7 @@ public final class HandlerRunner: Sendable {
         if let e = h.exec { return await exec(containerID: containerID, command: e.command ?? [], timeout: timeout) }
         if let g = h.httpGet { return await httpGet(g, container: c, podIP: podIP, timeout: timeout) }
         if let s = h.sleep {
-            try? await Task.sleep(for: .milliseconds(Int64(min(Double(s.seconds), timeout) * 1000)))
+            try? await Task.sleep(for: Clamp.duration(min(Double(s.seconds), timeout)))
             return HandlerOutcome(ok: true, message: "")
         }
         if h.tcpSocket != nil { return HandlerOutcome(ok: true, message: "tcpSocket hooks are deprecated and do nothing") }
@@ -184,7 +184,7 @@ enum TCPConnect {
         if rc == 0 { return nil }
         guard errno == EINPROGRESS else { return SystemError.message(errno) }
         var p = pollfd(fd: fd, events: Int16(POLLOUT), revents: 0)
-        let n = poll(&p, 1, Int32(timeout * 1000))
+        let n = poll(&p, 1, Int32(min(Clamp.seconds(timeout) * 1000, Double(Int32.max))))
         if n == 0 { return "i/o timeout" }
         var soErr: Int32 = 0
         var len = socklen_t(MemoryLayout<Int32>.size)

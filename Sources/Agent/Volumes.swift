@@ -43,6 +43,13 @@ public struct VolumeError: Error, Sendable, CustomStringConvertible {
     public var description: String { message }
 }
 
+/// A pod, container or instance the CLI asked about does not exist.
+public struct AgentLookupError: Error, Sendable, CustomStringConvertible {
+    public let message: String
+    public init(_ m: String) { message = m }
+    public var description: String { message }
+}
+
 /// What goes into configMap/secret/downwardAPI/projected volumes: pure.
 public enum VolumeContent {
     static func mode(_ m: Int32?, _ d: Int32?) -> UInt32 { UInt32(m ?? d ?? 0o644) & 0o7777 }
@@ -203,6 +210,15 @@ public struct PreparedVolume: Sendable, Equatable {
     }
 }
 
+/// A volumeMount's subPath to resolve inside its volume.
+public struct SubPathRequest: Sendable, Equatable {
+    public var volume: String
+    public var base: String
+    public var subPath: String
+    public var container: String
+    public var index: Int
+}
+
 /// volumeMounts → OCI bind mounts: pure except for resolving subPaths inside the volume.
 public enum VolumeMounts {
     public static func propagation(_ p: String?) throws(VolumeError) -> String {
@@ -229,10 +245,10 @@ public enum VolumeMounts {
     }
 
     public static func mounts(container c: Container, volumes: [String: PreparedVolume], env: [String], privileged: Bool,
-                              resolve: (String, String) throws -> String) throws -> [OCISpec.Mount] {
+                              resolve: (SubPathRequest) throws -> String) throws -> [OCISpec.Mount] {
         let lookup: (String) -> String? = { name in env.last { $0.hasPrefix(name + "=") }.map { String($0.dropFirst(name.count + 1)) } }
         var out: [OCISpec.Mount] = []
-        for m in c.volumeMounts ?? [] {
+        for (index, m) in (c.volumeMounts ?? []).enumerated() {
             guard let v = volumes[m.name] else { throw VolumeError("volumeMount \(m.name): no volume of that name") }
             if m.mountPropagation == "Bidirectional" && !privileged {
                 throw VolumeError("volumeMount \(m.name): Bidirectional mount propagation is available only to privileged containers")
@@ -242,7 +258,7 @@ public enum VolumeMounts {
             if let expr = m.subPathExpr, !expr.isEmpty { sub = VarExpansion.expand(expr, lookup) }
             if !sub.isEmpty {
                 try checkSubPath(sub)
-                source = try resolve(v.path, sub)
+                source = try resolve(SubPathRequest(volume: m.name, base: v.path, subPath: sub, container: c.name, index: index))
             }
             var opts = ["rbind", try propagation(m.mountPropagation)]
             if v.readOnly || (m.readOnly ?? false) { opts.append("ro") }
@@ -394,19 +410,73 @@ extension PodWorker {
         }
     }
 
-    /// `sub` inside the volume at `base`, created as a directory when missing; symlinks must not
-    /// lead out of the volume.
-    static func resolveSubPath(base: String, sub: String) throws -> String {
-        let full = base + "/" + sub
-        if !Files.exists(full) { try Files.makeDirectories(full, mode: 0o755) }
-        guard let real = realpath(full, nil) else { throw VolumeError("subPath \(sub): \(SystemError.message(errno))") }
-        defer { free(real) }
-        let r = String(cString: real)
-        guard let rb = realpath(base, nil) else { throw VolumeError("volume \(base): \(SystemError.message(errno))") }
-        defer { free(rb) }
-        let b = String(cString: rb)
-        guard r == b || r.hasPrefix(b + "/") else { throw VolumeError("subPath \"\(sub)\" leads outside the volume") }
-        return r
+    var subPathsDir: String { podDir + "/volume-subpaths" }
+
+    /// A subPath pinned for one volumeMount (the kubelet's CVE-2021-25741 fix, by fd): the path is
+    /// resolved beneath the volume without ever following a symlink out of it (openat2
+    /// RESOLVE_BENEATH, missing directories made one at a time relative to their resolved parent),
+    /// and the resulting fd — not the path — is bind-mounted on
+    /// `<podDir>/volume-subpaths/<volume>/<container>/<index>`, a place no container can change.
+    /// The container's mount then binds that. Whatever the pod's processes rename or swap inside
+    /// the volume afterwards, the mount stays on what was checked.
+    static func bindSubPath(base: String, sub: String, target: String) throws -> String {
+        let bfd = open(base, SL_O_PATH | O_DIRECTORY | O_CLOEXEC)
+        guard bfd >= 0 else { throw VolumeError("subPath \"\(sub)\": open volume \(base): \(SystemError.message(errno))") }
+        defer { close(bfd) }
+        let fd = sl_open_beneath(bfd, sub, 1)
+        guard fd >= 0 else {
+            let e = -fd
+            if e == EXDEV || e == ELOOP { throw VolumeError("subPath \"\(sub)\" leads outside the volume \(base)") }
+            throw VolumeError("subPath \"\(sub)\" in \(base): \(SystemError.message(e))")
+        }
+        defer { close(fd) }
+        var st = stat()
+        guard fstat(fd, &st) == 0 else { throw VolumeError("subPath \"\(sub)\": fstat: \(SystemError.message(errno))") }
+        let isDir = (st.st_mode & S_IFMT) == S_IFDIR
+        guard isDir || (st.st_mode & S_IFMT) == S_IFREG else {
+            throw VolumeError("subPath \"\(sub)\" in \(base) is neither a directory nor a regular file")
+        }
+        try unpinSubPath(target)
+        let parent = String(target[..<target.lastIndex(of: "/")!])
+        try Files.makeDirectories(parent, mode: 0o750)
+        if isDir {
+            guard mkdir(target, 0o750) == 0 else { throw SystemError(op: "mkdir", code: errno, detail: target) }
+        } else {
+            let f = open(target, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0o640)
+            guard f >= 0 else { throw SystemError(op: "create", code: errno, detail: target) }
+            close(f)
+        }
+        guard mount("/proc/self/fd/\(fd)", target, nil, UInt(MS_BIND), nil) == 0 else {
+            let e = errno
+            if isDir { rmdir(target) } else { unlink(target) }
+            throw SystemError(op: "bind subPath", code: e, detail: "\(sub) of \(base) on \(target)")
+        }
+        return target
+    }
+
+    /// Removes a pinned subPath (unmounted first; never descends into what it pinned).
+    static func unpinSubPath(_ target: String) throws {
+        while sl_is_mount_point(target) == 1 {
+            guard umount2(target, Int32(MNT_DETACH)) == 0 else { throw SystemError(op: "umount", code: errno, detail: target) }
+        }
+        var st = stat()
+        guard lstat(target, &st) == 0 else { return }
+        if (st.st_mode & S_IFMT) == S_IFDIR { rmdir(target) } else { unlink(target) }
+    }
+
+    /// Every pinned subPath of the pod (at teardown), or of one container.
+    func unpinSubPaths(container: String? = nil) {
+        PodWorker.unmountAll(under: subPathsDir, matching: { path in
+            container == nil || path.split(separator: "/").dropLast().last.map(String.init) == container
+        })
+    }
+
+    /// Unmounts every mount below `dir` (deepest first), as far as `matching` selects them.
+    static func unmountAll(under dir: String, matching: (String) -> Bool = { _ in true }) {
+        guard let mounts = try? ProcFS.mountInfo() else { return }
+        for m in mounts.map(\.mountPoint).filter({ $0.hasPrefix(dir + "/") && matching($0) }).sorted(by: >) {
+            umount2(m, Int32(MNT_DETACH))
+        }
     }
 }
 

@@ -60,13 +60,15 @@ public enum KubeMapping {
     /// cpu.shares from milli-CPU: max(2, milli*1024/1000), capped at 262144.
     public static func shares(milliCPU: Int64?) -> UInt64 {
         guard let m = milliCPU, m > 0 else { return minShares }
-        let s = UInt64(m) * 1024 / 1000
+        // past the cap (256 CPUs) the product no longer matters: no overflow for huge requests
+        let s = m >= Int64(maxShares) * 1000 / 1024 + 1 ? maxShares : UInt64(m) * 1024 / 1000
         return min(max(s, minShares), maxShares)
     }
 
     /// CFS quota for a limit: milli*100000/1000, at least 1000 µs.
     public static func quota(milliCPU: Int64) -> Int64 {
-        max(milliCPU * cfsPeriod / 1000, minQuota)
+        let (q, overflow) = milliCPU.multipliedReportingOverflow(by: cfsPeriod)
+        return overflow ? Int64.max / 1000 : max(q / 1000, minQuota)
     }
 
     /// A container's own cgroup: weight from the request, cpu.max from the limit (else "max"),
@@ -88,21 +90,27 @@ public enum KubeMapping {
     public static func pod(_ containers: [ContainerRequirements], pidsLimit: Int64 = -1) -> ContainerResources {
         let cs = containers.map(\.defaulted)
         var r = ContainerResources()
-        let cpuRequests = cs.compactMap(\.cpuRequestMilli).reduce(0, +)
+        let cpuRequests = cs.compactMap(\.cpuRequestMilli).reduce(0, saturatingAdd)
         r.cpuShares = shares(milliCPU: cpuRequests)
         r.cpuPeriod = UInt64(cfsPeriod)
         if !cs.isEmpty, cs.allSatisfy({ $0.cpuLimitMilli != nil }) {
-            r.cpuQuota = quota(milliCPU: cs.compactMap(\.cpuLimitMilli).reduce(0, +))
+            r.cpuQuota = quota(milliCPU: cs.compactMap(\.cpuLimitMilli).reduce(0, saturatingAdd))
         } else {
             r.cpuQuota = -1
         }
         if !cs.isEmpty, cs.allSatisfy({ $0.memoryLimitBytes != nil }) {
-            r.memoryLimit = cs.compactMap(\.memoryLimitBytes).reduce(0, +)
+            r.memoryLimit = cs.compactMap(\.memoryLimitBytes).reduce(0, saturatingAdd)
         } else {
             r.memoryLimit = -1
         }
         r.pidsLimit = pidsLimit > 0 ? pidsLimit : -1
         return r
+    }
+
+    /// a + b, held at Int64.max/min instead of trapping (resource sums of absurd manifests)
+    public static func saturatingAdd(_ a: Int64, _ b: Int64) -> Int64 {
+        let (r, o) = a.addingReportingOverflow(b)
+        return o ? (b > 0 ? Int64.max : Int64.min) : r
     }
 
     /// oom_score_adj per QoS: Guaranteed -997, BestEffort 1000, Burstable
@@ -114,7 +122,8 @@ public enum KubeMapping {
         case .burstable:
             let req = memoryRequestBytes ?? 0
             let cap = max(memoryCapacityBytes, 1)
-            var adj = Int(1000 - (1000 * req) / cap)
+            // request/capacity ≥ 1 gives the floor: no 1000*req overflow for huge requests
+            var adj = req >= cap ? 0 : Int(1000 - (1000 * req) / cap)
             if adj < 1000 + guaranteedOOMScoreAdj { adj = 1000 + guaranteedOOMScoreAdj }
             if adj >= bestEffortOOMScoreAdj { adj = bestEffortOOMScoreAdj - 1 }
             return adj

@@ -31,6 +31,8 @@ public struct ContainerResources: Equatable, Sendable {
     public var swapMax: Int64?            // v2 memory.swap.max directly (Kubernetes: 0)
     public var oomGroup: Bool?            // memory.oom.group
     public var unified: [String: String] = [:]
+    /// Writes with no field of their own, in order (one device per io.max / io.weight write).
+    public var extraWrites: [CgroupWrite] = []
 
     public init(memoryLimit: Int64? = nil, memoryReservation: Int64? = nil, memorySwap: Int64? = nil,
                 cpuShares: UInt64? = nil, cpuQuota: Int64? = nil, cpuPeriod: UInt64? = nil,
@@ -86,6 +88,7 @@ public enum CgroupMapping {
         if let s = r.swapMax { w.append(.init("memory.swap.max", s < 0 ? "max" : String(s), optional: true)) }
         if let g = r.oomGroup { w.append(.init("memory.oom.group", g ? "1" : "0")) }
         if let pids = r.pidsLimit { w.append(.init("pids.max", pids <= 0 ? "max" : String(pids))) }
+        w += r.extraWrites
         for (k, v) in r.unified.sorted(by: { $0.key < $1.key }) { w.append(.init(k, v)) }
         return w
     }

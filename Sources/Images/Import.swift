@@ -20,7 +20,7 @@ public struct ImageImporter: Sendable {
         defer { try? Files.removeTree(staging) }
         try Files.makeDirectories(staging, mode: 0o700)
         do {
-            _ = try LayerUnpacker.unpack(archive: path, into: staging, overlayWhiteouts: false, keepOwners: false)
+            _ = try LayerUnpacker.unpack(archive: path, into: staging, overlayWhiteouts: false, keepOwners: false, maxBytes: try store.unpackBudget())
         } catch {
             throw StoreError("import \(path): not a readable tar archive: \(error)")
         }

@@ -8,6 +8,7 @@ import Glibc
 
 public struct LayerError: Error, Sendable, CustomStringConvertible {
     public let message: String
+    public init(message: String) { self.message = message }
     public var description: String { message }
 }
 
@@ -22,9 +23,10 @@ public enum LayerUnpacker {
         public var warning: String
     }
 
-    /// Unpacks the archive at `archive` into the existing directory `dir`.
+    /// Unpacks the archive at `archive` into the existing directory `dir`, writing at most
+    /// `maxBytes` (file data plus a small cost per entry).
     public static func unpack(archive: String, into dir: String, overlayWhiteouts: Bool = true,
-                              keepOwners: Bool = true) throws -> Result {
+                              keepOwners: Bool = true, maxBytes: UInt64 = .max) throws -> Result {
         let inFD = try sys("open", archive) { open(archive, O_RDONLY | O_CLOEXEC) }
         defer { close(inFD) }
         let dirFD = try sys("open", dir) { open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC) }
@@ -32,7 +34,7 @@ public enum LayerUnpacker {
         var res = sl_unpack_result()
         var err = [CChar](repeating: 0, count: 1024)
         let flags = (overlayWhiteouts ? SL_UNPACK_OVERLAY_WHITEOUTS : 0) | (keepOwners ? SL_UNPACK_KEEP_OWNERS : 0)
-        let rc = sl_unpack_layer(inFD, dirFD, Int32(flags), &res, &err, err.count)
+        let rc = sl_unpack_layer(inFD, dirFD, Int32(flags), maxBytes, &res, &err, err.count)
         if rc != 0 {
             let msg = String(cString: err)
             throw LayerError(message: msg.isEmpty ? "unpack \(archive): \(SystemError.message(-rc))" : msg)
@@ -187,8 +189,15 @@ public final class ImagePuller: Sendable {
         let staging = store.temporaryPath("layer")
         do {
             try Files.makeDirectories(staging + "/fs", mode: 0o755)
-            let result = try await NIOThreadPool.singleton.runIfActive {
-                try LayerUnpacker.unpack(archive: store.blobPath(d.digest), into: staging + "/fs")
+            // concurrent unpacks share what may still be written
+            let budget = try store.unpackBudget(sharedBy: concurrency)
+            let result: LayerUnpacker.Result
+            do {
+                result = try await NIOThreadPool.singleton.runIfActive {
+                    try LayerUnpacker.unpack(archive: store.blobPath(d.digest), into: staging + "/fs", maxBytes: budget)
+                }
+            } catch let e as LayerError where e.message.contains("unpacking stopped after") {
+                throw LayerError(message: "layer \(d.digest): \(e.message) (\(Int(store.minFreeFraction * 100))% of \(store.root)'s filesystem stays free); the layer was discarded")
             }
             guard result.diffID == diffID.description else {
                 throw LayerError(message: "layer \(d.digest): uncompressed content is \(result.diffID) but the image config says \(diffID); the layer was discarded")

@@ -58,13 +58,34 @@ public struct StoreError: Error, Sendable, CustomStringConvertible {
 /// half-visible blob or layer; tmp/ entries of dead processes are removed on open.
 public final class ImageStore: Sendable {
     public let root: String
+    /// The share of the image filesystem that must stay free (the kubelet's hard eviction
+    /// threshold imagefs.available<15%): an unpack that would take it stops with an error.
+    public let minFreeFraction: Double
 
-    public init(root: String = "/var/lib/swiftlet/images") throws {
+    public init(root: String = "/var/lib/swiftlet/images", minFreeFraction: Double = 0.15) throws {
         self.root = root
+        self.minFreeFraction = min(max(minFreeFraction, 0), 1)
         for d in ["blobs/sha256", "layers/sha256", "l", "snapshots", "locks", "tmp"] {
             try Files.makeDirectories(root + "/" + d, mode: 0o700)
         }
         cleanStaleTemporaries()
+    }
+
+    /// Total and available bytes of the filesystem holding the store.
+    public func filesystem() -> (total: UInt64, available: UInt64)? {
+        var v = statvfs()
+        guard statvfs(root, &v) == 0 else { return nil }
+        return (UInt64(v.f_blocks) * UInt64(v.f_frsize), UInt64(v.f_bavail) * UInt64(v.f_frsize))
+    }
+
+    /// Bytes an unpack may write before the filesystem drops under `minFreeFraction` free.
+    public func unpackBudget(sharedBy n: Int = 1) throws(LayerError) -> UInt64 {
+        guard let fs = filesystem() else { return .max }
+        let reserve = UInt64(Double(fs.total) * minFreeFraction)
+        guard fs.available > reserve else {
+            throw LayerError(message: "the image filesystem of \(root) has \(fs.available >> 20) MiB free, below its threshold of \(Int(minFreeFraction * 100))% (\(reserve >> 20) MiB): nothing is unpacked")
+        }
+        return (fs.available - reserve) / UInt64(max(1, n))
     }
 
     public func blobPath(_ d: Digest) -> String { "\(root)/blobs/\(d.algorithm)/\(d.hex)" }
@@ -256,7 +277,7 @@ public final class ImageStore: Sendable {
     }
 }
 
-func diskUsage(_ path: String) -> Int64 {
+public func diskUsage(_ path: String) -> Int64 {
     var st = stat()
     guard lstat(path, &st) == 0 else { return 0 }
     var total = Int64(st.st_blocks) * 512

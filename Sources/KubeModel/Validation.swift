@@ -51,7 +51,39 @@ public enum PodValidation {
         if let r = spec.restartPolicy, !restartPolicies.contains(r) { unsupported("spec.restartPolicy", r, restartPolicies) }
         if let d = spec.dnsPolicy, !dnsPolicies.contains(d) { unsupported("spec.dnsPolicy", d, dnsPolicies) }
         if let g = spec.terminationGracePeriodSeconds, g < 0 { err("spec.terminationGracePeriodSeconds", "Invalid value: \(g): must be greater than or equal to 0") }
-        if let a = spec.activeDeadlineSeconds, a <= 0 { err("spec.activeDeadlineSeconds", "Invalid value: \(a): must be between 1 and 2147483647, inclusive") }
+        if let a = spec.activeDeadlineSeconds, a <= 0 || a > Int64(Int32.max) { err("spec.activeDeadlineSeconds", "Invalid value: \(a): must be between 1 and 2147483647, inclusive") }
+        func checkID(_ f: String, _ v: Int64?) {
+            if let v, v < 0 || v > Int64(Int32.max) { err(f, "Invalid value: \(v): must be between 0 and 2147483647, inclusive") }
+        }
+        if let psc = spec.securityContext {
+            checkID("spec.securityContext.runAsUser", psc.runAsUser)
+            checkID("spec.securityContext.runAsGroup", psc.runAsGroup)
+            checkID("spec.securityContext.fsGroup", psc.fsGroup)
+            for (i, g) in (psc.supplementalGroups ?? []).enumerated() { checkID("spec.securityContext.supplementalGroups[\(i)]", g) }
+        }
+        func checkMode(_ f: String, _ m: Int32?) {
+            if let m, m < 0 || m > 0o777 { err(f, "Invalid value: \(m): must be a number between 0 and 0777 (octal), both inclusive") }
+        }
+        // validateLocalDescendingPath + validateLocalNonReservedPath: items land inside the volume
+        func checkItemPath(_ f: String, _ p: String) {
+            if p.isEmpty { err(f, "Required value"); return }
+            if p.hasPrefix("/") { invalid(f, p, "must be a relative path") }
+            if p.split(separator: "/", omittingEmptySubsequences: false).contains("..") { invalid(f, p, "must not contain '..'") }
+            if p.hasPrefix("..") { invalid(f, p, "must not start with '..'") }
+        }
+        func checkKeyToPaths(_ f: String, _ items: [KeyToPath]?) {
+            for (j, it) in (items ?? []).enumerated() {
+                if it.key.isEmpty { err(f + "[\(j)].key", "Required value") }
+                checkItemPath(f + "[\(j)].path", it.path)
+                checkMode(f + "[\(j)].mode", it.mode)
+            }
+        }
+        func checkDownward(_ f: String, _ items: [DownwardAPIVolumeFile]?) {
+            for (j, it) in (items ?? []).enumerated() {
+                checkItemPath(f + "[\(j)].path", it.path)
+                checkMode(f + "[\(j)].mode", it.mode)
+            }
+        }
         if let h = spec.hostname, !isDNS1123Label(h) { invalid("spec.hostname", h, labelMsg) }
 
         var volumeNames = Set<String>()
@@ -63,6 +95,28 @@ public enum PodValidation {
             if v.sourceCount > 1 { err(f, "Forbidden: may not specify more than 1 volume type") }
             if let hp = v.hostPath, !hp.path.hasPrefix("/") { invalid(f + ".hostPath.path", hp.path, "must be an absolute path") }
             if let m = v.emptyDir?.medium, m != "" && m != "Memory" && !m.hasPrefix("HugePages") { unsupported(f + ".emptyDir.medium", m, ["", "Memory"]) }
+            if let q = v.emptyDir?.sizeLimit, q < .zero { err(f + ".emptyDir.sizeLimit", "Invalid value: \"\(q)\": must be greater than or equal to 0") }
+            if let c = v.configMap {
+                checkMode(f + ".configMap.defaultMode", c.defaultMode)
+                checkKeyToPaths(f + ".configMap.items", c.items)
+            }
+            if let c = v.secret {
+                checkMode(f + ".secret.defaultMode", c.defaultMode)
+                checkKeyToPaths(f + ".secret.items", c.items)
+            }
+            if let d = v.downwardAPI {
+                checkMode(f + ".downwardAPI.defaultMode", d.defaultMode)
+                checkDownward(f + ".downwardAPI.items", d.items)
+            }
+            if let p = v.projected {
+                checkMode(f + ".projected.defaultMode", p.defaultMode)
+                for (k, src) in (p.sources ?? []).enumerated() {
+                    let sf = f + ".projected.sources[\(k)]"
+                    if let c = src.configMap { checkKeyToPaths(sf + ".configMap.items", c.items) }
+                    if let c = src.secret { checkKeyToPaths(sf + ".secret.items", c.items) }
+                    if let d = src.downwardAPI { checkDownward(sf + ".downwardAPI.items", d.items) }
+                }
+            }
         }
 
         if spec.containers.isEmpty { err("spec.containers", "Required value") }
@@ -120,6 +174,27 @@ public enum PodValidation {
                     if let v, v < (k == "initialDelaySeconds" ? 0 : 1) { err("\(pf).\(k)", "Invalid value: \(v): must be greater than or equal to \(k == "initialDelaySeconds" ? 0 : 1)") }
                 }
                 if pn != "readinessProbe", let s = probe.successThreshold, s != 1 { err(pf + ".successThreshold", "Invalid value: \(s): must be 1") }
+                if let g = probe.terminationGracePeriodSeconds {
+                    if pn == "readinessProbe" { err(pf + ".terminationGracePeriodSeconds", "Invalid value: \(g): must not be set for readinessProbes") }
+                    else if g <= 0 { err(pf + ".terminationGracePeriodSeconds", "Invalid value: \(g): must be greater than 0") }
+                }
+            }
+            if let sc = c.securityContext {
+                checkID(f + ".securityContext.runAsUser", sc.runAsUser)
+                checkID(f + ".securityContext.runAsGroup", sc.runAsGroup)
+            }
+            for (hn, h) in [("postStart", c.lifecycle?.postStart), ("preStop", c.lifecycle?.preStop)] {
+                guard let h else { continue }
+                let hf = f + ".lifecycle." + hn
+                let n = [h.exec != nil, h.httpGet != nil, h.tcpSocket != nil, h.sleep != nil].filter { $0 }.count
+                if n == 0 { err(hf, "Required value: must specify a handler type") }
+                if n > 1 { err(hf, "Forbidden: may not specify more than 1 handler type") }
+                if let sl = h.sleep, (spec.terminationGracePeriodSeconds ?? 30) >= 0 {
+                    let grace = spec.terminationGracePeriodSeconds ?? 30
+                    if sl.seconds < 0 || sl.seconds > grace {
+                        err(hf + ".sleep.seconds", "Invalid value: \(sl.seconds): must be non-negative and less than terminationGracePeriodSeconds (\(grace))")
+                    }
+                }
             }
             let limits = c.resources?.limits ?? [:]
             for (k, req) in c.resources?.requests ?? [:] {

@@ -71,6 +71,13 @@ public enum Files {
         return fd
     }
 
+    /// The canonical path (symlinks resolved), nil if it does not resolve.
+    public static func realPath(_ path: String) -> String? {
+        guard let p = realpath(path, nil) else { return nil }
+        defer { free(p) }
+        return String(cString: p)
+    }
+
     public static func exists(_ path: String) -> Bool {
         var st = stat()
         return stat(path, &st) == 0
@@ -102,11 +109,17 @@ public enum Files {
 
     /// rm -rf without following symlinks and without crossing into mounts' contents
     /// beyond what unlink/rmdir can do (mount points give EBUSY, reported).
+    /// Removes `path` and everything below it, never crossing into a mount: a mount point found
+    /// on the way (a bind of a volume, a host path) fails the removal with EBUSY rather than have
+    /// its contents deleted.
     public static func removeTree(_ path: String) throws(SystemError) {
         var st = stat()
         if lstat(path, &st) != 0 {
             if errno == ENOENT { return }
             throw SystemError(op: "lstat", code: errno, detail: path)
+        }
+        if (st.st_mode & S_IFMT) == S_IFDIR || (st.st_mode & S_IFMT) == S_IFREG {
+            if sl_is_mount_point(path) == 1 { throw SystemError(op: "remove", code: EBUSY, detail: "\(path) (a mount point)") }
         }
         if (st.st_mode & S_IFMT) == S_IFDIR {
             for name in try list(path) { try removeTree(path + "/" + name) }

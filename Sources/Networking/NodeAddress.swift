@@ -36,10 +36,17 @@ public enum NodeAddress {
         return out
     }
 
+    /// The node's address: that of the default route's interface; without a default route the
+    /// first address of another interface (the pods' bridge excluded; a veth counts, test and
+    /// container hosts often have nothing else); with none at all, loopback.
     public static func detect(excludingInterfaces excluded: Set<String>) -> String? {
-        let addrs = addresses().filter { !excluded.contains($0.name) && !$0.name.hasPrefix("veth") }
-        let defaults = defaultRouteInterfaces(procNetRoute: (try? Files.readString("/proc/net/route")) ?? "")
-        for d in defaults { if let a = addrs.first(where: { $0.name == d }) { return a.ip } }
-        return addrs.first?.ip
+        choose(addresses: addresses(), defaultRoutes: defaultRouteInterfaces(procNetRoute: (try? Files.readString("/proc/net/route")) ?? ""),
+               excluding: excluded)
+    }
+
+    public static func choose(addresses all: [(name: String, ip: String)], defaultRoutes: [String], excluding excluded: Set<String>) -> String {
+        let addrs = all.filter { !excluded.contains($0.name) }
+        for d in defaultRoutes { if let a = addrs.first(where: { $0.name == d }) { return a.ip } }
+        return addrs.first?.ip ?? "127.0.0.1"
     }
 }

@@ -10,6 +10,8 @@ public struct ContainerRecord: Sendable, Equatable {
     public var pid: Int32
     public var startTime: UInt64
     public var monitorPid: Int32
+    /// The monitor's start time (clock ticks after boot), 0 when not known (older records).
+    public var monitorStartTime: UInt64 = 0
     public var bundle: String
     public var rootfs: String
     public var created: String
@@ -75,7 +77,7 @@ public struct StateDirectory: Sendable {
     public func load() throws -> ContainerRecord {
         let bytes: [UInt8]
         do { bytes = try Files.read(stateFile) } catch {
-            if error.code == ENOENT { throw RuntimeError.notFound(id) }
+            if error.code == ENOENT || error.code == ENOTDIR { throw RuntimeError.notFound(id) }
             throw RuntimeError.system(error)
         }
         do { return try ContainerRecord(json: JSONReader(try JSON.parse(bytes))) } catch {
@@ -98,10 +100,39 @@ public struct StateDirectory: Sendable {
         return ProcFS.state(pid: r.pid) != "Z"
     }
 
+    /// Is the recorded monitor still running (pid + start time when known, not a zombie)?
+    public static func monitorAlive(_ r: ContainerRecord) -> Bool {
+        guard r.monitorPid > 0, let st = ProcFS.startTime(pid: r.monitorPid) else { return false }
+        if r.monitorStartTime != 0 && st != r.monitorStartTime { return false }
+        return ProcFS.state(pid: r.monitorPid) != "Z"
+    }
+
     public func status(_ r: ContainerRecord) -> ContainerStatus {
         if Files.exists(exitFile) { return .stopped }
+        // not yet created: the monitor is still setting the container up (or was interrupted)
+        if r.pid == 0 { return StateDirectory.monitorAlive(r) ? .creating : .stopped }
         guard StateDirectory.alive(r) else { return .stopped }
         return Files.exists(fifo) ? .created : .running
+    }
+
+    /// A container whose monitor died without recording an exit: nothing carries its logs or
+    /// will record how it ends (containerd's dead-shim case).
+    public func monitorLost(_ r: ContainerRecord) -> Bool {
+        r.pid > 0 && r.monitorPid > 0 && !Files.exists(exitFile) && !StateDirectory.monitorAlive(r)
+    }
+
+    /// The exit record of a container whose monitor is gone. `killed`: it was still running and
+    /// the runtime killed it (137, SIGKILL); otherwise how it ended is not known (255, reason
+    /// Unknown: it died with its monitor through its parent-death signal, or on its own).
+    public func writeLostExit(_ r: ContainerRecord, killed: Bool) {
+        var o = JSONObject()
+        o.set("exitCode", killed ? Int32(137) : Int32(255))
+        o.set("signal", killed ? Int32(SIGKILL) : Int32(0))
+        o.set("reason", killed ? "Error" : "Unknown")
+        o.set("oomKilled", false)
+        o.set("finishedAt", Timestamp.now().rfc3339Nano)
+        o.set("error", "the container's monitor (pid \(r.monitorPid)) exited unexpectedly" + (killed ? "; the container was killed" : ""))
+        try? Files.write(exitFile, o.json.serialized() + "\n", mode: 0o644, atomic: true)
     }
 }
 
@@ -153,7 +184,8 @@ extension ContainerRecord {
         var hooks: OCISpec.Hooks?
         if let h = try r.optional("hooks") { hooks = try OCISpec.Hooks(json: h) }
         self.init(id: try r.required("id").string(), pid: try r.required("pid").integer(), startTime: try r.required("startTime").integer(),
-                  monitorPid: try r.required("monitorPid").integer(), bundle: try r.required("bundle").string(),
+                  monitorPid: try r.required("monitorPid").integer(), monitorStartTime: try r.integer("monitorStartTime") ?? 0,
+                  bundle: try r.required("bundle").string(),
                   rootfs: try r.required("rootfs").string(), created: try r.required("created").string(),
                   owner: try r.string("owner") ?? "root", cgroupPath: try r.string("cgroupPath"),
                   cgroupCreated: try r.strings("cgroupCreated") ?? [], annotations: try r.stringMap("annotations"),
@@ -169,6 +201,7 @@ extension ContainerRecord {
         o.set("pid", pid)
         o.set("startTime", startTime)
         o.set("monitorPid", monitorPid)
+        o.set("monitorStartTime", monitorStartTime)
         o.set("bundle", bundle)
         o.set("rootfs", rootfs)
         o.set("created", created)

@@ -74,6 +74,11 @@ public struct DeviceRule: Equatable, Sendable {
     }
 }
 
+public struct SecurityLabel: Equatable, Sendable {
+    public var attr: String
+    public var value: String
+}
+
 public struct NamespaceJoin: Equatable, Sendable {
     public var type: UInt32
     public var path: String
@@ -107,6 +112,10 @@ public struct LaunchPlan: Equatable, Sendable {
     public var rootfs: String = ""
     public var rootReadonly = false
     public var rootPropagation: UInt64 = 0
+    /// No mount namespace in the spec: mounts go into the runtime's, under the rootfs (chroot).
+    public var sharedMountNamespace = false
+    /// process.apparmorProfile / selinuxLabel: the /proc attr file and what to write before execve.
+    public var securityLabel: SecurityLabel?
     public var mounts: [PlannedMount] = []
     public var devices: [PlannedDevice] = []
     public var symlinks: [PlannedSymlink] = []
@@ -215,16 +224,27 @@ public struct HostFacts: Sendable {
     public var boundingSet: UInt64
     public var isDirectory: @Sendable (String) -> Bool
     public var exists: @Sendable (String) -> Bool
+    /// Security modules that are active ("apparmor", "selinux").
+    public var securityModules: Set<String>
 
-    public init(boundingSet: UInt64, isDirectory: @escaping @Sendable (String) -> Bool, exists: @escaping @Sendable (String) -> Bool) {
+    public init(boundingSet: UInt64, isDirectory: @escaping @Sendable (String) -> Bool, exists: @escaping @Sendable (String) -> Bool,
+                securityModules: Set<String> = []) {
         self.boundingSet = boundingSet
         self.isDirectory = isDirectory
         self.exists = exists
+        self.securityModules = securityModules
     }
 
     public static func current() -> HostFacts {
-        HostFacts(boundingSet: Capabilities.currentBoundingSet(), isDirectory: { Files.isDirectory($0) },
-                  exists: { Files.exists($0) })
+        var lsms = Set<String>()
+        if let list = try? Files.readString("/sys/kernel/security/lsm") {
+            lsms = Set(list.split(whereSeparator: { $0 == "," || $0 == "\n" || $0 == " " }).map(String.init))
+        }
+        if (try? Files.readString("/sys/module/apparmor/parameters/enabled"))?.hasPrefix("Y") != true { lsms.remove("apparmor") }
+        else { lsms.insert("apparmor") }
+        if !Files.exists("/sys/fs/selinux/enforce") { lsms.remove("selinux") }
+        return HostFacts(boundingSet: Capabilities.currentBoundingSet(), isDirectory: { Files.isDirectory($0) },
+                         exists: { Files.exists($0) }, securityModules: lsms)
     }
 }
 
@@ -314,16 +334,30 @@ public enum LaunchPlanner {
         let requested = sets.bounding | sets.effective | sets.permitted | sets.inheritable | sets.ambient
         let unavailable = requested & ~host.boundingSet
         if unavailable != 0 {
-            p.warnings.append("capabilities not available to this runtime were dropped: \(Capabilities.names(in: unavailable).joined(separator: ", "))")
-            sets.bounding &= host.boundingSet
-            sets.effective &= host.boundingSet
-            sets.permitted &= host.boundingSet
-            sets.inheritable &= host.boundingSet
-            sets.ambient &= host.boundingSet
+            // as runc and crun: a capability the runtime does not hold cannot be granted
+            throw SpecError("process.capabilities", "not available to this runtime (not in its bounding set): \(Capabilities.names(in: unavailable).joined(separator: ", "))")
         }
         // the kernel only keeps ambient capabilities that are permitted and inheritable
         sets.ambient &= sets.permitted & sets.inheritable
         p.capabilities = sets
+
+        // a profile or label is applied, or the container is refused: never run unconfined
+        // because the host cannot confine
+        if let profile = process.apparmorProfile, !profile.isEmpty {
+            guard host.securityModules.contains("apparmor") else {
+                throw SpecError("process.apparmorProfile", "AppArmor is not enabled on this host; cannot apply profile \"\(profile)\"")
+            }
+            guard !profile.contains(where: { $0 == "\n" || $0 == "\0" }) else { throw SpecError("process.apparmorProfile", "invalid profile name") }
+            let attr = host.exists("/proc/self/attr/apparmor/exec") ? "/proc/thread-self/attr/apparmor/exec" : "/proc/thread-self/attr/exec"
+            p.securityLabel = SecurityLabel(attr: attr, value: "exec \(profile)")
+        }
+        if let label = process.selinuxLabel, !label.isEmpty {
+            guard host.securityModules.contains("selinux") else {
+                throw SpecError("process.selinuxLabel", "SELinux is not enabled on this host; cannot apply label \"\(label)\"")
+            }
+            guard p.securityLabel == nil else { throw SpecError("process.selinuxLabel", "cannot be combined with apparmorProfile") }
+            p.securityLabel = SecurityLabel(attr: "/proc/thread-self/attr/exec", value: label)
+        }
 
         // namespaces
         let linux = spec.linux ?? OCISpec.Linux()
@@ -336,15 +370,25 @@ public enum LaunchPlanner {
             guard seen.insert(ns.type).inserted else { throw SpecError("linux.namespaces[\(i)]", "duplicate namespace \"\(ns.type)\"") }
             if let path = ns.path, !path.isEmpty {
                 guard host.exists(path) else { throw SpecError("linux.namespaces[\(i)].path", "\(path) does not exist") }
-                if ns.type == "mount" { throw SpecError("linux.namespaces[\(i)].path", "joining an existing mount namespace is not supported") }
                 p.joins.append(NamespaceJoin(type: UInt32(truncatingIfNeeded: flag), path: path))
             } else {
                 p.cloneFlags |= flag
                 if ns.type == "user" { hasUserNS = true }
             }
         }
-        guard seen.contains("mount"), p.cloneFlags & Namespaces.flags["mount"]! != 0 else {
-            throw SpecError("linux.namespaces", "a new mount namespace is required")
+        // no mount namespace listed: the container shares the runtime's (as the spec says for any
+        // type left out); its mounts are made under its rootfs in that namespace, it is entered with
+        // chroot, and `delete` takes those mounts down again. What would change the shared
+        // namespace itself is refused.
+        let sharedMounts = !seen.contains("mount")
+        p.sharedMountNamespace = sharedMounts
+        if sharedMounts {
+            if spec.root?.readonly == true {
+                throw SpecError("root.readonly", "needs a mount namespace of the container's own (it would remount the runtime's root)")
+            }
+            if let prop = linux.rootfsPropagation, !prop.isEmpty {
+                throw SpecError("linux.rootfsPropagation", "needs a mount namespace of the container's own")
+            }
         }
         if hasUserNS {
             guard let u = linux.uidMappings, !u.isEmpty else { throw SpecError("linux.uidMappings", "Required value with a user namespace") }
@@ -355,14 +399,16 @@ public enum LaunchPlanner {
             throw SpecError("linux.uidMappings", "mappings given without a user namespace")
         }
 
+        // a new UTS namespace, or one joined by path (the caller's to name), never the runtime's own
+        let ownUTS = p.cloneFlags & Namespaces.flags["uts"]! != 0 || p.joins.contains { UInt64($0.type) == Namespaces.flags["uts"]! }
         if let h = spec.hostname, !h.isEmpty {
-            guard p.cloneFlags & Namespaces.flags["uts"]! != 0 else {
+            guard ownUTS else {
                 throw SpecError("hostname", "cannot set a hostname without a private UTS namespace")
             }
             p.hostname = h
         }
         if let d = spec.domainname, !d.isEmpty {
-            guard p.cloneFlags & Namespaces.flags["uts"]! != 0 else {
+            guard ownUTS else {
                 throw SpecError("domainname", "cannot set a domainname without a private UTS namespace")
             }
             p.domainname = d

@@ -35,7 +35,7 @@ public struct OCIRuntime: Sendable {
     }
 
     public static func validateID(_ id: String) throws {
-        let ok = !id.isEmpty && id.count <= 1024 && id != "." && id != ".."
+        let ok = !id.isEmpty && id.count <= 1024 && id != "." && id != ".." && id != MonitorBinary.directoryName
             && id.utf8.allSatisfy { c in
                 (c >= 48 && c <= 57) || (c >= 65 && c <= 90) || (c >= 97 && c <= 122) || c == 45 || c == 46 || c == 95 || c == 43
             }
@@ -43,6 +43,11 @@ public struct OCIRuntime: Sendable {
     }
 
     func dir(_ id: String) -> StateDirectory { StateDirectory(root: root, id: id) }
+
+    /// The monitor as it is executed: a read-only bind mount of `monitorPath` (see MonitorBinary).
+    public func monitorExecutable() throws -> String {
+        do { return try MonitorBinary.prepare(installed: monitorPath, root: root) } catch { throw RuntimeError.system(error) }
+    }
 
     /// The stored record of a container (pids, monitor, bundle, log path).
     public func record(id: String) throws -> ContainerRecord { try dir(id).load() }
@@ -78,8 +83,10 @@ public struct OCIRuntime: Sendable {
         do { plan = try LaunchPlanner.plan(spec: spec, bundle: bundle, host: .current()) } catch { throw RuntimeError.spec(error) }
         for w in plan.warnings { warn(w) }
 
-        let resources = ResourceTranslation.fromOCI(spec.linux?.resources)
-        let writes = CgroupMapping.writes(resources)
+        let translated: (resources: ContainerResources, warnings: [String])
+        do { translated = try ResourceTranslation.fromOCI(spec.linux?.resources) } catch { throw RuntimeError.spec(error) }
+        for w in translated.warnings { warn(w) }
+        let writes = CgroupMapping.writes(translated.resources)
 
         do { try Files.makeDirectories(root, mode: 0o700) } catch { throw RuntimeError.system(error) }
         let d = dir(id)
@@ -90,6 +97,10 @@ public struct OCIRuntime: Sendable {
         }
         let undo = Undo()
         undo.add { try? Files.removeTree(d.path) }
+        if options.preserveFds > UInt32(SL_PRESERVE_FD_MAX) {
+            undo.run()
+            throw RuntimeError.invalid("--preserve-fds \(options.preserveFds): at most \(SL_PRESERVE_FD_MAX) descriptors can be passed")
+        }
         do {
             return try createInDirectory(id: id, d: d, bundle: bundle, spec: spec, plan: &plan, writes: writes,
                                          options: options, undo: undo)
@@ -130,6 +141,13 @@ public struct OCIRuntime: Sendable {
                 }
             }
             plan.cgroupPath = group.path
+            // recorded before anything runs, so an interrupted create is found and undone
+            let creating = ContainerRecord(
+                id: id, pid: 0, startTime: 0, monitorPid: 0, bundle: bundle, rootfs: plan.rootfs,
+                created: Timestamp.now().rfc3339Nano, owner: "root", cgroupPath: group.path, cgroupCreated: cgroupCreated,
+                annotations: spec.annotations, namespaces: [], hooks: nil, env: [], cwd: "/", uid: 0, gid: 0,
+                additionalGids: [], capabilities: [], noNewPrivileges: false, logPath: options.logPath)
+            try wrap { try d.save(creating) }
         } else if !writes.isEmpty && !options.allowUnenforcedResources {
             throw RuntimeError.invalid("linux.resources: no cgroup v2 hierarchy is mounted; resource limits cannot be enforced")
         } else {
@@ -163,14 +181,19 @@ public struct OCIRuntime: Sendable {
         let (repR, repW) = try wrap { try Pipes.make() }
         let ctl = plan.hookBarrier ? try wrap { try Pipes.make() } : nil
         var fds: [(parent: Int32, child: Int32)] = [(repW.raw, 3), (planFD.raw, 5)]
-        var args = [monitorPath, "create", "fd:5", "3"]
+        let exe = try monitorExecutable()
+        var args = [exe, "create", "fd:5", "3"]
         if let ctl { fds.append((ctl.0.raw, 4)); args.append("4") }
-        let monitor = try wrap { try Spawn.spawn(monitorPath, args: args, env: [], fds: fds, setsid: true) }
+        // --preserve-fds: the caller's 3.. wait at SL_PRESERVE_FD_BASE in the monitor
+        for i in 0..<Int32(options.preserveFds) { fds.append((3 + i, Int32(SL_PRESERVE_FD_BASE) + i)) }
+        let monitor = try wrap { try Spawn.spawn(exe, args: args, env: [], fds: fds, setsid: true) }
         repW.close()
         planFD.close()
         ctl?.0.close()
         record.monitorPid = monitor
+        record.monitorStartTime = ProcFS.startTime(pid: monitor) ?? 0
         undo.add { Glibc.kill(monitor, SIGKILL); _ = Spawn.wait(monitor) }
+        try wrap { try d.save(record) }
 
         var reader = LineReader(fd: repR.raw)
         var pid: Int32 = 0
@@ -183,7 +206,9 @@ public struct OCIRuntime: Sendable {
                 pid = Int32(line.dropFirst(4)) ?? -1
             } else if line.hasPrefix("hooks ") {
                 let p = Int32(line.dropFirst(6)) ?? 0
-                let state = OCIState(ociVersion: spec.ociVersion, id: id, status: "creating", pid: p, bundle: bundle,
+                // as runc and crun report it to these hooks (and the validation suite expects):
+                // the namespaces exist and the process waits, so the container counts as created
+                let state = OCIState(ociVersion: spec.ociVersion, id: id, status: "created", pid: p, bundle: bundle,
                                      rootfs: plan.rootfs, created: record.created, owner: "root", annotations: spec.annotations)
                 do {
                     for h in createHooks { try Hooks.run(h, state: state, kind: "createRuntime") }
@@ -220,7 +245,8 @@ public struct OCIRuntime: Sendable {
         switch d.status(r) {
         case .created: break
         case .running: throw RuntimeError.state("cannot start container \"\(id)\": already running")
-        case .stopped, .creating: throw RuntimeError.state("cannot start container \"\(id)\": it is stopped")
+        case .creating: throw RuntimeError.state("cannot start container \"\(id)\": it is still being created")
+        case .stopped: throw RuntimeError.state("cannot start container \"\(id)\": it is stopped")
         }
         let fd = open(d.fifo, O_RDONLY | O_NONBLOCK | O_CLOEXEC)
         guard fd >= 0 else { throw RuntimeError.system(SystemError(op: "open", code: errno, detail: d.fifo)) }
@@ -251,6 +277,7 @@ public struct OCIRuntime: Sendable {
     public func state(id: String) throws -> OCIState {
         let d = dir(id)
         let r = try d.load()
+        if d.monitorLost(r) { stopLost(d, r) }
         let status = d.status(r)
         return OCIState(ociVersion: "1.0.2", id: r.id, status: status.rawValue, pid: status == .stopped ? 0 : r.pid,
                         bundle: r.bundle, rootfs: r.rootfs, created: r.created, owner: r.owner, annotations: r.annotations)
@@ -258,7 +285,27 @@ public struct OCIRuntime: Sendable {
 
     public func list() -> [OCIState] {
         guard let names = try? Files.list(root) else { return [] }
-        return names.compactMap { try? state(id: $0) }
+        return names.filter { $0 != MonitorBinary.directoryName }.compactMap { try? state(id: $0) }
+    }
+
+    /// Every container directory, including ones whose create was interrupted before a record
+    /// was written (they are not in `list()`, but `delete(id:force:)` removes them).
+    public func ids() -> [String] {
+        ((try? Files.list(root)) ?? []).filter { (try? OCIRuntime.validateID($0)) != nil && Files.isDirectory(root + "/" + $0) }
+    }
+
+    /// The monitor died and nothing supervises the container: stop what is left of it and record
+    /// an unknown exit, so every reader sees it stopped, once.
+    func stopLost(_ d: StateDirectory, _ r: ContainerRecord) {
+        warn("container \(r.id): its monitor (pid \(r.monitorPid)) is gone; stopping the container")
+        var killed = false
+        let pidfd = sl_pidfd_open(r.pid, 0)
+        if pidfd >= 0 {
+            if StateDirectory.alive(r) { killed = sl_pidfd_send_signal(pidfd, SIGKILL) == 0 }
+            close(pidfd)
+        }
+        if let cg = r.cgroupPath, Files.isDirectory(cg) { Cgroup(path: cg).kill() }
+        d.writeLostExit(r, killed: killed)
     }
 
     public func exitRecord(id: String) -> ExitRecord? { dir(id).exitRecord() }
@@ -302,7 +349,14 @@ public struct OCIRuntime: Sendable {
 
     public func delete(id: String, force: Bool = false) throws {
         let d = dir(id)
-        try delete(record: try d.load(), force: force)
+        let r: ContainerRecord
+        do { r = try d.load() } catch RuntimeError.notFound(let id) {
+            // a directory without a record: a create interrupted before anything was started
+            guard force, Files.isDirectory(d.path) else { throw RuntimeError.notFound(id) }
+            do { try Files.removeTree(d.path) } catch { throw RuntimeError.system(error) }
+            return
+        }
+        try delete(record: r, force: force)
     }
 
     func delete(record r: ContainerRecord, force: Bool) throws {
@@ -312,12 +366,16 @@ public struct OCIRuntime: Sendable {
         if status == .running && !force {
             throw RuntimeError.state("cannot delete container \"\(id)\" that is not stopped: running (use --force)")
         }
-        if status != .stopped {
-            if let cg = r.cgroupPath { Cgroup(path: cg).kill() }
+        if status == .creating || (r.pid == 0 && StateDirectory.monitorAlive(r)) {
+            // interrupted create: the monitor is killed, its init child dies with it (PDEATHSIG)
+            Glibc.kill(r.monitorPid, SIGKILL)
+        }
+        if status != .stopped || r.pid == 0 {
+            if let cg = r.cgroupPath, Files.isDirectory(cg) { Cgroup(path: cg).kill() }
             if StateDirectory.alive(r) { Glibc.kill(r.pid, SIGKILL) }
             // wait until the monitor recorded the exit (or the process is gone)
             var waited = 0
-            while !Files.exists(d.exitFile) && (StateDirectory.alive(r) || ProcFS.state(pid: r.monitorPid) != nil) && waited < 5000 {
+            while !Files.exists(d.exitFile) && (StateDirectory.alive(r) || StateDirectory.monitorAlive(r)) && waited < 5000 {
                 usleep(2000)
                 waited += 2
             }
@@ -335,7 +393,22 @@ public struct OCIRuntime: Sendable {
         for h in r.hooks?.poststop ?? [] {
             do { try Hooks.run(h, state: state, kind: "poststop") } catch { warn("\(error)") }
         }
+        if !r.namespaces.contains("mount") { unmountShared(rootfs: r.rootfs) }
         do { try Files.removeTree(d.path) } catch { throw RuntimeError.system(error) }
+    }
+
+    /// A container without a mount namespace of its own made its mounts (proc, dev, binds, masks)
+    /// in ours, under its rootfs: take them down, deepest first. The rootfs itself stays as the
+    /// caller made it.
+    func unmountShared(rootfs: String) {
+        guard !rootfs.isEmpty, let mounts = try? ProcFS.mountInfo() else { return }
+        let base = Files.realPath(rootfs) ?? rootfs
+        let under = mounts.map(\.mountPoint).filter { $0.hasPrefix(base + "/") }
+        for m in Set(under).sorted(by: { $0.count > $1.count }) {
+            if umount2(m, Int32(MNT_DETACH)) != 0 && errno != EINVAL && errno != ENOENT {
+                warn("delete: unmount \(m): \(String(cString: strerror(errno)))")
+            }
+        }
     }
 
     // MARK: run
@@ -396,6 +469,8 @@ public struct OCIRuntime: Sendable {
             guard let flag = Namespaces.flags[t], let name = Namespaces.procName[t] else { continue }
             plan.joins.append(NamespaceJoin(type: UInt32(truncatingIfNeeded: flag), path: "/proc/\(r.pid)/ns/\(name)"))
         }
+        // a container sharing the runtime's mount namespace lives in a chroot: enter the same one
+        if !r.namespaces.contains("mount") { plan.rootfs = "/proc/\(r.pid)/root" }
         plan.args = args
         var env = r.env
         for e in options.env {
@@ -425,11 +500,15 @@ public struct OCIRuntime: Sendable {
         // the plan stays readable across execv through a memfd whose close-on-exec flag is cleared
         let planFD = try wrap { try Files.memfd(name: "swiftlet-exec-plan", PlanEncoder.encode(plan)) }
         _ = fcntl(planFD.raw, F_SETFD, 0)
-        let strings: [String] = [monitorPath, "exec", "fd:\(planFD.raw)"]
+        let exe = try monitorExecutable()
+        let strings: [String] = [exe, "exec", "fd:\(planFD.raw)"]
         let cargs: [UnsafeMutablePointer<CChar>?] = strings.map { strdup($0) } + [nil]
-        execv(monitorPath, cargs)
+        // nothing but stdio and the plan crosses into the monitor (it closes the rest as well)
+        _ = sl_close_range_cloexec(3)
+        _ = fcntl(planFD.raw, F_SETFD, 0)
+        execv(exe, cargs)
         let e = errno
-        throw RuntimeError.system(SystemError(op: "execv", code: e, detail: monitorPath))
+        throw RuntimeError.system(SystemError(op: "execv", code: e, detail: exe))
     }
 
     public struct ExecResult: Sendable, Equatable {
@@ -445,12 +524,13 @@ public struct OCIRuntime: Sendable {
         let (plan, _) = try execPlan(id: id, args: args, options: ExecOptions())
         let planFD = try wrap { try Files.memfd(name: "swiftlet-exec-plan", PlanEncoder.encode(plan)) }
         defer { planFD.close() }
+        let exe = try monitorExecutable()
         let (r, w) = try wrap { try Pipes.make() }
         let devnull = open("/dev/null", O_RDWR | O_CLOEXEC)
         defer { if devnull >= 0 { close(devnull) } }
         let pid: pid_t
         do {
-            pid = try Spawn.spawn(monitorPath, args: [monitorPath, "exec", "fd:3"], env: [],
+            pid = try Spawn.spawn(exe, args: [exe, "exec", "fd:3"], env: [],
                                   fds: [(devnull, 0), (w.raw, 1), (w.raw, 2), (planFD.raw, 3)], setsid: true)
         } catch {
             r.close()
@@ -495,16 +575,19 @@ public struct OCIRuntime: Sendable {
     public func execTerminal(id: String, args: [String], options: ExecOptions = ExecOptions(), stdin: Bool) throws -> Int32 {
         var (plan, r) = try execPlan(id: id, args: args, options: options)
         plan.controllingTTY = true
+        // as containerd does for a terminal: a TERM unless the container sets one
+        if !plan.env.contains(where: { $0.hasPrefix("TERM=") }) { plan.env.append("TERM=xterm") }
         var master: Int32 = -1, slave: Int32 = -1
-        let ptmx = "/proc/\(r.pid)/root/dev/ptmx"
+        let ptmx = "/proc/\(r.pid)/root"
         let rc = sl_pty_open(ptmx, &master, &slave)
         if rc < 0 { throw RuntimeError.system(SystemError(op: "open pty", code: -rc, detail: ptmx)) }
         defer { close(master) }
         if sl_tty_size(1) >= 0 { _ = sl_tty_set_size(master, sl_tty_size(1)) } else { _ = sl_tty_set_size(master, (24 << 16) | 80) }
         let planFD = try wrap { try Files.memfd(name: "swiftlet-exec-plan", PlanEncoder.encode(plan)) }
+        let exe = try monitorExecutable()
         let pid: pid_t
         do {
-            pid = try Spawn.spawn(monitorPath, args: [monitorPath, "exec", "fd:3"],
+            pid = try Spawn.spawn(exe, args: [exe, "exec", "fd:3"],
                                   fds: [(slave, 0), (slave, 1), (slave, 2), (planFD.raw, 3)])
         } catch {
             close(slave)
@@ -556,13 +639,85 @@ enum SeccompCache {
     }
 }
 
+/// OCI linux.resources -> cgroup v2 writes. What v2 can express is applied (blockIO as io.weight
+/// and io.max, hugepageLimits as hugetlb.<size>.max, rdma as rdma.max, cpu.idle); what only v1
+/// had is refused when it would change behaviour (net_cls/net_prio, realtime CPU time, disabling
+/// the OOM killer), and named in a warning when the kernel already does it another way (kernel
+/// memory is charged to memory.max; swappiness and blkio leaf weights have no v2 knob).
 enum ResourceTranslation {
-    static func fromOCI(_ r: OCISpec.Resources?) -> ContainerResources {
-        guard let r else { return ContainerResources() }
-        return ContainerResources(memoryLimit: r.memory?.limit, memoryReservation: r.memory?.reservation,
-                                  memorySwap: r.memory?.swap, cpuShares: r.cpu?.shares, cpuQuota: r.cpu?.quota,
-                                  cpuPeriod: r.cpu?.period, cpusetCpus: r.cpu?.cpus, cpusetMems: r.cpu?.mems,
-                                  pidsLimit: r.pids?.limit, unified: r.unified ?? [:])
+    static func fromOCI(_ r: OCISpec.Resources?) throws(SpecError) -> (resources: ContainerResources, warnings: [String]) {
+        guard let r else { return (ContainerResources(), []) }
+        var out = ContainerResources(memoryLimit: r.memory?.limit, memoryReservation: r.memory?.reservation,
+                                     memorySwap: r.memory?.swap, cpuShares: r.cpu?.shares, cpuQuota: r.cpu?.quota,
+                                     cpuPeriod: r.cpu?.period, cpusetCpus: r.cpu?.cpus, cpusetMems: r.cpu?.mems,
+                                     pidsLimit: r.pids?.limit, unified: r.unified ?? [:])
+        var warnings: [String] = []
+        if let m = r.memory {
+            if m.kernel != nil || m.kernelTCP != nil {
+                warnings.append("linux.resources.memory.kernel/kernelTCP: cgroup v2 has no separate kernel memory limit; kernel memory counts against memory.max")
+            }
+            if let s = m.swappiness, s <= 100 {
+                warnings.append("linux.resources.memory.swappiness: cgroup v2 has no per-group swappiness; the host's vm.swappiness applies")
+            }
+            if m.disableOOMKiller == true {
+                throw SpecError("linux.resources.memory.disableOOMKiller", "cgroup v2 cannot disable the OOM killer for a group")
+            }
+        }
+        if let c = r.cpu {
+            if (c.realtimeRuntime ?? 0) != 0 || (c.realtimePeriod ?? 0) != 0 {
+                throw SpecError("linux.resources.cpu.realtimeRuntime", "cgroup v2 has no realtime CPU bandwidth (cpu.rt_*)")
+            }
+            if let idle = c.idle {
+                guard idle == 0 || idle == 1 else { throw SpecError("linux.resources.cpu.idle", "must be 0 or 1, got \(idle)") }
+                out.extraWrites.append(CgroupWrite("cpu.idle", String(idle)))
+            }
+        }
+        if let b = r.blockIO {
+            func v2Weight(_ w: UInt16, _ field: String) throws(SpecError) -> UInt64 {
+                guard (10...1000).contains(w) else { throw SpecError(field, "must be between 10 and 1000, got \(w)") }
+                return 1 + (UInt64(w) - 10) * 9999 / 990
+            }
+            if let w = b.weight { out.extraWrites.append(CgroupWrite("io.weight", "default \(try v2Weight(w, "linux.resources.blockIO.weight"))")) }
+            for (i, d) in b.weightDevice.enumerated() {
+                if let w = d.weight {
+                    out.extraWrites.append(CgroupWrite("io.weight", "\(d.major):\(d.minor) \(try v2Weight(w, "linux.resources.blockIO.weightDevice[\(i)].weight"))"))
+                }
+            }
+            if b.leafWeight != nil || b.weightDevice.contains(where: { $0.leafWeight != nil }) {
+                warnings.append("linux.resources.blockIO.leafWeight: cgroup v2 has no leaf weights; io.weight applies to the whole group")
+            }
+            var limits: [String: [String]] = [:], order: [String] = []
+            for (key, list) in [("rbps", b.throttleReadBpsDevice), ("wbps", b.throttleWriteBpsDevice),
+                                ("riops", b.throttleReadIOPSDevice), ("wiops", b.throttleWriteIOPSDevice)] {
+                for d in list {
+                    let dev = "\(d.major):\(d.minor)"
+                    if limits[dev] == nil { order.append(dev) }
+                    limits[dev, default: []].append("\(key)=\(d.rate == 0 ? "max" : String(d.rate))")
+                }
+            }
+            for dev in order { out.extraWrites.append(CgroupWrite("io.max", "\(dev) \(limits[dev]!.joined(separator: " "))")) }
+        }
+        for (i, h) in (r.hugepageLimits ?? []).enumerated() {
+            let size = h.pageSize
+            guard let unit = size.firstIndex(where: { !$0.isNumber }), unit != size.startIndex,
+                  ["KB", "MB", "GB"].contains(String(size[unit...])) else {
+                throw SpecError("linux.resources.hugepageLimits[\(i)].pageSize", "expected a size like 2MB or 1GB, got \"\(size)\"")
+            }
+            out.extraWrites.append(CgroupWrite("hugetlb.\(size).max", String(h.limit)))
+        }
+        for (name, v) in (r.rdma ?? [:]).sorted(by: { $0.key < $1.key }) {
+            guard !name.isEmpty, !name.contains(where: { $0 == " " || $0 == "\n" }) else {
+                throw SpecError("linux.resources.rdma", "invalid device name \"\(name)\"")
+            }
+            var parts: [String] = []
+            if let h = v.hcaHandles { parts.append("hca_handle=\(h)") }
+            if let o = v.hcaObjects { parts.append("hca_object=\(o)") }
+            if !parts.isEmpty { out.extraWrites.append(CgroupWrite("rdma.max", "\(name) \(parts.joined(separator: " "))")) }
+        }
+        if let n = r.network, n.classID != nil || !n.priorities.isEmpty {
+            throw SpecError("linux.resources.network", "classID and priorities are cgroup v1 controllers (net_cls, net_prio) that cgroup v2 does not have")
+        }
+        return (out, warnings)
     }
 }
 

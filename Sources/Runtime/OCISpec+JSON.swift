@@ -255,10 +255,54 @@ extension OCISpec.Resources {
         self.init()
         if let m = try r.optional("memory") {
             memory = Memory(limit: try m.integer("limit"), reservation: try m.integer("reservation"), swap: try m.integer("swap"))
+            memory?.kernel = try m.integer("kernel")
+            memory?.kernelTCP = try m.integer("kernelTCP")
+            memory?.swappiness = try m.integer("swappiness")
+            memory?.disableOOMKiller = try m.bool("disableOOMKiller")
         }
         if let c = try r.optional("cpu") {
             cpu = CPU(shares: try c.integer("shares"), quota: try c.integer("quota"), period: try c.integer("period"),
                       cpus: try c.string("cpus"), mems: try c.string("mems"))
+            cpu?.realtimeRuntime = try c.integer("realtimeRuntime")
+            cpu?.realtimePeriod = try c.integer("realtimePeriod")
+            cpu?.idle = try c.integer("idle")
+        }
+        if let b = try r.optional("blockIO") {
+            var io = BlockIO()
+            io.weight = try b.integer("weight")
+            io.leafWeight = try b.integer("leafWeight")
+            for e in try b.optional("weightDevice")?.array() ?? [] {
+                io.weightDevice.append(DeviceWeight(major: try e.required("major").integer(), minor: try e.required("minor").integer(),
+                                                    weight: try e.integer("weight"), leafWeight: try e.integer("leafWeight")))
+            }
+            func rates(_ key: String) throws(FieldError) -> [DeviceRate] {
+                var out: [DeviceRate] = []
+                for e in try b.optional(key)?.array() ?? [] {
+                    out.append(DeviceRate(major: try e.required("major").integer(), minor: try e.required("minor").integer(),
+                                          rate: try e.required("rate").integer()))
+                }
+                return out
+            }
+            io.throttleReadBpsDevice = try rates("throttleReadBpsDevice")
+            io.throttleWriteBpsDevice = try rates("throttleWriteBpsDevice")
+            io.throttleReadIOPSDevice = try rates("throttleReadIOPSDevice")
+            io.throttleWriteIOPSDevice = try rates("throttleWriteIOPSDevice")
+            blockIO = io
+        }
+        if let h = try r.optional("hugepageLimits") {
+            var list: [HugepageLimit] = []
+            for e in try h.array() { list.append(HugepageLimit(pageSize: try e.required("pageSize").string(), limit: try e.required("limit").integer())) }
+            hugepageLimits = list
+        }
+        if let d = try r.optional("rdma") {
+            var m: [String: RDMA] = [:]
+            for (name, e) in try d.members() { m[name] = RDMA(hcaHandles: try e.integer("hcaHandles"), hcaObjects: try e.integer("hcaObjects")) }
+            rdma = m
+        }
+        if let n = try r.optional("network") {
+            var net = Network(classID: try n.integer("classID"))
+            for e in try n.optional("priorities")?.array() ?? [] { net.priorities[try e.required("name").string()] = try e.required("priority").integer() }
+            network = net
         }
         if let p = try r.optional("pids") { pids = Pids(limit: try p.required("limit").integer()) }
         unified = try r.stringMap("unified")
@@ -279,6 +323,10 @@ extension OCISpec.Resources {
             mo.set("limit", m.limit)
             mo.set("reservation", m.reservation)
             mo.set("swap", m.swap)
+            mo.set("kernel", m.kernel)
+            mo.set("kernelTCP", m.kernelTCP)
+            mo.set("swappiness", m.swappiness)
+            mo.set("disableOOMKiller", m.disableOOMKiller)
             o.set("memory", mo.json)
         }
         if let c = cpu {
@@ -288,12 +336,62 @@ extension OCISpec.Resources {
             co.set("period", c.period)
             co.set("cpus", c.cpus)
             co.set("mems", c.mems)
+            co.set("realtimeRuntime", c.realtimeRuntime)
+            co.set("realtimePeriod", c.realtimePeriod)
+            co.set("idle", c.idle)
             o.set("cpu", co.json)
         }
         if let p = pids {
             var po = JSONObject()
             po.set("limit", p.limit)
             o.set("pids", po.json)
+        }
+        if let b = blockIO {
+            var bo = JSONObject()
+            bo.set("weight", b.weight)
+            bo.set("leafWeight", b.leafWeight)
+            if !b.weightDevice.isEmpty {
+                bo.set("weightDevice", JSON.array(b.weightDevice.map { w in
+                    var x = JSONObject()
+                    x.set("major", w.major); x.set("minor", w.minor); x.set("weight", w.weight); x.set("leafWeight", w.leafWeight)
+                    return x.json
+                }))
+            }
+            for (key, list) in [("throttleReadBpsDevice", b.throttleReadBpsDevice), ("throttleWriteBpsDevice", b.throttleWriteBpsDevice),
+                                ("throttleReadIOPSDevice", b.throttleReadIOPSDevice), ("throttleWriteIOPSDevice", b.throttleWriteIOPSDevice)] where !list.isEmpty {
+                bo.set(key, JSON.array(list.map { d in
+                    var x = JSONObject()
+                    x.set("major", d.major); x.set("minor", d.minor); x.set("rate", d.rate)
+                    return x.json
+                }))
+            }
+            o.set("blockIO", bo.json)
+        }
+        if let h = hugepageLimits {
+            o.set("hugepageLimits", JSON.array(h.map { l in
+                var x = JSONObject()
+                x.set("pageSize", l.pageSize); x.set("limit", l.limit)
+                return x.json
+            }))
+        }
+        if let r = rdma {
+            o.set("rdma", JSON.object(r.sorted { $0.key < $1.key }.map { (k, v) in
+                var x = JSONObject()
+                x.set("hcaHandles", v.hcaHandles); x.set("hcaObjects", v.hcaObjects)
+                return (k, x.json)
+            }))
+        }
+        if let n = network {
+            var no = JSONObject()
+            no.set("classID", n.classID)
+            if !n.priorities.isEmpty {
+                no.set("priorities", JSON.array(n.priorities.sorted { $0.key < $1.key }.map { (k, v) in
+                    var x = JSONObject()
+                    x.set("name", k); x.set("priority", v)
+                    return x.json
+                }))
+            }
+            o.set("network", no.json)
         }
         o.set("unified", unified)
         if let d = devices {

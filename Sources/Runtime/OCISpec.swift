@@ -221,6 +221,11 @@ public struct OCISpec: Sendable, Equatable {
         public var pids: Pids?
         public var unified: [String: String]?
         public var devices: [DeviceRule]?
+        public var blockIO: BlockIO?
+        public var hugepageLimits: [HugepageLimit]?
+        public var rdma: [String: RDMA]?
+        /// net_cls/net_prio (cgroup v1 only): kept so a spec that asks for them can be refused.
+        public var network: Network?
         public init(memory: Memory? = nil, cpu: CPU? = nil, pids: Pids? = nil, unified: [String: String]? = nil, devices: [DeviceRule]? = nil) {
             self.memory = memory
             self.cpu = cpu
@@ -232,6 +237,10 @@ public struct OCISpec: Sendable, Equatable {
             public var limit: Int64?
             public var reservation: Int64?
             public var swap: Int64?
+            public var kernel: Int64?
+            public var kernelTCP: Int64?
+            public var swappiness: UInt64?
+            public var disableOOMKiller: Bool?
             public init(limit: Int64? = nil, reservation: Int64? = nil, swap: Int64? = nil) {
                 self.limit = limit
                 self.reservation = reservation
@@ -244,6 +253,9 @@ public struct OCISpec: Sendable, Equatable {
             public var period: UInt64?
             public var cpus: String?
             public var mems: String?
+            public var realtimeRuntime: Int64?
+            public var realtimePeriod: UInt64?
+            public var idle: Int64?
             public init(shares: UInt64? = nil, quota: Int64? = nil, period: UInt64? = nil, cpus: String? = nil, mems: String? = nil) {
                 self.shares = shares
                 self.quota = quota
@@ -251,6 +263,46 @@ public struct OCISpec: Sendable, Equatable {
                 self.cpus = cpus
                 self.mems = mems
             }
+        }
+        public struct DeviceWeight: Sendable, Equatable {
+            public var major: Int64
+            public var minor: Int64
+            public var weight: UInt16?
+            public var leafWeight: UInt16?
+            public init(major: Int64, minor: Int64, weight: UInt16? = nil, leafWeight: UInt16? = nil) {
+                self.major = major; self.minor = minor; self.weight = weight; self.leafWeight = leafWeight
+            }
+        }
+        public struct DeviceRate: Sendable, Equatable {
+            public var major: Int64
+            public var minor: Int64
+            public var rate: UInt64
+            public init(major: Int64, minor: Int64, rate: UInt64) { self.major = major; self.minor = minor; self.rate = rate }
+        }
+        public struct BlockIO: Sendable, Equatable {
+            public var weight: UInt16?
+            public var leafWeight: UInt16?
+            public var weightDevice: [DeviceWeight] = []
+            public var throttleReadBpsDevice: [DeviceRate] = []
+            public var throttleWriteBpsDevice: [DeviceRate] = []
+            public var throttleReadIOPSDevice: [DeviceRate] = []
+            public var throttleWriteIOPSDevice: [DeviceRate] = []
+            public init() {}
+        }
+        public struct HugepageLimit: Sendable, Equatable {
+            public var pageSize: String
+            public var limit: UInt64
+            public init(pageSize: String, limit: UInt64) { self.pageSize = pageSize; self.limit = limit }
+        }
+        public struct RDMA: Sendable, Equatable {
+            public var hcaHandles: UInt32?
+            public var hcaObjects: UInt32?
+            public init(hcaHandles: UInt32? = nil, hcaObjects: UInt32? = nil) { self.hcaHandles = hcaHandles; self.hcaObjects = hcaObjects }
+        }
+        public struct Network: Sendable, Equatable {
+            public var classID: UInt32?
+            public var priorities: [String: UInt32] = [:]
+            public init(classID: UInt32? = nil, priorities: [String: UInt32] = [:]) { self.classID = classID; self.priorities = priorities }
         }
         public struct Pids: Sendable, Equatable {
             public var limit: Int64

@@ -57,6 +57,7 @@ public enum PlanEncoder {
         for r in p.readonlyPaths { w.strings(SL_T_READONLY, r) }
         if let h = p.hostname { w.strings(SL_T_HOSTNAME, h) }
         if let d = p.domainname { w.strings(SL_T_DOMAINNAME, d) }
+        if let l = p.securityLabel { w.strings(SL_T_LSM_EXEC, l.attr, l.value) }
         for s in p.sysctls { w.strings(SL_T_SYSCTL, s.key, s.value) }
         for r in p.rlimits { w.record(SL_T_RLIMIT) { $0.u32(r.resource); $0.u32(0); $0.u64(r.soft); $0.u64(r.hard) } }
         if let adj = p.oomScoreAdj { w.record(SL_T_OOM_SCORE_ADJ) { $0.u32(UInt32(bitPattern: adj)) } }

@@ -37,6 +37,12 @@ struct AgentOptions: ParsableArguments {
     @Option(name: .customLong("allowed-unsafe-sysctls"), help: "A sysctl (or prefix.*) pods may set beyond the safe set; repeatable.") var unsafeSysctls: [String] = []
     @Option(name: .customLong("objects-dir"), help: "More ConfigMap/Secret files for static pods.") var objectsDir: String?
     @Flag(name: .customLong("allow-unenforced-resources")) var allowUnenforced = false
+    @Option(name: .customLong("image-gc-high-threshold"), help: "Percent of the image filesystem used that starts image GC (85).") var gcHigh: Int?
+    @Option(name: .customLong("image-gc-low-threshold"), help: "Percent image GC brings the usage down to (80).") var gcLow: Int?
+    @Option(name: .customLong("minimum-image-ttl-duration"), help: "Seconds an unused image is kept before GC may remove it (120).") var gcMinAge: Double?
+    @Option(name: .customLong("eviction-hard"), help: "Hard eviction thresholds, SIGNAL<VALUE, comma-separated (memory.available<100Mi,nodefs.available<10%,nodefs.inodesFree<5%,imagefs.available<15%).") var evictionHard: String?
+    @Option(name: .customLong("eviction-pressure-transition-period"), help: "Seconds a pressure condition stays after its threshold (300).") var pressureTransition: Double?
+    @Option(name: .customLong("housekeeping-interval"), help: "Seconds between node pressure checks (10).") var housekeeping: Double?
 
     func resolved() throws -> AgentConfig {
         var c = AgentConfig()
@@ -66,6 +72,13 @@ struct AgentOptions: ParsableArguments {
         if !unsafeSysctls.isEmpty { c.allowedUnsafeSysctls = unsafeSysctls }
         if let objectsDir { c.objectsDir = objectsDir }
         if allowUnenforced { c.allowUnenforcedResources = true }
+        if let gcHigh { c.imageGCHighThresholdPercent = gcHigh }
+        if let gcLow { c.imageGCLowThresholdPercent = gcLow }
+        if let gcMinAge { c.imageMinimumGCAgeSeconds = gcMinAge }
+        if let evictionHard { c.evictionHard = evictionHard.split(separator: ",").map(String.init) }
+        if let pressureTransition { c.evictionPressureTransitionSeconds = pressureTransition }
+        if let housekeeping { c.housekeepingIntervalSeconds = housekeeping }
+        _ = try c.evictionThresholds()
         return c
     }
 }
@@ -186,6 +199,45 @@ struct InspectCommand: ParsableCommand {
     }
 }
 
+struct NodeCommand: ParsableCommand {
+    static let configuration = CommandConfiguration(commandName: "node", abstract: "The node's pressure conditions and what they were measured from.")
+    @OptionGroup var socket: AgentSocket
+    @Flag(name: .long, help: "The agent's JSON.") var json = false
+    struct Signal: Decodable { var available: Int64; var capacity: Int64 }
+    struct Node: Decodable { var name: String; var conditions: [NodeCondition]; var signals: [String: Signal] }
+    func run() throws {
+        do {
+            let body = try socket.get("/node")
+            if json { stdoutWrite(String(decoding: body, as: UTF8.self) + "\n"); return }
+            let n = try JSONDecoder().decode(Node.self, from: Data(body))
+            var rows = [["CONDITION", "STATUS", "REASON", "SINCE"]]
+            for c in n.conditions { rows.append([c.type, c.status, c.reason, age(c.lastTransitionTime)]) }
+            stdoutWrite(table(rows))
+            var srows = [["SIGNAL", "AVAILABLE", "CAPACITY"]]
+            for (k, v) in n.signals.sorted(by: { $0.key < $1.key }) { srows.append([k, "\(v.available)", "\(v.capacity)"]) }
+            stdoutWrite("\n" + table(srows))
+        } catch { fail(error) }
+    }
+}
+
+struct EventsCommand: ParsableCommand {
+    static let configuration = CommandConfiguration(commandName: "events", abstract: "A pod's events (probe failures, kills), as kubectl describe lists them.")
+    @OptionGroup var socket: AgentSocket
+    @Argument var pod: String
+    struct List: Decodable { var items: [PodEvent] }
+    func run() throws {
+        do {
+            let list = try JSONDecoder().decode(List.self, from: Data(try socket.get("/pods/\(pod)/events")))
+            var rows = [["TYPE", "REASON", "AGE", "FROM", "MESSAGE"]]
+            for e in list.items {
+                let seen = e.count > 1 ? "\(age(e.lastTimestamp)) (x\(e.count) over \(age(e.firstTimestamp)))" : age(e.lastTimestamp)
+                rows.append([e.type, e.reason, seen, "kubelet", e.message])
+            }
+            stdoutWrite(table(rows))
+        } catch { fail(error) }
+    }
+}
+
 struct ExecCommand: ParsableCommand {
     static let configuration = CommandConfiguration(commandName: "exec", abstract: "Run a command in a pod's container.")
     @OptionGroup var socket: AgentSocket
@@ -225,37 +277,25 @@ struct ExecCommand: ParsableCommand {
 }
 
 struct LogsCommand: ParsableCommand {
-    static let configuration = CommandConfiguration(commandName: "logs", abstract: "Print a container's logs (CRI files under the pod logs dir).")
+    static let configuration = CommandConfiguration(commandName: "logs", abstract: "Print a container's logs (the agent names its CRI log files).")
     @OptionGroup var socket: AgentSocket
-    @Option(name: .customLong("pod-logs-dir")) var podLogsDir = "/var/log/pods"
-    @Option(name: .shortAndLong, help: "Container name (default: the only/first one).") var container: String?
+    @Option(name: .shortAndLong, help: "Container name, app or init container (default: the first app container).") var container: String?
     @Flag(name: .shortAndLong, help: "Follow.") var follow = false
     @Flag(name: .shortAndLong, help: "The previous (terminated) instance.") var previous = false
     @Option(name: .long, help: "Last N lines only.") var tail: Int?
     @Flag(name: .long, help: "Prefix each line with its RFC 3339 time.") var timestamps = false
     @Argument var pod: String
 
+    struct LogFiles: Decodable { var container: String; var files: [String] }
+
     func run() throws {
         do {
-            let p = try socket.pod(pod)
-            let statuses = p.status?.containerStatuses ?? []
-            guard let cs = container.map({ n in statuses.first { $0.name == n } }) ?? statuses.first else {
-                throw AgentClient.Failure(message: "container \(container ?? "") not found in pod \(pod)")
-            }
-            let running = cs.state?.running != nil
-            // instance k logs to k.log; the current (or last, when not running) is restartCount
-            var n = Int(cs.restartCount)
-            if previous {
-                guard cs.lastState?.terminated != nil || cs.state?.terminated != nil else {
-                    throw AgentClient.Failure(message: "previous terminated container \"\(cs.name)\" in pod \"\(pod)\" not found")
-                }
-                if running { n -= 1 }
-            }
-            let dir = "\(podLogsDir)/\(p.metadata.namespace ?? "default")_\(p.metadata.name ?? "")_\(p.metadata.uid ?? "")/\(cs.name)"
-            let file = "\(dir)/\(max(0, n)).log"
-            let rotated = ((try? Files.list(dir)) ?? []).filter { $0.hasPrefix("\(max(0, n)).log.") }.sorted()
+            var q = "previous=\(previous)"
+            if let container { q += "&container=" + container }
+            let r = try JSONDecoder().decode(LogFiles.self, from: Data(try socket.get("/pods/\(pod)/logs?" + q)))
+            guard let file = r.files.last else { return }
             var lines: [String] = []
-            for f in rotated.map({ dir + "/" + $0 }) + [file] {
+            for f in r.files {
                 lines += CRILog.render((try? Files.readString(f)) ?? "", timestamps: timestamps)
             }
             if let tail { lines = Array(lines.suffix(max(0, tail))) }

@@ -119,7 +119,11 @@ enum FastPath {
                 do { exit(try rt.run(id: p.positional[0], bundle: bundle, options: o)) } catch { fail(error) }
             }
             o.detachStdio = p.flags.contains("--detach-stdio")
-            do { try rt.create(id: p.positional[0], bundle: bundle, options: o) } catch { fail(error) }
+            let id = p.positional[0]
+            do {
+                try holdingTermination({ try rt.create(id: id, bundle: bundle, options: o) },
+                                       undo: { try? rt.delete(id: id, force: true) })
+            } catch { fail(error) }
             exit(0)
         case "start", "state":
             guard let p = parse(rest, valued: globalValued, boolean: [], aliases: [:]), p.positional.count == 1 else { return false }

@@ -62,7 +62,11 @@ struct OCI: ParsableCommand {
             o.preserveFds = preserveFds
             o.detachStdio = detachStdio
             o.allowUnenforcedResources = allowUnenforced
-            do { try global.runtime().create(id: id, bundle: bundle, options: o) } catch { fail(error) }
+            let rt = global.runtime()
+            do {
+                try holdingTermination({ try rt.create(id: id, bundle: bundle, options: o) },
+                                       undo: { try? rt.delete(id: id, force: true) })
+            } catch { fail(error) }
         }
     }
 

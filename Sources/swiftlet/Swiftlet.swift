@@ -9,6 +9,10 @@ import Glibc
 @main
 struct Swiftlet: ParsableCommand {
     static func main() {
+        // a hook or peer that exits before reading what we write must not kill the runtime
+        // half-way (exit 141 leaving state behind): writes fail with EPIPE instead. Spawned
+        // processes get default dispositions back (Spawn resets every signal).
+        signal(SIGPIPE, SIG_IGN)
         let argv = FastPath.normalize(CommandLine.arguments)
         if FastPath.run(argv) { return }
         do {
@@ -22,7 +26,7 @@ struct Swiftlet: ParsableCommand {
         commandName: "swiftlet",
         abstract: "A Kubernetes node agent with its own Linux container runtime.",
         version: "0.1.0",
-        subcommands: [AgentCommand.self, RunCommand.self, PsCommand.self, InspectCommand.self, LogsCommand.self, ExecCommand.self,
+        subcommands: [AgentCommand.self, RunCommand.self, PsCommand.self, InspectCommand.self, EventsCommand.self, NodeCommand.self, LogsCommand.self, ExecCommand.self,
                       OCI.self, Images.self, Check.self, Net.self]
     )
 }
@@ -41,4 +45,25 @@ func fail(_ error: any Error) -> Never {
     stderrLine("swiftlet: \(error)")
     if let e = error as? RuntimeError { Glibc.exit(e.exitCode) }
     Glibc.exit(1)
+}
+
+/// Runs `body` (a `create`) with the terminating signals a user or supervisor sends (INT, TERM,
+/// HUP, QUIT) held back, so the runtime is never stopped half-way through writing state. One that
+/// arrived meanwhile is honoured afterwards: `undo` removes what a successful `body` made, then the signal
+/// takes its default effect. Children start with an empty mask (Spawn resets it).
+func holdingTermination(_ body: () throws -> Void, undo: () -> Void) rethrows {
+    var held = sigset_t()
+    sigemptyset(&held)
+    for s in [SIGINT, SIGTERM, SIGHUP, SIGQUIT] { sigaddset(&held, s) }
+    var previous = sigset_t()
+    sigprocmask(SIG_BLOCK, &held, &previous)
+    defer { sigprocmask(SIG_SETMASK, &previous, nil) }
+    func interrupted() -> Bool {
+        var pending = sigset_t()
+        sigpending(&pending)
+        return [SIGINT, SIGTERM, SIGHUP, SIGQUIT].contains { sigismember(&pending, $0) == 1 }
+    }
+    // a failed body has undone its own work (and may have failed because the id was taken)
+    try body()
+    if interrupted() { undo() }
 }

@@ -234,14 +234,14 @@ struct PodSpecParityTests {
             VolumeMount(name: "cfg", mountPath: "/cfg"),
         ]
         let vols = ["data": PreparedVolume(path: "/v/data", readOnly: false), "cfg": PreparedVolume(path: "/v/cfg", readOnly: true)]
-        let m = try VolumeMounts.mounts(container: c, volumes: vols, env: ["POD_NAME=web"], privileged: false) { $0 + "/" + $1 }
+        let m = try VolumeMounts.mounts(container: c, volumes: vols, env: ["POD_NAME=web"], privileged: false) { $0.base + "/" + $0.subPath }
         #expect(m.map(\.source) == ["/v/data", "/v/data/web", "/v/cfg"])
         #expect(m.map { $0.options ?? [] } == [["rbind", "rprivate", "ro"], ["rbind", "rslave"], ["rbind", "rprivate", "ro"]])
         #expect(VolumeMounts.rootPropagation(c.volumeMounts!) == "rslave")
         c.volumeMounts = [VolumeMount(name: "data", mountPath: "/d", mountPropagation: "Bidirectional")]
-        #expect(throws: VolumeError.self) { try VolumeMounts.mounts(container: c, volumes: vols, env: [], privileged: false) { $0 + $1 } }
+        #expect(throws: VolumeError.self) { try VolumeMounts.mounts(container: c, volumes: vols, env: [], privileged: false) { $0.base + $0.subPath } }
         c.volumeMounts = [VolumeMount(name: "data", mountPath: "/d", subPath: "../up")]
-        #expect(throws: VolumeError.self) { try VolumeMounts.mounts(container: c, volumes: vols, env: [], privileged: false) { $0 + $1 } }
+        #expect(throws: VolumeError.self) { try VolumeMounts.mounts(container: c, volumes: vols, env: [], privileged: false) { $0.base + $0.subPath } }
     }
 
     @Test("multi-document manifests: Pod, ConfigMap, Secret (base64 data, stringData)")

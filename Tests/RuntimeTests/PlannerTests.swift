@@ -46,14 +46,42 @@ struct PlannerTests {
         #expect(p.capabilities.ambient == 1 << 5)
     }
 
-    @Test("capabilities the runtime lacks are dropped with a warning")
+    @Test("a capability the runtime lacks is an error, as with runc and crun")
     func unavailableCaps() throws {
         var s = defaultSpec()
         s.process?.capabilities?.bounding?.append("CAP_SYS_RESOURCE")
         let hostBounding = allCaps & ~(1 << 24)
-        let p = try LaunchPlanner.plan(spec: s, bundle: "/b", host: facts(bounding: hostBounding))
-        #expect(p.capabilities.bounding & (1 << 24) == 0)
-        #expect(p.warnings.count == 1 && p.warnings[0].contains("CAP_SYS_RESOURCE"))
+        #expect(throws: SpecError("process.capabilities", "not available to this runtime (not in its bounding set): CAP_SYS_RESOURCE")) {
+            try LaunchPlanner.plan(spec: s, bundle: "/b", host: facts(bounding: hostBounding))
+        }
+    }
+
+    @Test("no mount namespace listed: the runtime's is shared, and what would change it is refused")
+    func sharedMountNamespace() throws {
+        var s = defaultSpec()
+        s.linux?.namespaces?.removeAll { $0.type == "mount" }
+        s.root?.readonly = false
+        let p = try LaunchPlanner.plan(spec: s, bundle: "/b", host: facts())
+        #expect(p.sharedMountNamespace && p.cloneFlags & 0x0002_0000 == 0)
+        s.root?.readonly = true
+        #expect(throws: SpecError("root.readonly", "needs a mount namespace of the container's own (it would remount the runtime's root)")) {
+            try LaunchPlanner.plan(spec: s, bundle: "/b", host: facts())
+        }
+        s.root?.readonly = false
+        s.linux?.rootfsPropagation = "shared"
+        #expect(throws: SpecError("linux.rootfsPropagation", "needs a mount namespace of the container's own")) {
+            try LaunchPlanner.plan(spec: s, bundle: "/b", host: facts())
+        }
+    }
+
+    @Test("mount and UTS namespaces joined by path; a hostname for a joined UTS namespace")
+    func joinMountAndUTS() throws {
+        var s = defaultSpec()
+        s.linux?.namespaces = [.init(type: "mount", path: "/proc/1/ns/mnt"), .init(type: "uts", path: "/proc/1/ns/uts")]
+        s.hostname = "joined"
+        let p = try LaunchPlanner.plan(spec: s, bundle: "/b", host: facts())
+        #expect(p.joins.map(\.type) == [0x0002_0000, 0x0400_0000])
+        #expect(p.hostname == "joined" && !p.sharedMountNamespace && p.cloneFlags == 0)
     }
 
     @Test("mounts keep their order, options become flags and data")
@@ -132,7 +160,6 @@ struct PlannerTests {
         ("unknown namespace", { $0.linux?.namespaces?.append(.init(type: "bogus")) },
          SpecError("linux.namespaces[6].type", "unknown namespace type \"bogus\" (one of: cgroup, ipc, mount, network, pid, time, user, uts)")),
         ("duplicate namespace", { $0.linux?.namespaces?.append(.init(type: "pid")) }, SpecError("linux.namespaces[6]", "duplicate namespace \"pid\"")),
-        ("no mount namespace", { $0.linux?.namespaces?.removeAll { $0.type == "mount" } }, SpecError("linux.namespaces", "a new mount namespace is required")),
         ("hostname without uts", { $0.linux?.namespaces?.removeAll { $0.type == "uts" } }, SpecError("hostname", "cannot set a hostname without a private UTS namespace")),
         ("unknown capability", { $0.process?.capabilities?.effective?.append("CAP_FLY") }, SpecError("process.capabilities.effective[14]", "unknown capability \"CAP_FLY\"")),
         ("empty args", { $0.process?.args = [] }, SpecError("process.args", "Required value: at least one argument")),
