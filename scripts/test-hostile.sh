@@ -190,8 +190,9 @@ ipid=$(record "$idle_id" pid)
 cfds=$(ls /proc/$ipid/fd 2>/dev/null | sort -n | tr '\n' ' ')
 check_eq "the container's process holds stdio only" "0 1 2 " "$cfds"
 mexe=$(readlink /proc/$mon/exe)
-check_match "the monitor runs from the runtime's read-only copy ($mexe)" "/\.monitor/swiftlet-monitor$" "$mexe"
-if : 2>/dev/null >>"$mexe"; then not_ok "the monitor binary it runs is read-only" "opened for writing"; else ok "the monitor binary it runs is read-only (EROFS)"; fi
+check_match "the monitor runs from a sealed in-memory copy, not the installed file ($mexe)" "^/memfd:swiftlet-monitor" "$mexe"
+if printf x 2>/dev/null >>"/proc/$mon/exe"; then not_ok "the image the monitor runs cannot be written" "a write succeeded"; else ok "the image the monitor runs cannot be written, even by root (sealed)"; fi
+check_eq "and the installed binary is not the one it runs" "0" "$(awk -v b="$BIN/swiftlet-monitor" '$NF == b' /proc/$mon/maps | wc -l)"
 rm -f "$M/scan.yaml"
 wait_for 20 test ! -e "$T/root/pods/$(pod_json scan-node1 | jq_ 'd["metadata"]["uid"]')"
 

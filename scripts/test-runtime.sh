@@ -41,8 +41,7 @@ run() {
 }
 leftovers() {
   local l=""
-  # .monitor holds the read-only bind mount of swiftlet-monitor, shared by every container
-  [ -n "$(ls -A "$ROOT" 2>/dev/null | grep -vx .monitor)" ] && l="$l state:$(ls "$ROOT")"
+  [ -n "$(ls -A "$ROOT" 2>/dev/null)" ] && l="$l state:$(ls "$ROOT")"
   [ -n "$CG2" ] && [ -d "$CG2/swiftlet" ] && [ -n "$(ls -d "$CG2"/swiftlet/*/ 2>/dev/null)" ] && l="$l cgroups:$(ls -d "$CG2"/swiftlet/*/)"
   grep -q "$T/rootfs" /proc/self/mountinfo && l="$l mounts"
   echo "$l"

@@ -196,6 +196,9 @@ int sl_openat2(int dirfd, const char *path, uint64_t flags, uint64_t mode, uint6
 #define SL_O_PATH 010000000
 // `sub` beneath the directory fd `base` (symlinks may not leave it), O_PATH; -errno on failure.
 int sl_open_beneath(int base, const char *sub, int mkdirs);
+// A sealed, executable in-memory copy of the file at `path` (memfd, close-on-exec; no write,
+// grow, shrink or re-seal possible): what the monitor is executed from. Returns the fd or -errno.
+int sl_sealed_copy(const char *path, const char *name);
 // pipe2(O_CLOEXEC): both ends close-on-exec from birth.
 int sl_pipe_cloexec(int fds[2]);
 // memfd_create(MFD_CLOEXEC)
@@ -243,7 +246,7 @@ enum { SL_SANDBOX_NET = 1, SL_SANDBOX_IPC = 2, SL_SANDBOX_UTS = 4, SL_SANDBOX_PI
        SL_SANDBOX_LOW_PORTS = 16 };
 int sl_userns_create(const char *path, const char *uid_map, const char *gid_map, char *err, size_t errlen);
 int sl_idmapped_bind(const char *src, const char *dst, const char *userns_path, char *err, size_t errlen);
-int sl_sandbox_create(const char *dir, const char *hostname, int ns, const char *pause_path, pid_t *pause_pid,
+int sl_sandbox_create(const char *dir, const char *hostname, int ns, int pause_fd, pid_t *pause_pid,
                       char *err, size_t errlen);
 
 // ---- seccomp (parent side, libseccomp) -----------------------------------------------------

@@ -266,14 +266,18 @@ int sl_pod_net_add(int host_fd, const char *netns_path, const char *host_ifname,
 }
 
 // ---- pinned network namespaces -----------------------------------------------------------
-// Closes every fd >= 3 except a and b (-1: none). A clone3 child of a multi-threaded parent
+// Closes every fd >= 3 except a, b and c (-1: none). A clone3 child of a multi-threaded parent
 // inherits other threads' pipe ends; holding them would keep those pipes from reaching EOF.
-static void close_all_except(int a, int b) {
-    int lo = a < b ? a : b, hi = a < b ? b : a;
-    if (lo < 0) lo = hi;
-    if (lo > 3) syscall(SYS_close_range, 3u, (unsigned)(lo - 1), 0u);
-    if (hi > lo + 1) syscall(SYS_close_range, (unsigned)(lo + 1), (unsigned)(hi - 1), 0u);
-    syscall(SYS_close_range, (unsigned)(hi + 1), ~0u, 0u);
+static void close_all_except(int a, int b, int c) {
+    int keep[3] = { a, b, c }, n = 0;
+    for (int i = 0; i < 3; i++) if (keep[i] >= 3) keep[n++] = keep[i];
+    for (int i = 1; i < n; i++) for (int j = i; j > 0 && keep[j - 1] > keep[j]; j--) { int t = keep[j]; keep[j] = keep[j - 1]; keep[j - 1] = t; }
+    unsigned lo = 3;
+    for (int i = 0; i < n; i++) {
+        if ((unsigned)keep[i] > lo) syscall(SYS_close_range, lo, (unsigned)keep[i] - 1, 0u);
+        lo = (unsigned)keep[i] + 1;
+    }
+    syscall(SYS_close_range, lo, ~0u, 0u);
 }
 
 // The pinning child: waits until the parent says it is done (a byte, or EOF), then exits.
@@ -296,7 +300,7 @@ static int pin_new_namespace(const char *path, uint64_t flag, const char *nsname
     if (pipe2(p, O_CLOEXEC) < 0) { int e = errno; unlink(path); return seterr(err, errlen, e, "pipe"); }
     int pidfd = -1;
     pid_t pid = sl_clone3(flag, -1, &pidfd);
-    if (pid == 0) { close_all_except(p[0], -1); child_wait(&p[0]); }
+    if (pid == 0) { close_all_except(p[0], -1, -1); child_wait(&p[0]); }
     close(p[0]);
     if (pid < 0) { int e = errno; close(p[1]); unlink(path); return seterr(err, errlen, e, "clone3(new %s namespace)", nsname); }
     int rc = 0, e = 0;
@@ -334,7 +338,7 @@ int sl_netns_remove(const char *path, char *err, size_t errlen) {
 // namespace the child exits once they are pinned. With one (shareProcessNamespace) the child is
 // that namespace's init and must live: it execs `pause_path pause`, which reaps and waits for
 // SIGTERM; its pid is returned in *pause_pid (the caller reaps it). Cleans up on failure.
-int sl_sandbox_create(const char *dir, const char *hostname, int ns, const char *pause_path, pid_t *pause_pid,
+int sl_sandbox_create(const char *dir, const char *hostname, int ns, int pause_fd, pid_t *pause_pid,
                       char *err, size_t errlen) {
     static const char *all_names[4] = {"net", "ipc", "uts", "pid"};
     static const uint64_t all_flags[4] = {CLONE_NEWNET, CLONE_NEWIPC, CLONE_NEWUTS, CLONE_NEWPID};
@@ -352,7 +356,7 @@ int sl_sandbox_create(const char *dir, const char *hostname, int ns, const char 
     }
     if (n == 0) return 0;
     int with_pause = (flags & CLONE_NEWPID) != 0;
-    if (with_pause && (!pause_path || !*pause_path)) return seterr(err, errlen, EINVAL, "a shared PID namespace needs the pause program");
+    if (with_pause && pause_fd < 0) return seterr(err, errlen, EINVAL, "a shared PID namespace needs the pause program");
     for (int i = 0; i < n; i++) {
         int fd = open(paths[i], O_RDONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0444);
         if (fd < 0) {
@@ -372,7 +376,7 @@ int sl_sandbox_create(const char *dir, const char *hostname, int ns, const char 
     pid_t pid = sl_clone3(flags, -1, &pidfd);
     if (pid == 0) {
         prctl(PR_SET_DUMPABLE, 0);   // it may become the pod's PID 1: nothing to read through /proc
-        close_all_except(p[0], ready[1]);
+        close_all_except(p[0], ready[1], with_pause ? pause_fd : -1);
         char ok = (!(flags & CLONE_NEWUTS) || sethostname(hostname, strlen(hostname)) == 0) ? 'y' : 'n';
         if (ok == 'y' && (ns & SL_SANDBOX_LOW_PORTS) && (flags & CLONE_NEWNET)) {
             // /proc/sys/net is the opener's network namespace: this child's, the new one
@@ -388,7 +392,8 @@ int sl_sandbox_create(const char *dir, const char *hostname, int ns, const char 
         if (r != 1) _exit(0);   // the parent gave up
         char *const argv[] = {(char *)"swiftlet-pause", (char *)"pause", NULL};
         char *const envp[] = {NULL};
-        execve(pause_path, argv, envp);
+        // the sealed in-memory copy of the monitor (never a path to the installed binary)
+        syscall(SYS_execveat, pause_fd, "", argv, envp, AT_EMPTY_PATH);
         char fail = 'e';
         if (write(ready[1], &fail, 1) < 0) {}
         _exit(127);
@@ -424,7 +429,7 @@ int sl_sandbox_create(const char *dir, const char *hostname, int ns, const char 
     if (rc < 0) {
         for (int j = 0; j < n; j++) { umount2(paths[j], MNT_DETACH); unlink(paths[j]); }
         if (failed >= 0) return seterr(err, errlen, e, "bind /proc/%d/ns/%s on %s", pid, names[failed], paths[failed]);
-        if (exec_failed) return seterr(err, errlen, e, "exec %s (the sandbox's pause process)", pause_path);
+        if (exec_failed) return seterr(err, errlen, e, "exec the sandbox's pause process (fd %d)", pause_fd);
         return seterr(err, errlen, e, "sethostname \"%s\" in the sandbox", hostname);
     }
     if (with_pause && pause_pid) *pause_pid = pid;

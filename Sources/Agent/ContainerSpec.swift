@@ -258,12 +258,15 @@ public enum SecurityMapping {
     static func capName(_ n: String) -> String { let u = n.uppercased(); return u.hasPrefix("CAP_") ? u : "CAP_" + u }
 
     /// containerd's order: ALL in add/drop first, then the named ones added, then dropped.
-    public static func capabilities(_ sc: SecurityContext?) throws -> [String] {
-        if sc?.privileged ?? false { return Capabilities.names }
+    /// `privileged` and `add: [ALL]` mean every capability the agent itself holds (containerd's
+    /// WithAllCurrentCapabilities): the runtime refuses to grant one it does not have.
+    public static func capabilities(_ sc: SecurityContext?, available: UInt64 = Capabilities.currentBoundingSet()) throws -> [String] {
+        let all = Capabilities.names(in: available)
+        if sc?.privileged ?? false { return all }
         let add = (sc?.capabilities?.add ?? []).map(capName)
         let drop = (sc?.capabilities?.drop ?? []).map(capName)
         var caps = Set(DefaultProfile.capabilities)
-        if add.contains("CAP_ALL") { caps = Set(Capabilities.names) }
+        if add.contains("CAP_ALL") { caps = Set(all) }
         if drop.contains("CAP_ALL") { caps = [] }
         for a in add where a != "CAP_ALL" {
             guard Capabilities.number(a) != nil else { throw ContainerConfigError(message: "unknown capability \"\(a)\" in securityContext.capabilities.add") }

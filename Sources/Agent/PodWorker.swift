@@ -665,12 +665,12 @@ public actor PodWorker {
             unpinSandbox()
             if !hostUsers { try ensureUserNamespace() }
             var pause: pid_t = 0
-            let pauseExe = try ctx.runtime.monitorExecutable()
+            let pauseImage = try ctx.runtime.monitorImage()
             let dir = sandboxDir
             let (made, pid, message) = try await offload { () -> (Bool, pid_t, String) in
                 var err = [CChar](repeating: 0, count: 512)
                 var pause: pid_t = 0
-                let rc = sl_sandbox_create(dir, hostname, ns, pauseExe, &pause, &err, 512)
+                let rc = sl_sandbox_create(dir, hostname, ns, pauseImage, &pause, &err, 512)
                 return (rc >= 0, pause, String(cString: err))
             }
             if !made { throw ConfigError("sandbox: \(message)") }

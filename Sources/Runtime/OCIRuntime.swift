@@ -35,7 +35,7 @@ public struct OCIRuntime: Sendable {
     }
 
     public static func validateID(_ id: String) throws {
-        let ok = !id.isEmpty && id.count <= 1024 && id != "." && id != ".." && id != MonitorBinary.directoryName
+        let ok = !id.isEmpty && id.count <= 1024 && id != "." && id != ".."
             && id.utf8.allSatisfy { c in
                 (c >= 48 && c <= 57) || (c >= 65 && c <= 90) || (c >= 97 && c <= 122) || c == 45 || c == 46 || c == 95 || c == 43
             }
@@ -44,9 +44,9 @@ public struct OCIRuntime: Sendable {
 
     func dir(_ id: String) -> StateDirectory { StateDirectory(root: root, id: id) }
 
-    /// The monitor as it is executed: a read-only bind mount of `monitorPath` (see MonitorBinary).
-    public func monitorExecutable() throws -> String {
-        do { return try MonitorBinary.prepare(installed: monitorPath, root: root) } catch { throw RuntimeError.system(error) }
+    /// The monitor as it is executed: a sealed in-memory copy of `monitorPath` (see MonitorBinary).
+    public func monitorImage() throws -> Int32 {
+        do { return try MonitorBinary.sealed(installed: monitorPath) } catch { throw RuntimeError.system(error) }
     }
 
     /// The stored record of a container (pids, monitor, bundle, log path).
@@ -181,11 +181,13 @@ public struct OCIRuntime: Sendable {
         let (repR, repW) = try wrap { try Pipes.make() }
         let ctl = plan.hookBarrier ? try wrap { try Pipes.make() } : nil
         var fds: [(parent: Int32, child: Int32)] = [(repW.raw, 3), (planFD.raw, 5)]
-        let exe = try monitorExecutable()
-        var args = [exe, "create", "fd:5", "3"]
+        let image = try monitorImage()
+        let exe = MonitorBinary.childPath
+        var args = ["swiftlet-monitor", "create", "fd:5", "3"]
         if let ctl { fds.append((ctl.0.raw, 4)); args.append("4") }
         // --preserve-fds: the caller's 3.. wait at SL_PRESERVE_FD_BASE in the monitor
         for i in 0..<Int32(options.preserveFds) { fds.append((3 + i, Int32(SL_PRESERVE_FD_BASE) + i)) }
+        fds.append((image, MonitorBinary.childSlot))
         let monitor = try wrap { try Spawn.spawn(exe, args: args, env: [], fds: fds, setsid: true) }
         repW.close()
         planFD.close()
@@ -285,7 +287,7 @@ public struct OCIRuntime: Sendable {
 
     public func list() -> [OCIState] {
         guard let names = try? Files.list(root) else { return [] }
-        return names.filter { $0 != MonitorBinary.directoryName }.compactMap { try? state(id: $0) }
+        return names.compactMap { try? state(id: $0) }
     }
 
     /// Every container directory, including ones whose create was interrupted before a record
@@ -500,8 +502,8 @@ public struct OCIRuntime: Sendable {
         // the plan stays readable across execv through a memfd whose close-on-exec flag is cleared
         let planFD = try wrap { try Files.memfd(name: "swiftlet-exec-plan", PlanEncoder.encode(plan)) }
         _ = fcntl(planFD.raw, F_SETFD, 0)
-        let exe = try monitorExecutable()
-        let strings: [String] = [exe, "exec", "fd:\(planFD.raw)"]
+        let exe = MonitorBinary.selfPath(try monitorImage())
+        let strings: [String] = ["swiftlet-monitor", "exec", "fd:\(planFD.raw)"]
         let cargs: [UnsafeMutablePointer<CChar>?] = strings.map { strdup($0) } + [nil]
         // nothing but stdio and the plan crosses into the monitor (it closes the rest as well)
         _ = sl_close_range_cloexec(3)
@@ -524,14 +526,14 @@ public struct OCIRuntime: Sendable {
         let (plan, _) = try execPlan(id: id, args: args, options: ExecOptions())
         let planFD = try wrap { try Files.memfd(name: "swiftlet-exec-plan", PlanEncoder.encode(plan)) }
         defer { planFD.close() }
-        let exe = try monitorExecutable()
+        let image = try monitorImage()
         let (r, w) = try wrap { try Pipes.make() }
         let devnull = open("/dev/null", O_RDWR | O_CLOEXEC)
         defer { if devnull >= 0 { close(devnull) } }
         let pid: pid_t
         do {
-            pid = try Spawn.spawn(exe, args: [exe, "exec", "fd:3"], env: [],
-                                  fds: [(devnull, 0), (w.raw, 1), (w.raw, 2), (planFD.raw, 3)], setsid: true)
+            pid = try Spawn.spawn(MonitorBinary.childPath, args: ["swiftlet-monitor", "exec", "fd:3"], env: [],
+                                  fds: [(devnull, 0), (w.raw, 1), (w.raw, 2), (planFD.raw, 3), (image, MonitorBinary.childSlot)], setsid: true)
         } catch {
             r.close()
             w.close()
@@ -584,11 +586,11 @@ public struct OCIRuntime: Sendable {
         defer { close(master) }
         if sl_tty_size(1) >= 0 { _ = sl_tty_set_size(master, sl_tty_size(1)) } else { _ = sl_tty_set_size(master, (24 << 16) | 80) }
         let planFD = try wrap { try Files.memfd(name: "swiftlet-exec-plan", PlanEncoder.encode(plan)) }
-        let exe = try monitorExecutable()
+        let image = try monitorImage()
         let pid: pid_t
         do {
-            pid = try Spawn.spawn(exe, args: [exe, "exec", "fd:3"],
-                                  fds: [(slave, 0), (slave, 1), (slave, 2), (planFD.raw, 3)])
+            pid = try Spawn.spawn(MonitorBinary.childPath, args: ["swiftlet-monitor", "exec", "fd:3"],
+                                  fds: [(slave, 0), (slave, 1), (slave, 2), (planFD.raw, 3), (image, MonitorBinary.childSlot)])
         } catch {
             close(slave)
             throw RuntimeError.system(error)

@@ -176,7 +176,14 @@ struct PodSpecParityTests {
         #expect(throws: ContainerConfigError.self) { try SecurityMapping.capabilities(sc) }
         sc = SecurityContext()
         sc.privileged = true
-        #expect(try SecurityMapping.capabilities(sc).count == LinuxSystem.Capabilities.names.count)
+        let every = LinuxSystem.Capabilities.mask(LinuxSystem.Capabilities.names).mask
+        #expect(try SecurityMapping.capabilities(sc, available: every).count == LinuxSystem.Capabilities.names.count)
+        // every capability the agent holds, not more (this machine's own bounding set lacks some)
+        let lacking = every & ~(UInt64(1) << 24)
+        #expect(try !SecurityMapping.capabilities(sc, available: lacking).contains("CAP_SYS_RESOURCE"))
+        sc = SecurityContext()
+        sc.capabilities = KubeModel.Capabilities(add: ["ALL"], drop: nil)
+        #expect(try SecurityMapping.capabilities(sc, available: lacking).count == LinuxSystem.Capabilities.names.count - 1)
     }
 
     @Test("sysctls: the safe set, allowlisted patterns, host namespaces")

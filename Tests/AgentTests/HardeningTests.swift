@@ -4,6 +4,10 @@ import LinuxSystem
 import Networking
 import Runtime
 import Testing
+
+#if canImport(Glibc)
+import Glibc
+#endif
 @testable import Agent
 @testable import KubeModel
 
@@ -264,11 +268,30 @@ struct NodeDetailTests {
 
 @Suite("Monitor binary")
 struct MonitorBinaryTests {
-    @Test("the read-only monitor lives beside the runtime's state root")
-    func path() {
-        #expect(MonitorBinary.mountPath(root: "/run/swiftlet/oci") == "/run/swiftlet/oci/.monitor/swiftlet-monitor")
-        #expect(MonitorBinary.mountPath(root: "/tmp/t/run/oci/") == "/tmp/t/run/oci/.monitor/swiftlet-monitor")
-        #expect(throws: RuntimeError.self) { try OCIRuntime.validateID(".monitor") }
+    @Test("the monitor runs from a sealed copy: executable, not writable, remade when the file changes")
+    func sealedCopy() throws {
+        let dir = "/tmp/swiftlet-sealed-\(getpid())"
+        try Files.makeDirectories(dir, mode: 0o700)
+        defer { try? Files.removeTree(dir) }
+        let file = dir + "/monitor"
+        try Files.write(file, Array("#!/bin/sh\necho one\n".utf8), mode: 0o755)
+        let fd = try MonitorBinary.sealed(installed: file)
+        #expect(try MonitorBinary.sealed(installed: file) == fd)
+        #expect(fcntl(fd, F_GETFD) & FD_CLOEXEC != 0)
+        // F_GET_SEALS (1034): seal, shrink, grow and write (1 | 2 | 4 | 8)
+        #expect(fcntl(fd, 1034) & 0xf == 0xf)
+        let w = open(MonitorBinary.selfPath(fd), O_RDWR | O_CLOEXEC)
+        #expect(w >= 0)
+        var b: UInt8 = 0x41
+        #expect(pwrite(w, &b, 1, 0) == -1 && errno == EPERM)
+        close(w)
+        #expect(((try? Files.readString(MonitorBinary.selfPath(fd))) ?? "").hasPrefix("#!/bin/sh\necho one"))
+        usleep(10_000)
+        try Files.write(file, Array("#!/bin/sh\necho two, longer\n".utf8), mode: 0o755)
+        let fd2 = try MonitorBinary.sealed(installed: file)
+        #expect(fd2 != fd)
+        #expect(((try? Files.readString(MonitorBinary.selfPath(fd2))) ?? "").hasPrefix("#!/bin/sh\necho two"))
+        #expect(throws: SystemError.self) { try MonitorBinary.sealed(installed: dir + "/missing") }
     }
 }
 
