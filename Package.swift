@@ -51,6 +51,9 @@ let package = Package(
                 .product(name: "NIOHTTP1", package: "swift-nio"),
             ]
         ),
+        // What every API user shares (the master, the agent, controllers): selectors, the patch
+        // kinds; pure.
+        .target(name: "APIMachinery", dependencies: ["LinuxSystem"]),
         // Kubernetes API types (Codable), Quantity, validation, defaulting: pure.
         .target(name: "KubeModel", dependencies: [.product(name: "Yams", package: "Yams")]),
         // The node agent: pod sources, pod workers, sandboxes, lifecycle, status, local API.
@@ -85,6 +88,7 @@ let package = Package(
         .testTarget(name: "ImagesTests", dependencies: ["Images"]),
         .testTarget(name: "KubeModelTests", dependencies: ["KubeModel"]),
         .testTarget(name: "AgentTests", dependencies: ["Agent"]),
+        .testTarget(name: "APIMachineryTests", dependencies: ["APIMachinery", "LinuxSystem"]),
     ],
     swiftLanguageModes: [.v6]
 )

@@ -1,0 +1,212 @@
+import APIMachinery
+import LinuxSystem
+import Testing
+
+func j(_ s: String) -> JSON { try! JSON.parse(s) }
+
+@Suite("Label selectors")
+struct LabelSelectorTests {
+    let labels = ["app": "web", "tier": "frontend", "env": "prod", "replicas": "3"]
+
+    @Test("equality, set-based, existence and numeric requirements", arguments: [
+        ("app=web", true), ("app==web", true), ("app!=web", false), ("app!=db", true), ("missing!=x", true),
+        ("env in (prod,stage)", true), ("env in (stage)", false), ("env notin (stage, dev)", true), ("missing notin (a)", true),
+        ("app", true), ("!app", false), ("!missing", true), ("missing", false),
+        ("replicas>2", true), ("replicas<3", false), ("app=web,tier=frontend", true), ("app=web,tier=backend", false),
+        ("", true), ("app = web , env in ( prod )", true),
+    ])
+    func matching(_ text: String, _ expected: Bool) throws {
+        #expect(try LabelSelector.parse(text).matches(labels) == expected)
+    }
+
+    @Test("the API server's messages for bad selectors", arguments: [
+        ("app=web,", "unable to parse requirement: found '', expected: identifier after ','"),
+        ("env in prod", "unable to parse requirement: found 'prod', expected: '('"),
+        ("env in ()", "unable to parse requirement: for 'in', 'notin' operators, values set can't be empty"),
+        ("-app=x", "unable to parse requirement: invalid label key \"-app\": name part must consist of alphanumeric characters, '-', '_' or '.', and must start and end with an alphanumeric character (e.g. 'MyName',  or 'my.name',  or '123-abc', regex used for validation is '([A-Za-z0-9][-A-Za-z0-9_.]*)?[A-Za-z0-9]') and must be no more than 63 characters"),
+        ("a=b c", "unable to parse requirement: found 'c', expected: ',' or 'end of string'"),
+        ("n>x", "unable to parse requirement: for 'Gt', 'Lt' operators, exactly one value is required, and it must be an integer"),
+    ])
+    func errors(_ text: String, _ message: String) {
+        #expect(throws: SelectorError.self) { try LabelSelector.parse(text) }
+        do { _ = try LabelSelector.parse(text) } catch { #expect(error.description == message) }
+    }
+
+    @Test("prefixed keys and the printed form (sorted by key, values sorted and unique)")
+    func prefixed() throws {
+        let s = try LabelSelector.parse("kubernetes.io/os=linux,b in (y,x,y),!a.example.com/legacy")
+        #expect(s.description == "!a.example.com/legacy,b in (x,y),kubernetes.io/os=linux")
+        #expect(s.matches(["kubernetes.io/os": "linux", "b": "x"]))
+        #expect(throws: SelectorError.self) { try LabelSelector.parse("Upper.Case/x=1") }
+    }
+
+    @Test("metav1.LabelSelector: matchLabels and matchExpressions")
+    func structured() throws {
+        let s = try LabelSelector.from(matchLabels: ["app": "web"],
+                                       matchExpressions: [("env", "In", ["prod"]), ("legacy", "DoesNotExist", [])])
+        #expect(s.matches(["app": "web", "env": "prod"]))
+        #expect(!s.matches(["app": "web", "env": "prod", "legacy": "1"]))
+        #expect(try LabelSelector.from(matchLabels: [:], matchExpressions: []).matches([:]))
+        #expect(throws: SelectorError("\"Like\" is not a valid label selector operator")) {
+            try LabelSelector.from(matchLabels: [:], matchExpressions: [("a", "Like", ["b"])])
+        }
+    }
+}
+
+@Suite("Field selectors")
+struct FieldSelectorTests {
+    @Test("equality and inequality, escapes, unknown fields as empty")
+    func fields() throws {
+        let f = try FieldSelector.parse("spec.nodeName=node1,status.phase!=Failed")
+        #expect(f.matches(["spec.nodeName": "node1", "status.phase": "Running"]))
+        #expect(!f.matches(["spec.nodeName": "node1", "status.phase": "Failed"]))
+        #expect(try FieldSelector.parse("spec.nodeName=").matches([:]))
+        let e = try FieldSelector.parse(#"metadata.name=a\,b\=c"#)
+        #expect(e.requirements == [.init(field: "metadata.name", negated: false, value: "a,b=c")])
+        #expect(e.description == #"metadata.name=a\,b\=c"#)
+        #expect(f.unsupported(allowed: ["spec.nodeName", "metadata.name"]) == ["status.phase"])
+        #expect(throws: SelectorError.self) { try FieldSelector.parse("nonsense") }
+    }
+}
+
+@Suite("JSON merge patch (RFC 7386)")
+struct MergePatchTests {
+    // RFC 7386 Appendix A, every example
+    @Test("the RFC's examples", arguments: [
+        (#"{"a":"b"}"#, #"{"a":"c"}"#, #"{"a":"c"}"#),
+        (#"{"a":"b"}"#, #"{"b":"c"}"#, #"{"a":"b","b":"c"}"#),
+        (#"{"a":"b"}"#, #"{"a":null}"#, #"{}"#),
+        (#"{"a":"b","b":"c"}"#, #"{"a":null}"#, #"{"b":"c"}"#),
+        (#"{"a":["b"]}"#, #"{"a":"c"}"#, #"{"a":"c"}"#),
+        (#"{"a":"c"}"#, #"{"a":["b"]}"#, #"{"a":["b"]}"#),
+        (#"{"a":{"b":"c"}}"#, #"{"a":{"b":"d","c":null}}"#, #"{"a":{"b":"d"}}"#),
+        (#"{"a":[{"b":"c"}]}"#, #"{"a":[1]}"#, #"{"a":[1]}"#),
+        (#"["a","b"]"#, #"["c","d"]"#, #"["c","d"]"#),
+        (#"{"a":"b"}"#, #"["c"]"#, #"["c"]"#),
+        (#"{"a":"foo"}"#, #"null"#, #"null"#),
+        (#"{"a":"foo"}"#, #""bar""#, #""bar""#),
+        (#"{"e":null}"#, #"{"a":1}"#, #"{"e":null,"a":1}"#),
+        (#"[1,2]"#, #"{"a":"b","c":null}"#, #"{"a":"b"}"#),
+        (#"{}"#, #"{"a":{"bb":{"ccc":null}}}"#, #"{"a":{"bb":{}}}"#),
+    ])
+    func rfc(_ target: String, _ patch: String, _ result: String) {
+        #expect(MergePatch.apply(j(patch), to: j(target)) == j(result))
+    }
+
+    @Test("diff then apply gives the new document back")
+    func roundTrip() {
+        let a = j(#"{"metadata":{"labels":{"a":"1","b":"2"}},"spec":{"replicas":1,"template":{"x":[1]}}}"#)
+        let b = j(#"{"metadata":{"labels":{"a":"1","c":"3"}},"spec":{"replicas":3,"template":{"x":[1,2]}}}"#)
+        let d = MergePatch.diff(from: a, to: b)
+        #expect(d == j(#"{"metadata":{"labels":{"b":null,"c":"3"}},"spec":{"replicas":3,"template":{"x":[1,2]}}}"#))
+        #expect(MergePatch.apply(d, to: a) == b)
+    }
+}
+
+@Suite("JSON patch (RFC 6902)")
+struct JSONPatchTests {
+    // RFC 6902 Appendix A
+    @Test("the RFC's examples that succeed", arguments: [
+        (#"{"foo":"bar"}"#, #"[{"op":"add","path":"/baz","value":"qux"}]"#, #"{"foo":"bar","baz":"qux"}"#),
+        (#"{"foo":["bar","baz"]}"#, #"[{"op":"add","path":"/foo/1","value":"qux"}]"#, #"{"foo":["bar","qux","baz"]}"#),
+        (#"{"baz":"qux","foo":"bar"}"#, #"[{"op":"remove","path":"/baz"}]"#, #"{"foo":"bar"}"#),
+        (#"{"foo":["bar","qux","baz"]}"#, #"[{"op":"remove","path":"/foo/1"}]"#, #"{"foo":["bar","baz"]}"#),
+        (#"{"baz":"qux","foo":"bar"}"#, #"[{"op":"replace","path":"/baz","value":"boo"}]"#, #"{"baz":"boo","foo":"bar"}"#),
+        (#"{"foo":{"bar":"baz","waldo":"fred"},"qux":{"corge":"grault"}}"#, #"[{"op":"move","from":"/foo/waldo","path":"/qux/thud"}]"#,
+         #"{"foo":{"bar":"baz"},"qux":{"corge":"grault","thud":"fred"}}"#),
+        (#"{"foo":["all","grass","cows","eat"]}"#, #"[{"op":"move","from":"/foo/1","path":"/foo/3"}]"#, #"{"foo":["all","cows","eat","grass"]}"#),
+        (#"{"baz":"qux","foo":["a",2,"c"]}"#, #"[{"op":"test","path":"/baz","value":"qux"},{"op":"test","path":"/foo/1","value":2}]"#, #"{"baz":"qux","foo":["a",2,"c"]}"#),
+        (#"{"foo":"bar"}"#, #"[{"op":"add","path":"/child","value":{"grandchild":{}}}]"#, #"{"foo":"bar","child":{"grandchild":{}}}"#),
+        (#"{"foo":"bar"}"#, #"[{"op":"add","path":"/baz","value":"qux","xyz":123}]"#, #"{"foo":"bar","baz":"qux"}"#),
+        (#"{"/":9,"~1":10}"#, #"[{"op":"test","path":"/~01","value":10}]"#, #"{"/":9,"~1":10}"#),
+        (#"{"foo":["bar"]}"#, #"[{"op":"add","path":"/foo/-","value":["abc","def"]}]"#, #"{"foo":["bar",["abc","def"]]}"#),
+        (#"{"a":{"b":1}}"#, #"[{"op":"copy","from":"/a","path":"/c"}]"#, #"{"a":{"b":1},"c":{"b":1}}"#),
+        (#"{"n":1}"#, #"[{"op":"test","path":"/n","value":1.0}]"#, #"{"n":1}"#),
+    ])
+    func rfc(_ doc: String, _ patch: String, _ result: String) throws {
+        #expect(try JSONPatch.apply(j(patch), to: j(doc)) == j(result))
+    }
+
+    @Test("the RFC's failing examples, and all-or-nothing", arguments: [
+        (#"{"foo":"bar"}"#, #"[{"op":"add","path":"/baz/bat","value":"qux"}]"#, "path /baz does not exist"),
+        (#"{"baz":"qux"}"#, #"[{"op":"test","path":"/baz","value":"bar"}]"#, "testing value /baz failed"),
+        (#"{"/":9,"~1":10}"#, #"[{"op":"test","path":"/~01","value":"10"}]"#, "testing value /~01 failed"),
+        (#"{"foo":[1]}"#, #"[{"op":"add","path":"/foo/5","value":2}]"#, "array index 5 out of bounds in /foo/5"),
+        (#"{"foo":[1]}"#, #"[{"op":"remove","path":"/foo/01"}]"#, "invalid array index \"01\" in /foo/01"),
+        (#"{"a":{}}"#, #"[{"op":"move","from":"/a","path":"/a/b"}]"#, "operation 0 (move): cannot move \"/a\" into its own child \"/a/b\""),
+        (#"{"a":1}"#, #"[{"op":"replace","path":"/b","value":2}]"#, "path /b does not exist"),
+        (#"{"a":1}"#, #"[{"op":"frobnicate","path":"/a"}]"#, "operation 0: unknown op \"frobnicate\""),
+        (#"{"a":1}"#, #"{"op":"add"}"#, "json patch must be an array of operations, got an object"),
+    ])
+    func failures(_ doc: String, _ patch: String, _ message: String) {
+        #expect(throws: PatchError(message)) { try JSONPatch.apply(j(patch), to: j(doc)) }
+    }
+}
+
+@Suite("Strategic merge patch")
+struct StrategicMergePatchTests {
+    let deployment = j(#"{"metadata":{"name":"patch-demo","finalizers":["a","b"]},"spec":{"replicas":2,"template":{"spec":{"containers":[{"name":"patch-demo-ctr","image":"nginx","env":[{"name":"A","value":"1"},{"name":"B","value":"2"}]}],"tolerations":[{"effect":"NoSchedule","key":"dedicated","value":"test-team"}]}}}}"#)
+
+    func patch(_ p: String, _ kind: String = "Deployment") throws -> JSON {
+        try StrategicMergePatch.apply(j(p), to: deployment, schema: PatchSchema.forKind(kind))
+    }
+    func containers(_ d: JSON) -> [JSON] {
+        if case .array(let a)? = d["spec"]?["template"]?["spec"]?["containers"] { return a }
+        return []
+    }
+
+    @Test("containers merge by name (the kubectl patch task's example); tolerations, without a key, are replaced")
+    func mergeByName() throws {
+        let d = try patch(#"{"spec":{"template":{"spec":{"containers":[{"name":"patch-demo-ctr-2","image":"redis"}]}}}}"#)
+        #expect(containers(d).map { $0["name"] } == [.string("patch-demo-ctr"), .string("patch-demo-ctr-2")])
+        let t = try patch(#"{"spec":{"template":{"spec":{"tolerations":[{"effect":"NoSchedule","key":"disktype","value":"ssd"}]}}}}"#)
+        #expect(t["spec"]?["template"]?["spec"]?["tolerations"] == j(#"[{"effect":"NoSchedule","key":"disktype","value":"ssd"}]"#))
+        // the same patch as a JSON merge patch replaces the list
+        let m = MergePatch.apply(j(#"{"spec":{"template":{"spec":{"containers":[{"name":"patch-demo-ctr-2","image":"redis"}]}}}}"#), to: deployment)
+        #expect(containers(m).count == 1)
+    }
+
+    @Test("nested merge keys: an env entry changed in place, one added, one deleted with $patch: delete")
+    func nested() throws {
+        let d = try patch(#"{"spec":{"template":{"spec":{"containers":[{"name":"patch-demo-ctr","env":[{"name":"B","value":"20"},{"name":"C","value":"3"},{"name":"A","$patch":"delete"}]}]}}}}"#)
+        #expect(containers(d)[0]["env"] == j(#"[{"name":"B","value":"20"},{"name":"C","value":"3"}]"#))
+        #expect(containers(d)[0]["image"] == .string("nginx"))
+    }
+
+    @Test("$patch: replace on a list and on a map; null deletes a field")
+    func replace() throws {
+        let d = try patch(#"{"spec":{"replicas":null,"template":{"spec":{"containers":[{"name":"only","image":"busybox"},{"$patch":"replace"}]}}}}"#)
+        #expect(containers(d) == [j(#"{"name":"only","image":"busybox"}"#)])
+        #expect(d["spec"]?["replicas"] == nil)
+        let m = try patch(#"{"spec":{"template":{"$patch":"replace","spec":{"containers":[]}}}}"#)
+        #expect(m["spec"]?["template"] == j(#"{"spec":{"containers":[]}}"#))
+    }
+
+    @Test("finalizers merge as a set; $deleteFromPrimitiveList removes; $setElementOrder orders")
+    func primitiveListsAndOrder() throws {
+        let d = try patch(#"{"metadata":{"finalizers":["c","a"],"$deleteFromPrimitiveList/finalizers":["b"]}}"#)
+        #expect(d["metadata"]?["finalizers"] == j(#"["a","c"]"#))
+        let o = try patch(#"{"spec":{"template":{"spec":{"$setElementOrder/containers":[{"name":"new"},{"name":"patch-demo-ctr"}],"containers":[{"name":"new","image":"x"}]}}}}"#)
+        #expect(containers(o).map { $0["name"] } == [.string("new"), .string("patch-demo-ctr")])
+    }
+
+    @Test("$retainKeys clears the keys it does not list (a volume switching source)")
+    func retainKeys() throws {
+        let pod = j(#"{"spec":{"volumes":[{"name":"v","emptyDir":{}}]}}"#)
+        let d = try StrategicMergePatch.apply(j(#"{"spec":{"volumes":[{"name":"v","$retainKeys":["name","hostPath"],"hostPath":{"path":"/data"}}]}}"#),
+                                              to: pod, schema: .pod)
+        #expect(d["spec"]?["volumes"] == j(#"[{"name":"v","hostPath":{"path":"/data"}}]"#))
+    }
+
+    @Test("conditions merge by type in status; bad patches are refused")
+    func conditionsAndErrors() throws {
+        let node = j(#"{"status":{"conditions":[{"type":"Ready","status":"False"},{"type":"DiskPressure","status":"False"}]}}"#)
+        let d = try StrategicMergePatch.apply(j(#"{"status":{"conditions":[{"type":"Ready","status":"True"}]}}"#), to: node, schema: .node)
+        #expect(d["status"]?["conditions"] == j(#"[{"type":"Ready","status":"True"},{"type":"DiskPressure","status":"False"}]"#))
+        #expect(throws: PatchError("containers: an element has no merge key \"name\"")) {
+            try patch(#"{"spec":{"template":{"spec":{"containers":[{"image":"x"}]}}}}"#)
+        }
+        #expect(throws: PatchError("unknown patch type \"explode\" in \"$patch\"")) { try patch(#"{"spec":{"$patch":"explode"}}"#) }
+        #expect(throws: PatchError("strategic merge patch must be a JSON object, got an array")) { try patch("[]") }
+    }
+}
