@@ -16,6 +16,7 @@ let package = Package(
         .package(url: "https://github.com/jpsim/Yams", from: "6.0.0"),
         .package(url: "https://github.com/apple/swift-log", from: "1.6.0"),
         .package(url: "https://github.com/apple/swift-nio-ssl", from: "2.29.0"),
+        .package(url: "https://github.com/groue/GRDB.swift", from: "7.0.0"),
     ],
     targets: [
         // C: everything between clone3 and execve, seccomp BPF building, spawn helpers.
@@ -54,6 +55,8 @@ let package = Package(
         // What every API user shares (the master, the agent, controllers): selectors, the patch
         // kinds; pure.
         .target(name: "APIMachinery", dependencies: ["LinuxSystem"]),
+        // The master's revisioned key-value storage: one protocol; SQLite (GRDB) embedded.
+        .target(name: "Storage", dependencies: [.product(name: "GRDB", package: "GRDB.swift")]),
         // Kubernetes API types (Codable), Quantity, validation, defaulting: pure.
         .target(name: "KubeModel", dependencies: [.product(name: "Yams", package: "Yams")]),
         // The node agent: pod sources, pod workers, sandboxes, lifecycle, status, local API.
@@ -89,6 +92,7 @@ let package = Package(
         .testTarget(name: "KubeModelTests", dependencies: ["KubeModel"]),
         .testTarget(name: "AgentTests", dependencies: ["Agent"]),
         .testTarget(name: "APIMachineryTests", dependencies: ["APIMachinery", "LinuxSystem"]),
+        .testTarget(name: "StorageTests", dependencies: ["Storage"]),
     ],
     swiftLanguageModes: [.v6]
 )
