@@ -9,11 +9,12 @@ import Glibc
 @main
 struct Swiftlet: ParsableCommand {
     static func main() {
-        // a hook or peer that exits before reading what we write must not kill the runtime
-        // half-way (exit 141 leaving state behind): writes fail with EPIPE instead. Spawned
-        // processes get default dispositions back (Spawn resets every signal).
-        signal(SIGPIPE, SIG_IGN)
         let argv = FastPath.normalize(CommandLine.arguments)
+        // the runtime: a hook that exits before reading its state must not kill it half-way
+        // (exit 141 leaving state behind); writes fail with EPIPE instead. Spawned processes get
+        // default dispositions back (Spawn resets every signal). Other commands keep the default,
+        // so `swiftlet logs -f | head` ends as a pipeline should.
+        if argv.count > 1 && argv[1] == "oci" { signal(SIGPIPE, SIG_IGN) }
         if FastPath.run(argv) { return }
         do {
             var command = try parseAsRoot(Array(argv.dropFirst()))
@@ -37,7 +38,19 @@ func stderrLine(_ s: String) {
 }
 
 func stdoutWrite(_ s: String) {
-    _ = s.withCString { write(1, $0, strlen($0)) }
+    let failed = s.withCString { p -> Bool in
+        var off = 0
+        let n = strlen(p)
+        while off < n {
+            let w = write(1, p + off, n - off)
+            if w < 0 && errno == EINTR { continue }
+            if w <= 0 { return errno == EPIPE }
+            off += w
+        }
+        return false
+    }
+    // the reader went away (SIGPIPE ignored): end as the signal would have
+    if failed { Glibc.exit(141) }
 }
 
 /// Prints a runtime error the runc way and exits with its status.
