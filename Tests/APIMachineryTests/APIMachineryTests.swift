@@ -210,3 +210,37 @@ struct StrategicMergePatchTests {
         #expect(throws: PatchError("strategic merge patch must be a JSON object, got an array")) { try patch("[]") }
     }
 }
+
+/// Status bodies against what kube-apiserver 1.28.7 answered (../shared/docs/apiserver-captures/03-errors.md):
+/// the same members in the same order, and the same length on the wire.
+@Suite("Status errors")
+struct StatusTests {
+    @Test("404, 409, 422, 415, 410 as the API server writes them", arguments: [
+        (APIStatus.notFound(resource: "pods", name: "nope"), 176,
+         #"{"kind":"Status","apiVersion":"v1","metadata":{},"status":"Failure","message":"pods \"nope\" not found","reason":"NotFound","details":{"name":"nope","kind":"pods"},"code":404}"#),
+        (APIStatus.notFound(resource: "deployments", group: "apps", name: "nope"), 210,
+         #"{"kind":"Status","apiVersion":"v1","metadata":{},"status":"Failure","message":"deployments.apps \"nope\" not found","reason":"NotFound","details":{"name":"nope","group":"apps","kind":"deployments"},"code":404}"#),
+        (APIStatus.alreadyExists(resource: "pods", name: "demo"), 186,
+         #"{"kind":"Status","apiVersion":"v1","metadata":{},"status":"Failure","message":"pods \"demo\" already exists","reason":"AlreadyExists","details":{"name":"demo","kind":"pods"},"code":409}"#),
+        (APIStatus.conflict(resource: "configmaps", name: "demo-cm"), 310,
+         #"{"kind":"Status","apiVersion":"v1","metadata":{},"status":"Failure","message":"Operation cannot be fulfilled on configmaps \"demo-cm\": the object has been modified; please apply your changes to the latest version and try again","reason":"Conflict","details":{"name":"demo-cm","kind":"configmaps"},"code":409}"#),
+        (APIStatus.invalid(kind: "Pod", name: "Bad_Name", causes: [
+            .init(reason: "FieldValueInvalid", message: #"Invalid value: "Bad_Name": a lowercase RFC 1123 subdomain must consist of lower case alphanumeric characters, '-' or '.', and must start and end with an alphanumeric character (e.g. 'example.com', regex used for validation is '[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*')"#, field: "metadata.name"),
+            .init(reason: "FieldValueRequired", message: "Required value", field: "spec.containers[0].image")]), 1006,
+         #"{"kind":"Status","apiVersion":"v1","metadata":{},"status":"Failure","message":"Pod \"Bad_Name\" is invalid: [metadata.name: Invalid value: \"Bad_Name\": a lowercase RFC 1123 subdomain must consist of lower case alphanumeric characters, '-' or '.', and must start and end with an alphanumeric character (e.g. 'example.com', regex used for validation is '[a-z0-9]([-a-z0-9]*[a-z0-9])?(\\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*'), spec.containers[0].image: Required value]","reason":"Invalid","details":{"name":"Bad_Name","kind":"Pod","causes":[{"reason":"FieldValueInvalid","message":"Invalid value: \"Bad_Name\": a lowercase RFC 1123 subdomain must consist of lower case alphanumeric characters, '-' or '.', and must start and end with an alphanumeric character (e.g. 'example.com', regex used for validation is '[a-z0-9]([-a-z0-9]*[a-z0-9])?(\\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*')","field":"metadata.name"},{"reason":"FieldValueRequired","message":"Required value","field":"spec.containers[0].image"}]},"code":422}"#),
+        (APIStatus.watchTooOld(requested: 1, oldest: 299), 145,
+         #"{"kind":"Status","apiVersion":"v1","metadata":{},"status":"Failure","message":"too old resource version: 1 (299)","reason":"Expired","code":410}"#),
+    ])
+    func captured(_ status: APIStatus, _ wireLength: Int, _ body: String) throws {
+        #expect(status.json == (try JSON.parse(body)))
+        // Go's encoder ends the body with a newline: Content-Length counts it
+        #expect((status.json.serialized() + "\n").utf8.count == wireLength)
+    }
+
+    @Test("an unknown resource has empty details; 415 has none")
+    func detailsShape() {
+        #expect(APIStatus.unknownResource.json["details"] == .object([]))
+        #expect(APIStatus.unsupportedMediaType.json["details"] == nil)
+        #expect(APIStatus.unsupportedMediaType.code == 415)
+    }
+}
