@@ -244,3 +244,81 @@ struct StatusTests {
         #expect(APIStatus.unsupportedMediaType.code == 415)
     }
 }
+
+@Suite("Tables")
+struct TableTests {
+    @Test("kubectl's age format", arguments: [
+        (Int64(-5), "<invalid>"), (-1, "0s"), (0, "0s"), (70, "70s"), (119, "119s"), (120, "2m"), (303, "5m3s"), (599, "9m59s"),
+        (600, "10m"), (10799, "179m"), (10800, "3h"), (11400, "3h10m"), (28800, "8h"), (172799, "47h"), (172800, "2d"),
+        (190800, "2d5h"), (691200, "8d"), (63072000, "2y"), (64800000, "2y20d"), (252288000, "8y"),
+    ])
+    func age(_ s: Int64, _ text: String) {
+        #expect(HumanDuration.format(seconds: s) == text)
+    }
+
+    @Test("RFC 3339 timestamps")
+    func timestamps() {
+        #expect(RFC3339.seconds("1970-01-01T00:00:00Z") == 0)
+        #expect(RFC3339.seconds("2026-12-02T06:10:18Z") == 1_796_191_818)
+        #expect(RFC3339.seconds("2026-12-02T07:10:18.123456+01:00") == 1_796_191_818)
+        #expect(RFC3339.seconds("2026-13-02T06:10:18Z") == nil)
+        #expect(RFC3339.seconds("yesterday") == nil)
+    }
+
+    let created = "2026-12-02T06:10:18Z"
+    var now: Int64 { RFC3339.seconds(created)! + 70 }
+    func pod(_ status: String, spec: String = #"{"containers":[{"name":"c"}]}"#, meta: String = "") -> JSON {
+        j(#"{"metadata":{"name":"demo","creationTimestamp":"2026-12-02T06:10:18Z"\#(meta)},"spec":\#(spec),"status":\#(status)}"#)
+    }
+    func cells(_ p: JSON) -> [String] {
+        PodTable.cells(p, now: now).map { if case .string(let s) = $0 { return s }; return "?" }
+    }
+
+    @Test("the captured Pending pod: demo 0/1 Pending 0 70s and <none> for the wide columns")
+    func captured() {
+        #expect(cells(pod(#"{"phase":"Pending","conditions":[{"type":"PodScheduled","status":"False","reason":"Unschedulable"}]}"#))
+                == ["demo", "0/1", "Pending", "0", "70s", "<none>", "<none>", "<none>", "<none>"])
+    }
+
+    @Test("status column: running, waiting reasons, init progress, exit codes, completion, deletion", arguments: [
+        (#"{"phase":"Running","podIP":"10.0.0.5","containerStatuses":[{"name":"c","ready":true,"restartCount":2,"state":{"running":{}},"lastState":{"terminated":{"exitCode":1,"finishedAt":"2026-12-02T06:11:08Z"}}}]}"#,
+         "", "", ["demo", "1/1", "Running", "2 (20s ago)", "70s", "10.0.0.5"]),
+        (#"{"phase":"Running","containerStatuses":[{"name":"c","ready":false,"restartCount":5,"state":{"waiting":{"reason":"CrashLoopBackOff"}}}]}"#,
+         "", "", ["demo", "0/1", "CrashLoopBackOff", "5"]),
+        (#"{"phase":"Pending","initContainerStatuses":[{"name":"i","ready":false,"restartCount":0,"state":{"waiting":{"reason":"PodInitializing"}}}]}"#,
+         #"{"initContainers":[{"name":"i"}],"containers":[{"name":"c"}]}"#, "", ["demo", "0/1", "Init:0/1"]),
+        (#"{"phase":"Pending","initContainerStatuses":[{"name":"i","ready":false,"restartCount":3,"state":{"terminated":{"exitCode":2}}}]}"#,
+         #"{"initContainers":[{"name":"i"}],"containers":[{"name":"c"}]}"#, "", ["demo", "0/1", "Init:ExitCode:2", "3"]),
+        (#"{"phase":"Succeeded","containerStatuses":[{"name":"c","ready":false,"restartCount":0,"state":{"terminated":{"exitCode":0,"reason":"Completed"}}}]}"#,
+         "", "", ["demo", "0/1", "Completed", "0"]),
+        (#"{"phase":"Running","containerStatuses":[{"name":"c","ready":true,"restartCount":0,"state":{"running":{}}}]}"#,
+         "", #","deletionTimestamp":"2026-12-02T06:11:20Z""#, ["demo", "1/1", "Terminating"]),
+        (#"{"phase":"Running","conditions":[{"type":"Initialized","status":"True"}],"initContainerStatuses":[{"name":"side","ready":true,"started":true,"restartCount":1,"state":{"running":{}}}],"containerStatuses":[{"name":"c","ready":true,"restartCount":0,"state":{"running":{}}}]}"#,
+         #"{"initContainers":[{"name":"side","restartPolicy":"Always"}],"containers":[{"name":"c"}]}"#, "", ["demo", "2/2", "Running", "1"]),
+        (#"{"phase":"Failed","reason":"Evicted","containerStatuses":[]}"#, "", "", ["demo", "0/1", "Evicted"]),
+    ])
+    func status(_ status: String, _ spec: String, _ meta: String, _ expected: [String]) {
+        let c = cells(pod(status, spec: spec.isEmpty ? #"{"containers":[{"name":"c"}]}"# : spec, meta: meta))
+        #expect(Array(c.prefix(expected.count)) == expected)
+    }
+
+    @Test("readiness gates and the Table envelope")
+    func gatesAndEnvelope() {
+        let p = pod(#"{"phase":"Running","conditions":[{"type":"example.com/lb","status":"True"}]}"#,
+                    spec: #"{"containers":[{"name":"c"}],"nodeName":"node1","readinessGates":[{"conditionType":"example.com/lb"},{"conditionType":"other"}]}"#)
+        #expect(Array(cells(p).suffix(3)) == ["node1", "<none>", "1/2"])
+        let t = Table.json(columns: PodTable.columns, rows: [(PodTable.cells(p, now: now), Table.partialMetadata(p))], resourceVersion: "256")
+        #expect(t["kind"] == .string("Table") && t["apiVersion"] == .string("meta.k8s.io/v1"))
+        #expect(t["metadata"] == j(#"{"resourceVersion":"256"}"#))
+        if case .array(let cols)? = t["columnDefinitions"] {
+            #expect(cols.map { $0["name"] } == ["Name", "Ready", "Status", "Restarts", "Age", "IP", "Node", "Nominated Node", "Readiness Gates"].map { .string($0) })
+            #expect(cols.map { $0["priority"] } == [0, 0, 0, 0, 0, 1, 1, 1, 1].map { .number(String($0)) })
+            #expect(cols[0]["format"] == .string("name"))
+        }
+        #expect(t["rows"]?.arrayFirst?["object"]?["kind"] == .string("PartialObjectMetadata"))
+    }
+}
+
+extension JSON {
+    var arrayFirst: JSON? { if case .array(let a) = self { return a.first }; return nil }
+}
