@@ -322,3 +322,34 @@ struct TableTests {
 extension JSON {
     var arrayFirst: JSON? { if case .array(let a) = self { return a.first }; return nil }
 }
+
+@Suite("Continue tokens")
+struct ContinueTokenTests {
+    @Test("the API server's tokens, byte for byte, both ways")
+    func captured() throws {
+        let page1 = "eyJ2IjoibWV0YS5rOHMuaW8vdjEiLCJydiI6NjE2LCJzdGFydCI6InNzYS1kZW1vLTdmYzdjNTZkZmItamM5ZjhcdTAwMDAifQ"
+        let t = try ContinueToken.decode(page1)
+        #expect(t.resourceVersion == 616 && t.lastKey == "ssa-demo-7fc7c56dfb-jc9f8")
+        #expect(ContinueToken(resourceVersion: 616, lastKey: "ssa-demo-7fc7c56dfb-jc9f8").encoded == page1)
+        let fresh = "eyJ2IjoibWV0YS5rOHMuaW8vdjEiLCJydiI6LTEsInN0YXJ0Ijoic3NhLWRlbW8tN2ZjN2M1NmRmYi1qYzlmOFx1MDAwMCJ9"
+        #expect(ContinueToken(resourceVersion: -1, lastKey: "ssa-demo-7fc7c56dfb-jc9f8").encoded == fresh)
+    }
+
+    @Test("garbage is a 400 with Go's wording")
+    func garbage() throws {
+        #expect(throws: APIStatus.badRequest("invalid continue token: continue key is not valid: illegal base64 data at input byte 8")) {
+            try ContinueToken.decode("notatoken")
+        }
+        #expect(throws: APIStatus.badRequest("invalid continue token: continue key is not valid: illegal base64 data at input byte 3")) {
+            try ContinueToken.decode("abc!defg")
+        }
+        let escape = ContinueToken(resourceVersion: 1, lastKey: "../../secrets/x").encoded
+        #expect(throws: APIStatus.badRequest("invalid continue token: continue key is not valid: encoded start key must be a relative path")) {
+            try ContinueToken.decode(escape)
+        }
+        for n in 0..<40 {
+            let data = (0..<n).map { UInt8(($0 * 37 + 11) & 0xff) }
+            #expect(try Base64URL.decode(Base64URL.encode(data)).get() == data)
+        }
+    }
+}
