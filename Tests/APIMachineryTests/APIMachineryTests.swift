@@ -353,3 +353,46 @@ struct ContinueTokenTests {
         }
     }
 }
+
+/// The rows kube-apiserver 1.28.7 printed (../shared/docs/apiserver-captures/02-pod-create-and-tables.md).
+@Suite("Printers")
+struct PrinterTests {
+    let now = RFC3339.seconds("2026-12-02T06:11:30Z")!
+    func row(_ kind: String, _ object: String) -> [JSON] { Printer.forKind(kind).cells(j(object), now) }
+    func names(_ kind: String) -> [String] { Printer.forKind(kind).columns.map(\.name) }
+
+    @Test("deployment and replicaset rows as captured")
+    func workloads() {
+        let d = #"{"metadata":{"name":"web","creationTimestamp":"2026-12-02T06:10:36Z"},"spec":{"replicas":2,"selector":{"matchLabels":{"app":"web"}},"template":{"spec":{"containers":[{"name":"busybox","image":"busybox"}]}}},"status":{"replicas":2,"updatedReplicas":2,"unavailableReplicas":2}}"#
+        #expect(row("Deployment", d) == [.string("web"), .string("0/2"), .number("2"), .number("0"), .string("54s"), .string("busybox"), .string("busybox"), .string("app=web")])
+        #expect(names("Deployment") == ["Name", "Ready", "Up-to-date", "Available", "Age", "Containers", "Images", "Selector"])
+        let rs = #"{"metadata":{"name":"web-86fdc68b8","creationTimestamp":"2026-12-02T06:10:37Z"},"spec":{"replicas":2,"selector":{"matchLabels":{"pod-template-hash":"86fdc68b8","app":"web"}},"template":{"spec":{"containers":[{"name":"busybox","image":"busybox"}]}}},"status":{"replicas":2}}"#
+        #expect(row("ReplicaSet", rs) == [.string("web-86fdc68b8"), .number("2"), .number("2"), .number("0"), .string("53s"), .string("busybox"), .string("busybox"), .string("app=web,pod-template-hash=86fdc68b8")])
+        #expect(Printer.forKind("ReplicaSet").columns.map(\.type) == ["string", "integer", "integer", "integer", "string", "string", "string", "string"])
+    }
+
+    @Test("services, configmaps, namespaces as captured; node ports and load balancers")
+    func services() {
+        #expect(row("Service", #"{"metadata":{"name":"kubernetes","creationTimestamp":"2026-12-02T06:07:07Z"},"spec":{"type":"ClusterIP","clusterIP":"10.0.0.1","ports":[{"port":443,"protocol":"TCP"}]}}"#)
+                == ["kubernetes", "ClusterIP", "10.0.0.1", "<none>", "443/TCP", "4m23s", "<none>"].map { .string($0) })
+        #expect(row("Service", #"{"metadata":{"name":"web","creationTimestamp":"2026-12-02T06:11:29Z"},"spec":{"type":"ClusterIP","clusterIP":"10.0.0.103","selector":{"app":"web"},"ports":[{"port":80,"protocol":"TCP"}]}}"#)
+                == ["web", "ClusterIP", "10.0.0.103", "<none>", "80/TCP", "1s", "app=web"].map { .string($0) })
+        #expect(row("Service", #"{"metadata":{"name":"lb"},"spec":{"type":"LoadBalancer","clusterIP":"10.0.0.9","ports":[{"port":80,"nodePort":30080,"protocol":"TCP"}]}}"#)[3...4]
+                == [.string("<pending>"), .string("80:30080/TCP")])
+        #expect(row("ConfigMap", #"{"metadata":{"name":"demo-cm","creationTimestamp":"2026-12-02T06:11:29Z"},"data":{"a":"1","b":"2"}}"#)
+                == [.string("demo-cm"), .number("2"), .string("1s")])
+        #expect(row("Namespace", #"{"metadata":{"name":"default","creationTimestamp":"2026-12-02T06:07:06Z"},"status":{"phase":"Active"}}"#)
+                == ["default", "Active", "4m24s"].map { .string($0) })
+    }
+
+    @Test("nodes as captured: a registered agent and a bare object")
+    func nodes() {
+        let node1 = #"{"metadata":{"name":"node1","creationTimestamp":"2026-12-02T06:07:42Z"},"status":{"conditions":[{"type":"Ready","status":"Unknown"}],"addresses":[{"type":"InternalIP","address":"127.0.0.1"}],"nodeInfo":{"kubeletVersion":"v1.28.7","osImage":"Swift Node Agent","kernelVersion":"6.1.0","containerRuntimeVersion":"fake://1.0"}}}"#
+        #expect(row("Node", node1) == ["node1", "NotReady", "<none>", "3m48s", "v1.28.7", "127.0.0.1", "<none>", "Swift Node Agent", "6.1.0", "fake://1.0"].map { .string($0) })
+        let node2 = #"{"metadata":{"name":"node2","creationTimestamp":"2026-12-02T06:08:17Z"},"status":{"conditions":[{"type":"Ready","status":"False"}]}}"#
+        #expect(row("Node", node2) == ["node2", "NotReady", "<none>", "3m13s", "", "<none>", "<none>", "<unknown>", "<unknown>", "<unknown>"].map { .string($0) })
+        let master = #"{"metadata":{"name":"m","labels":{"node-role.kubernetes.io/control-plane":""}},"spec":{"unschedulable":true},"status":{"conditions":[{"type":"Ready","status":"True"}]}}"#
+        #expect(row("Node", master)[1...2] == [.string("Ready,SchedulingDisabled"), .string("control-plane")])
+        #expect(row("Widget", #"{"metadata":{"name":"w"}}"#) == [.string("w"), .string("<unknown>")])
+    }
+}

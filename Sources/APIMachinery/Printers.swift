@@ -1,0 +1,146 @@
+import LinuxSystem
+
+/// kubectl's columns for the other served kinds (kube-apiserver's printers at 1.28), on the
+/// stored JSON. Integer columns are JSON numbers, as the API server sends them.
+public struct Printer: Sendable {
+    public var columns: [TableColumn]
+    public var cells: @Sendable (JSON, Int64) -> [JSON]
+
+    /// The printer for a kind; kinds without one get NAME and AGE (the API server's default).
+    public static func forKind(_ kind: String) -> Printer {
+        switch kind {
+        case "Pod": return Printer(columns: PodTable.columns, cells: PodTable.cells)
+        case "Deployment": return deployment
+        case "ReplicaSet", "ReplicationController": return replicaSet
+        case "Service": return service
+        case "ConfigMap": return configMap
+        case "Secret": return secret
+        case "Namespace": return namespace
+        case "Node": return node
+        default: return generic
+        }
+    }
+
+    static func s(_ v: JSON?) -> String? { if case .string(let x)? = v { return x }; return nil }
+    static func n(_ v: JSON?) -> Int64 { if case .number(let x)? = v { return Int64(x) ?? 0 }; return 0 }
+    static func a(_ v: JSON?) -> [JSON] { if case .array(let x)? = v { return x }; return [] }
+    static func members(_ v: JSON?) -> [(String, JSON)] { if case .object(let m)? = v { return m }; return [] }
+    static func name(_ o: JSON) -> JSON { .string(s(o["metadata"]?["name"]) ?? "") }
+    static func age(_ o: JSON, _ now: Int64) -> JSON { .string(HumanDuration.since(s(o["metadata"]?["creationTimestamp"]), now: now)) }
+    static func none(_ v: String?) -> JSON { .string((v?.isEmpty ?? true) ? "<none>" : v!) }
+    static let nameColumn = TableColumn("Name", format: "name", "The object's name.")
+    static let ageColumn = TableColumn("Age", "Time since the object was created.")
+
+    /// metav1.LabelSelector as kubectl prints it (`app=web`, `env in (a,b)`), `<none>` if empty.
+    static func selector(_ sel: JSON?) -> String {
+        guard let sel, sel != .null else { return "<none>" }
+        var labels: [String: String] = [:]
+        for (k, v) in members(sel["matchLabels"]) { labels[k] = s(v) ?? "" }
+        let exprs = a(sel["matchExpressions"]).map { e in (key: s(e["key"]) ?? "", op: s(e["operator"]) ?? "", values: a(e["values"]).compactMap { s($0) }) }
+        guard let parsed = try? LabelSelector.from(matchLabels: labels, matchExpressions: exprs) else { return "<error>" }
+        return parsed.isEmpty ? "<none>" : parsed.description
+    }
+
+    static func podSpec(_ template: JSON?) -> (containers: String, images: String) {
+        let cs = a(template?["spec"]?["containers"])
+        return (cs.compactMap { s($0["name"]) }.joined(separator: ","), cs.compactMap { s($0["image"]) }.joined(separator: ","))
+    }
+
+    public static let generic = Printer(columns: [nameColumn, ageColumn]) { o, now in [name(o), age(o, now)] }
+
+    public static let deployment = Printer(columns: [
+        nameColumn, TableColumn("Ready", "Ready pods out of the desired number."),
+        TableColumn("Up-to-date", "Pods at the current template."), TableColumn("Available", "Pods available to serve."),
+        ageColumn, TableColumn("Containers", priority: 1, "The template's containers."),
+        TableColumn("Images", priority: 1, "The template's images."), TableColumn("Selector", priority: 1, "The pods it manages."),
+    ]) { o, now in
+        let st = o["status"], spec = o["spec"]
+        let desired = spec?["replicas"] == nil ? 1 : n(spec?["replicas"])
+        let t = podSpec(spec?["template"])
+        return [name(o), .string("\(n(st?["readyReplicas"]))/\(desired)"), .number(String(n(st?["updatedReplicas"]))),
+                .number(String(n(st?["availableReplicas"]))), age(o, now), .string(t.containers), .string(t.images), .string(selector(spec?["selector"]))]
+    }
+
+    public static let replicaSet = Printer(columns: [
+        nameColumn, TableColumn("Desired", type: "integer", "Desired pods."), TableColumn("Current", type: "integer", "Pods that exist."),
+        TableColumn("Ready", type: "integer", "Ready pods."), ageColumn,
+        TableColumn("Containers", priority: 1, "The template's containers."), TableColumn("Images", priority: 1, "The template's images."),
+        TableColumn("Selector", priority: 1, "The pods it manages."),
+    ]) { o, now in
+        let st = o["status"], spec = o["spec"]
+        let desired = spec?["replicas"] == nil ? 1 : n(spec?["replicas"])
+        let t = podSpec(spec?["template"])
+        // a ReplicationController's selector is a plain map
+        var sel = spec?["selector"]
+        if let m = sel, m["matchLabels"] == nil, m["matchExpressions"] == nil, case .object(let kv) = m, !kv.isEmpty { sel = .object([("matchLabels", m)]) }
+        return [name(o), .number(String(desired)), .number(String(n(st?["replicas"]))), .number(String(n(st?["readyReplicas"]))),
+                age(o, now), .string(t.containers), .string(t.images), .string(selector(sel))]
+    }
+
+    public static let service = Printer(columns: [
+        nameColumn, TableColumn("Type", "How the service is exposed."), TableColumn("Cluster-IP", "The virtual IP in the cluster."),
+        TableColumn("External-IP", "Addresses outside the cluster."), TableColumn("Port(s)", "Ports, with node ports."), ageColumn,
+        TableColumn("Selector", priority: 1, "The pods it routes to."),
+    ]) { o, now in
+        let spec = o["spec"]
+        let type = s(spec?["type"]) ?? "ClusterIP"
+        var external: [String] = []
+        switch type {
+        case "LoadBalancer":
+            let ingress = a(o["status"]?["loadBalancer"]?["ingress"]).compactMap { s($0["ip"]) ?? s($0["hostname"]) }
+            external = ingress
+            external += a(spec?["externalIPs"]).compactMap { s($0) }
+            if external.isEmpty { external = ["<pending>"] }
+        case "ExternalName":
+            external = [s(spec?["externalName"]) ?? ""]
+        default:
+            external = a(spec?["externalIPs"]).compactMap { s($0) }
+        }
+        let ports = a(spec?["ports"]).map { p -> String in
+            let proto = s(p["protocol"]) ?? "TCP"
+            let np = n(p["nodePort"])
+            return np > 0 ? "\(n(p["port"])):\(np)/\(proto)" : "\(n(p["port"]))/\(proto)"
+        }
+        var labels: [String] = []
+        for (k, v) in members(spec?["selector"]) { labels.append("\(k)=\(s(v) ?? "")") }
+        return [name(o), .string(type), none(s(spec?["clusterIP"])), none(external.joined(separator: ",")),
+                none(ports.joined(separator: ",")), age(o, now), none(labels.sorted().joined(separator: ","))]
+    }
+
+    public static let configMap = Printer(columns: [nameColumn, TableColumn("Data", "Number of keys."), ageColumn]) { o, now in
+        [name(o), .number(String(members(o["data"]).count + members(o["binaryData"]).count)), age(o, now)]
+    }
+
+    public static let secret = Printer(columns: [nameColumn, TableColumn("Type", "The secret's type."), TableColumn("Data", "Number of keys."), ageColumn]) { o, now in
+        [name(o), .string(s(o["type"]) ?? "Opaque"), .number(String(members(o["data"]).count)), age(o, now)]
+    }
+
+    public static let namespace = Printer(columns: [nameColumn, TableColumn("Status", "Active or Terminating."), ageColumn]) { o, now in
+        [name(o), .string(s(o["status"]?["phase"]) ?? ""), age(o, now)]
+    }
+
+    public static let node = Printer(columns: [
+        nameColumn, TableColumn("Status", "Ready, NotReady or Unknown, and SchedulingDisabled."), TableColumn("Roles", "node-role labels."),
+        ageColumn, TableColumn("Version", "The kubelet's version."),
+        TableColumn("Internal-IP", priority: 1, "The first InternalIP."), TableColumn("External-IP", priority: 1, "The first ExternalIP."),
+        TableColumn("OS-Image", priority: 1, "The OS image."), TableColumn("Kernel-Version", priority: 1, "The kernel version."),
+        TableColumn("Container-Runtime", priority: 1, "Runtime and version."),
+    ]) { o, now in
+        let st = o["status"], info = o["status"]?["nodeInfo"]
+        var status = "Unknown"
+        if let ready = a(st?["conditions"]).first(where: { s($0["type"]) == "Ready" }) {
+            status = s(ready["status"]) == "True" ? "Ready" : "NotReady"
+        }
+        if case .bool(true)? = o["spec"]?["unschedulable"] { status += ",SchedulingDisabled" }
+        var roles = Set<String>()
+        for (k, v) in members(o["metadata"]?["labels"]) {
+            if k.hasPrefix("node-role.kubernetes.io/") { let r = String(k.dropFirst("node-role.kubernetes.io/".count)); if !r.isEmpty { roles.insert(r) } }
+            else if k == "kubernetes.io/role", let r = s(v), !r.isEmpty { roles.insert(r) }
+        }
+        func address(_ t: String) -> String? { a(st?["addresses"]).first { s($0["type"]) == t }.flatMap { s($0["address"]) } }
+        func unknown(_ v: String?) -> JSON { .string((v?.isEmpty ?? true) ? "<unknown>" : v!) }
+        return [name(o), .string(status), none(roles.sorted().joined(separator: ",")), age(o, now), .string(s(info?["kubeletVersion"]) ?? ""),
+                none(address("InternalIP")), none(address("ExternalIP")), unknown(s(info?["osImage"])), unknown(s(info?["kernelVersion"])),
+                unknown(s(info?["containerRuntimeVersion"]))]
+    }
+}
