@@ -217,13 +217,15 @@ public enum JSON: Equatable, Sendable {
 
     // MARK: writing
 
-    public func serialized(pretty: Bool = false) -> String {
+    /// `htmlSafe`: `<`, `>`, `&`, U+2028 and U+2029 as \u escapes, as Go's encoding/json writes
+    /// them (what a Kubernetes API server puts on the wire).
+    public func serialized(pretty: Bool = false, htmlSafe: Bool = false) -> String {
         var out = ""
-        write(into: &out, pretty: pretty, indent: 0)
+        write(into: &out, pretty: pretty, indent: 0, htmlSafe: htmlSafe)
         return out
     }
 
-    static func escape(_ s: String, into out: inout String) {
+    static func escape(_ s: String, into out: inout String, htmlSafe: Bool = false) {
         out += "\""
         for u in s.unicodeScalars {
             switch u {
@@ -232,6 +234,11 @@ public enum JSON: Equatable, Sendable {
             case "\n": out += "\\n"
             case "\r": out += "\\r"
             case "\t": out += "\\t"
+            case "<" where htmlSafe: out += "\\u003c"
+            case ">" where htmlSafe: out += "\\u003e"
+            case "&" where htmlSafe: out += "\\u0026"
+            case "\u{2028}" where htmlSafe: out += "\\u2028"
+            case "\u{2029}" where htmlSafe: out += "\\u2029"
             default:
                 if u.value < 0x20 {
                     let h = String(u.value, radix: 16)
@@ -244,7 +251,7 @@ public enum JSON: Equatable, Sendable {
         out += "\""
     }
 
-    func write(into out: inout String, pretty: Bool, indent: Int) {
+    func write(into out: inout String, pretty: Bool, indent: Int, htmlSafe: Bool = false) {
         let nl = pretty ? "\n" : ""
         let pad = pretty ? String(repeating: "  ", count: indent + 1) : ""
         let endPad = pretty ? String(repeating: "  ", count: indent) : ""
@@ -252,13 +259,13 @@ public enum JSON: Equatable, Sendable {
         case .null: out += "null"
         case .bool(let b): out += b ? "true" : "false"
         case .number(let n): out += n
-        case .string(let s): JSON.escape(s, into: &out)
+        case .string(let s): JSON.escape(s, into: &out, htmlSafe: htmlSafe)
         case .array(let items):
             if items.isEmpty { out += "[]"; return }
             out += "[" + nl
             for (k, v) in items.enumerated() {
                 out += pad
-                v.write(into: &out, pretty: pretty, indent: indent + 1)
+                v.write(into: &out, pretty: pretty, indent: indent + 1, htmlSafe: htmlSafe)
                 out += (k + 1 < items.count ? "," : "") + nl
             }
             out += endPad + "]"
@@ -267,9 +274,9 @@ public enum JSON: Equatable, Sendable {
             out += "{" + nl
             for (k, m) in members.enumerated() {
                 out += pad
-                JSON.escape(m.0, into: &out)
+                JSON.escape(m.0, into: &out, htmlSafe: htmlSafe)
                 out += pretty ? ": " : ":"
-                m.1.write(into: &out, pretty: pretty, indent: indent + 1)
+                m.1.write(into: &out, pretty: pretty, indent: indent + 1, htmlSafe: htmlSafe)
                 out += (k + 1 < members.count ? "," : "") + nl
             }
             out += endPad + "}"

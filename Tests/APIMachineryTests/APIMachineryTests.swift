@@ -396,3 +396,22 @@ struct PrinterTests {
         #expect(row("Widget", #"{"metadata":{"name":"w"}}"#) == [.string("w"), .string("<unknown>")])
     }
 }
+
+@Suite("Watch events")
+struct WatchEventTests {
+    @Test("bookmark and 410 lines byte for byte as captured (05-watch.md, 03-errors.md)")
+    func captured() {
+        #expect(WatchEvent.bookmark(kind: "Pod", apiVersion: "v1", resourceVersion: 598).line ==
+                #"{"type":"BOOKMARK","object":{"kind":"Pod","apiVersion":"v1","metadata":{"resourceVersion":"598","creationTimestamp":null},"spec":{"containers":null},"status":{}}}"# + "\n")
+        #expect(WatchEvent.expired(requested: 1, oldest: 299).line ==
+                #"{"type":"ERROR","object":{"kind":"Status","apiVersion":"v1","metadata":{},"status":"Failure","message":"too old resource version: 1 (299)","reason":"Expired","code":410}}"# + "\n")
+    }
+
+    @Test("HTML-safe escaping on the wire, as Go's encoder (the captured Table cells)")
+    func htmlSafe() {
+        let cells: JSON = .array(["demo", "0/1", "Pending", "0", "5m39s", "<none>"].map { .string($0) })
+        #expect(cells.serialized(htmlSafe: true) == #"["demo","0/1","Pending","0","5m39s","\u003cnone\u003e"]"#)
+        #expect(JSON.string("a&b\u{2028}").serialized(htmlSafe: true) == #""a\u0026b\u2028""#)
+        #expect(JSON.string("<x>").serialized() == #""<x>""#)
+    }
+}
