@@ -595,6 +595,16 @@ void sl_child_main(struct sl_child_ctx *ctx) {
     char pathbuf[4096];
     const char *exe = lookup(plan, pathbuf, sizeof(pathbuf));
 
+    // the security label for the program about to run, set for the execve (before
+    // no_new_privs, which would restrict the transition, and before "ready": a profile that
+    // cannot be applied fails the create, not the start)
+    if (plan->lsm_attr) {
+        int fd = open(plan->lsm_attr, O_WRONLY | O_CLOEXEC);
+        size_t n = strlen(plan->lsm_value);
+        if (fd < 0 || write(fd, plan->lsm_value, n) != (ssize_t)n) die("security label", "write \"%s\" to %s", plan->lsm_value, plan->lsm_attr);
+        close(fd);
+    }
+
     if (plan->no_new_privs && prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) < 0) die("no_new_privs", NULL);
 
     report(SL_MSG_READY, 0, "ready", NULL);
@@ -608,15 +618,6 @@ void sl_child_main(struct sl_child_ctx *ctx) {
         if (write(w, "0", 1) != 1) die("exec fifo", "write");
         close(w);
         close(ctx->fifo_fd);
-    }
-
-    // the security label for the program about to run (after everything this process still
-    // had to do with the runtime's own label)
-    if (plan->lsm_attr) {
-        int fd = open(plan->lsm_attr, O_WRONLY | O_CLOEXEC);
-        size_t n = strlen(plan->lsm_value);
-        if (fd < 0 || write(fd, plan->lsm_value, n) != (ssize_t)n) die("security label", "write \"%s\" to %s", plan->lsm_value, plan->lsm_attr);
-        close(fd);
     }
 
     if (plan->seccomp && plan->no_new_privs) load_seccomp(plan);
