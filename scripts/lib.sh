@@ -71,3 +71,36 @@ unmount_under() {
   local m
   for m in $(awk -v t="$1" 'index($5, t) == 1 {print $5}' /proc/self/mountinfo | sort -r); do umount -l "$m" 2>/dev/null; done
 }
+
+# The node agent under test, for suites that run it in a throwaway node network namespace. They
+# set NODE (the netns), S (swiftlet), ARGS (agent flags), SOCK, T (temp dir) and M (manifests).
+# agent_start [MORE FLAGS...]: starts it (appending to $T/agent.log), waits for its socket, sets AGENT_PID.
+agent_start() {
+  rm -f "$SOCK"
+  nsenter --net=/run/netns/$NODE "$S" agent "${ARGS[@]}" "$@" >>"$T/agent.log" 2>&1 &
+  AGENT_PID=$!
+  for _ in $(seq 200); do [ -S "$SOCK" ] && "$S" ps --socket "$SOCK" >/dev/null 2>&1 && return 0; sleep 0.05; done
+  echo "agent did not start: $(tail -5 "$T/agent.log")" >&2
+  return 1
+}
+# agent_teardown CGROUP_ROOT [CONTAINER_ROOTS...]: the pods stopped by their manifests' removal, the
+# agent stopped, then whatever a failed test left: containers, the pause processes of this suite's
+# sandboxes (their PID namespaces are pinned under $T), mounts, the netns, cgroups, $T.
+agent_teardown() {
+  local cg=$1 p pin; shift
+  rm -f "$M"/*
+  if [ -n "${AGENT_PID:-}" ] && kill -0 "$AGENT_PID" 2>/dev/null; then
+    for _ in $(seq 300); do [ "$(ls "$T/root/pods" 2>/dev/null | wc -l)" = 0 ] && break; sleep 0.1; done
+    kill "$AGENT_PID" 2>/dev/null; wait "$AGENT_PID" 2>/dev/null
+  fi
+  delete_containers "$S" "$T"/run/agent/containers "$@"
+  for p in $(pgrep -f '^swiftlet-pause pause$'); do
+    for pin in $(awk -v t="$T" 'index($5, t) == 1 && $5 ~ /\/pid$/ {print $5}' /proc/self/mountinfo); do
+      [ "$(stat -L -c %i "/proc/$p/ns/pid" 2>/dev/null)" = "$(stat -c %i "$pin")" ] && kill -9 "$p"
+    done
+  done
+  unmount_under "$T"
+  ip netns del "$NODE" 2>/dev/null
+  remove_cgroups "$cg"
+  rm -rf "$T"
+}

@@ -19,33 +19,9 @@ ARGS=(--node-name node1 --manifests "$M" --root-dir "$T/root" --run-dir "$T/run"
       --healthz-port 0 --allow-unenforced-resources --backoff-initial 1 --backoff-max 4 --file-check-frequency 2
       --bridge swl-agent0 --pod-subnet 10.89.0.0/24 --cgroup-root "swiftlet-test-$$" --node-ip 192.0.2.7)
 
-start_agent() {
-  rm -f "$SOCK"
-  nsenter --net=/run/netns/$NODE "$S" agent "${ARGS[@]}" >>"$T/agent.log" 2>&1 &
-  AGENT_PID=$!
-  for _ in $(seq 100); do [ -S "$SOCK" ] && "$S" ps --socket "$SOCK" >/dev/null 2>&1 && return 0; sleep 0.05; done
-  echo "agent did not start: $(tail -5 "$T/agent.log")" >&2
-  return 1
-}
 cleanup() {
-  rm -f "$M"/*
-  if [ -n "$AGENT_PID" ] && kill -0 "$AGENT_PID" 2>/dev/null; then
-    for _ in $(seq 300); do [ "$(ls "$T/root/pods" 2>/dev/null | wc -l)" = 0 ] && break; sleep 0.1; done
-    kill "$AGENT_PID" 2>/dev/null; wait "$AGENT_PID" 2>/dev/null
-  fi
-  # anything left (a failed test): containers, mounts
-  [ -n "${RP:-}" ] && kill -9 "$RP" 2>/dev/null
-  delete_containers "$S" "$T"/run/agent/containers "$T"/run/run/*/containers
-  # pause processes of this test's sandboxes (their PID namespace is pinned under $T)
-  for p in $(pgrep -f '^swiftlet-pause pause$'); do
-    for pin in $(awk -v t="$T" 'index($5, t) == 1 && $5 ~ /\/pid$/ {print $5}' /proc/self/mountinfo); do
-      [ "$(stat -L -c %i "/proc/$p/ns/pid" 2>/dev/null)" = "$(stat -c %i "$pin")" ] && kill -9 "$p"
-    done
-  done
-  unmount_under "$T"
-  ip netns del "$NODE" 2>/dev/null
-  remove_cgroups "swiftlet-test-$$"
-  rm -rf "$T"
+  [ -n "${RP:-}" ] && kill -9 "$RP" 2>/dev/null   # a `swiftlet run -f` a failed test left
+  agent_teardown "swiftlet-test-$$" "$T"/run/run/*/containers
 }
 trap cleanup EXIT
 
@@ -78,7 +54,7 @@ EOF
   mv "$M/.$1.tmp" "$M/$1.yaml"
 }
 
-start_agent || exit 1
+agent_start || exit 1
 check_eq "healthz on the socket" "ok" "$(curl -s --max-time 3 --unix-socket "$SOCK" http://agent/healthz)"
 check_eq "API socket is root-only" "600" "$(stat -c %a "$SOCK")"
 
@@ -145,7 +121,7 @@ lines_at_kill=$(cat "$T"/logs/default_counter-node1_*/c/0.log | wc -l)
 sleep 3   # the counter keeps logging, the quitter exits with 7 while no agent runs
 lines_before_restart=$(cat "$T"/logs/default_counter-node1_*/c/0.log | wc -l)
 check_match "logs keep flowing without the agent ($lines_at_kill → $lines_before_restart)" "^[0-9]+$" "$(( lines_before_restart - lines_at_kill - 20 ))"
-start_agent
+agent_start
 check_eq "same container PID after restart" "$pid_before" "$(pgrep -f 'httpd -f -p 8080' | head -1)"
 check_eq "no restart counted for survivors" "0 0" "$(pod_json web-node1 | jq_ '" ".join(str(c["restartCount"]) for c in d["status"]["containerStatuses"])')"
 wait_for 10 test "$(pod_json quitter-node1 | jq_ 'd["status"]["containerStatuses"][0]["restartCount"]')" = 1
@@ -210,7 +186,7 @@ check_eq "agent still alive" "alive" "$(kill -0 "$AGENT_PID" 2>/dev/null && echo
 # --- orphans: a pod whose manifest vanished while the agent was down ----------------------------
 kill -9 "$AGENT_PID"; wait "$AGENT_PID" 2>/dev/null
 rm "$M/good.yaml"
-start_agent
+agent_start
 wait_for 20 sh -c "[ \$(ls $T/root/pods | wc -l) = 0 ]"
 check_eq "pod removed while the agent was down is cleaned at start-up" "0 0 0" \
   "$(ls "$T/root/pods" | wc -l) $(ls "$T/run/agent/containers" | wc -l) $(awk -v t="$T/run/agent/sandboxes" 'index($5, t) == 1' /proc/self/mountinfo | wc -l)"
@@ -236,7 +212,7 @@ check_eq "hostIPC: the node's IPC namespace" "$(readlink /proc/self/ns/ipc)" "$(
 check_eq "hostNetwork: podIP is the node IP" "192.0.2.7 192.0.2.7" "$(pod_json hostns-node1 | jq_ 'd["status"]["podIP"] + " " + d["status"]["hostIP"]')"
 pause=$(pgrep -f '^swiftlet-pause pause$' | head -1)
 kill -9 "$AGENT_PID"; wait "$AGENT_PID" 2>/dev/null
-start_agent
+agent_start
 check_eq "adoption keeps the pause process and the containers" "$pause 2" \
   "$(pgrep -f '^swiftlet-pause pause$' | head -1) $(pod_json shared-node1 | jq_ 'sum(1 for c in d["status"]["containerStatuses"] if "running" in c["state"] and c["restartCount"] == 0)')"
 rm "$M/shared.yaml" "$M/hostns.yaml"
@@ -291,7 +267,7 @@ RP=$!
 wait_for 10 grep -q '^up$' "$T/run2.out"
 # an agent start-up meanwhile leaves the run pod alone
 kill -9 "$AGENT_PID"; wait "$AGENT_PID" 2>/dev/null
-start_agent
+agent_start
 sleep 0.3
 rroot=$(ls -d "$T"/run/run/*/containers | head -1)
 check_eq "an agent start-up leaves a run pod running" "running" \
@@ -317,7 +293,7 @@ manifest keep '  containers:
 wait_for 10 running keep-node1 1
 kill -TERM "$AGENT_PID"; wait "$AGENT_PID" 2>/dev/null
 check_match "SIGTERM: agent exits, pod keeps running" "^[0-9]+$" "$(pgrep -f '^sleep 3600$' | head -1)"
-start_agent
+agent_start
 check_eq "and is adopted again" "1" "$(pod_json keep-node1 | jq_ 'sum(1 for c in d["status"]["containerStatuses"] if "running" in c["state"])')"
 
 summary

@@ -23,35 +23,11 @@ ARGS=(--node-name node1 --manifests "$M" --root-dir "$T/root" --run-dir "$T/run"
       --allow-unenforced-resources --backoff-initial 1 --backoff-max 2 --file-check-frequency 2
       --bridge swl-host0 --pod-subnet 10.93.0.0/24 --cgroup-root "$CG" --node-ip 192.0.2.11)
 
-start_agent() {
-  rm -f "$SOCK"
-  nsenter --net=/run/netns/$NODE "$S" agent "${ARGS[@]}" "$@" >>"$T/agent.log" 2>&1 &
-  AGENT_PID=$!
-  for _ in $(seq 200); do [ -S "$SOCK" ] && "$S" ps --socket "$SOCK" >/dev/null 2>&1 && return 0; sleep 0.05; done
-  echo "agent did not start: $(tail -5 "$T/agent.log")" >&2
-  return 1
-}
 stop_agent() {  # stop_agent SIGNAL
   [ -n "$AGENT_PID" ] && kill "-$1" "$AGENT_PID" 2>/dev/null && wait "$AGENT_PID" 2>/dev/null
   AGENT_PID=
 }
-cleanup() {
-  rm -f "$M"/*
-  if [ -n "$AGENT_PID" ] && kill -0 "$AGENT_PID" 2>/dev/null; then
-    for _ in $(seq 300); do [ "$(ls "$T/root/pods" 2>/dev/null | wc -l)" = 0 ] && break; sleep 0.1; done
-    kill "$AGENT_PID" 2>/dev/null; wait "$AGENT_PID" 2>/dev/null
-  fi
-  delete_containers "$S" "$T"/run/agent/containers "$T/oci"
-  for p in $(pgrep -f '^swiftlet-pause pause$'); do
-    for pin in $(awk -v t="$T" 'index($5, t) == 1 && $5 ~ /\/pid$/ {print $5}' /proc/self/mountinfo); do
-      [ "$(stat -L -c %i "/proc/$p/ns/pid" 2>/dev/null)" = "$(stat -c %i "$pin")" ] && kill -9 "$p"
-    done
-  done
-  unmount_under "$T"
-  ip netns del "$NODE" 2>/dev/null
-  remove_cgroups "$CG"
-  rm -rf "$T"
-}
+cleanup() { agent_teardown "$CG" "$T/oci"; }
 trap cleanup EXIT
 
 cc -O2 -static -o "$T/tools/hostile" "$here/hostile/hostile.c" || { echo "building the hostile helper failed" >&2; exit 1; }
@@ -77,7 +53,7 @@ record() {  # record ID FIELD: a field of the runtime's state.json
   python3 -c "import json,sys; print(json.load(open(sys.argv[1]))[sys.argv[2]])" "$T/run/agent/containers/$1/state.json" "$2" 2>/dev/null
 }
 
-start_agent || exit 1
+agent_start || exit 1
 check_eq "healthz on the kubelet's default port 10248" "ok" "$(nsenter --net=/run/netns/$NODE curl -s --max-time 3 http://127.0.0.1:10248/healthz)"
 
 # --- 1. subPath symlink swap (CVE-2017-1002101 / CVE-2021-25741 class) -------------------------
@@ -209,7 +185,7 @@ EOF
 wait_for 20 running keep-node1 1
 keep_id=$(cid keep-node1 c)
 stop_agent 9
-start_agent || not_ok "agent restart after kill -9" "$(tail -5 "$T/agent.log")"
+agent_start || not_ok "agent restart after kill -9" "$(tail -5 "$T/agent.log")"
 check_eq "after kill -9 the agent binds the default healthz port again" "ok" "$(nsenter --net=/run/netns/$NODE curl -s --max-time 3 http://127.0.0.1:10248/healthz)"
 check_eq "the pod was adopted, not restarted" "$keep_id 0" "$(cid keep-node1 c) $(pod_json keep-node1 | jq_ 'd["status"]["containerStatuses"][0]["restartCount"]')"
 
@@ -241,7 +217,7 @@ EOF
 done
 sleep 0.4
 stop_agent TERM
-start_agent || not_ok "agent restart after SIGTERM" "$(tail -5 "$T/agent.log")"
+agent_start || not_ok "agent restart after SIGTERM" "$(tail -5 "$T/agent.log")"
 all_running() { [ "$(ps_ | grep -c 'burst-.*Running')" = 20 ]; }
 wait_for 60 all_running && ok "SIGTERM during 20 pod starts: all 20 Running after the restart" || not_ok "20 Running after SIGTERM" "$(ps_ | grep -c 'burst-.*Running') running; $(ps_ -a | grep -v Running | head -8); $(tail -5 "$T/agent.log")"
 sleep 3
@@ -276,7 +252,7 @@ rm -f "$M/biggrace.yaml"
 wait_for 30 no_pod biggrace && ok "the pod with a 2^63-1 s grace period is removed" || not_ok "biggrace removed" "$(ps_ -a)"
 kill -0 "$AGENT_PID" 2>/dev/null && ok "the agent is still running" || not_ok "the agent is still running" "$(tail -5 "$T/agent.log")"
 stop_agent 9
-start_agent && ok "and starts again with those records" || not_ok "restart with the absurd records" "$(tail -5 "$T/agent.log")"
+agent_start && ok "and starts again with those records" || not_ok "restart with the absurd records" "$(tail -5 "$T/agent.log")"
 rm -f "$M"/bad*.yaml
 
 # --- 8. non-root pods with configMap volumes, right at agent start-up -----------------------------------
@@ -305,7 +281,7 @@ spec:
     readinessProbe: {httpGet: {port: 8080, path: /index.html}, periodSeconds: 1}
 EOF
 done
-start_agent --objects-dir "$T/objs" || not_ok "agent start with 10 non-root pods" "$(tail -5 "$T/agent.log")"
+agent_start --objects-dir "$T/objs" || not_ok "agent start with 10 non-root pods" "$(tail -5 "$T/agent.log")"
 all_ready() { for i in $(seq 10); do ready nonroot-$i-node1 || return 1; done; }
 wait_for 60 all_ready && ok "10 non-root pods with configMap volumes Ready right after start-up" || not_ok "non-root pods Ready" "$(ps_ -a | grep nonroot | head -5)"
 check_eq "none needed a second start" "0" "$(for i in $(seq 10); do pod_json nonroot-$i-node1 | jq_ 'd["status"]["containerStatuses"][0]["restartCount"]'; done | sort -u | tr -d '\n')"
@@ -374,7 +350,7 @@ python3 "$here/make-images.py" "$T/gc" --bench-mib 12 >/dev/null
 for i in 1 2 3; do "$S" images import --store "$T/small/images" --name gc$i:test "$T/gc/bench" >/dev/null 2>&1; done
 stop_agent TERM
 used_before=$(df --output=pcent "$T/small" | tail -1 | tr -dc 0-9)
-start_agent --image-store "$T/small/images" --image-gc-high-threshold 20 --image-gc-low-threshold 10 --minimum-image-ttl-duration 0 --housekeeping-interval 1
+agent_start --image-store "$T/small/images" --image-gc-high-threshold 20 --image-gc-low-threshold 10 --minimum-image-ttl-duration 0 --housekeeping-interval 1
 small_used_at_most() { [ "$(df --output=pcent "$T/small" | tail -1 | tr -dc 0-9)" -le "$1" ]; }
 wait_for 20 small_used_at_most 10
 used_after=$(df --output=pcent "$T/small" | tail -1 | tr -dc 0-9)

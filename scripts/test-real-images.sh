@@ -22,26 +22,7 @@ ARGS=(--node-name node1 --manifests "$M" --root-dir "$T/root" --run-dir "$T/run"
       --allow-unenforced-resources --file-check-frequency 2
       --bridge swl-real0 --pod-subnet 10.94.0.0/24 --cgroup-root "$CG" --node-ip 192.0.2.12)
 
-start_agent() {
-  rm -f "$SOCK"
-  nsenter --net=/run/netns/$NODE "$S" agent "${ARGS[@]}" "$@" >>"$T/agent.log" 2>&1 &
-  AGENT_PID=$!
-  for _ in $(seq 200); do [ -S "$SOCK" ] && "$S" ps --socket "$SOCK" >/dev/null 2>&1 && return 0; sleep 0.05; done
-  echo "agent did not start: $(tail -5 "$T/agent.log")" >&2
-  return 1
-}
-cleanup() {
-  rm -f "$M"/*
-  if [ -n "$AGENT_PID" ] && kill -0 "$AGENT_PID" 2>/dev/null; then
-    for _ in $(seq 300); do [ "$(ls "$T/root/pods" 2>/dev/null | wc -l)" = 0 ] && break; sleep 0.1; done
-    kill "$AGENT_PID" 2>/dev/null; wait "$AGENT_PID" 2>/dev/null
-  fi
-  delete_containers "$S" "$T"/run/agent/containers
-  unmount_under "$T"
-  ip netns del "$NODE" 2>/dev/null
-  remove_cgroups "$CG"
-  rm -rf "$T"
-}
+cleanup() { agent_teardown "$CG"; }
 trap cleanup EXIT
 
 ps_() { timeout 10 "$S" ps --socket "$SOCK" "$@" 2>&1; }
@@ -80,7 +61,7 @@ echo "# images built from Debian packages in $(( $(date +%s) - t0 )) s (postgres
 "$S" images import --store "$T/root/images" --name debian/postgres:bookworm "$T/build/postgres" >/dev/null || { echo "import postgres failed" >&2; exit 1; }
 
 ip netns add "$NODE" && ip -n "$NODE" link set lo up
-start_agent || exit 1
+agent_start || exit 1
 
 cat > "$M/web.yaml" <<'EOF'
 apiVersion: v1
@@ -133,7 +114,7 @@ check_eq "postgres listens on localhost only (the Debian default), not on the po
 
 # an agent restart keeps both pods and their data
 kill -9 "$AGENT_PID"; wait "$AGENT_PID" 2>/dev/null; AGENT_PID=
-start_agent || not_ok "agent restart" "$(tail -5 "$T/agent.log")"
+agent_start || not_ok "agent restart" "$(tail -5 "$T/agent.log")"
 wait_for 30 ready db-node1 && wait_for 30 ready web-node1 && ok "both pods Ready again after kill -9 of the agent" \
   || not_ok "Ready after agent restart" "$(ps_ -a)"
 check_eq "the rows are still there" "1000" "$(q 'SELECT count(*) FROM t')"
