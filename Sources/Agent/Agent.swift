@@ -23,6 +23,12 @@ func offload<T: Sendable>(_ body: @escaping @Sendable () throws -> T) async thro
     }
 }
 
+func offload<T: Sendable>(_ body: @escaping @Sendable () -> T) async -> T {
+    await withCheckedContinuation { k in
+        DispatchQueue.global().async { k.resume(returning: body()) }
+    }
+}
+
 /// Pulls one image at a time (the kubelet's serializeImagePulls default); the same reference
 /// requested twice while a pull runs shares it.
 actor PullCoordinator {
@@ -181,7 +187,7 @@ public actor Agent {
                   let pod = try? JSONDecoder().decode(Pod.self, from: Data(podData)),
                   let st = try? JSONDecoder().decode(PodRecordState.self, from: Data(stData)) else {
                 log.warning("removing unreadable pod record", metadata: ["dir": "\(dir)"])
-                PodWorker.unmountAll(under: dir)
+                ProcFS.unmountAll(under: dir)
                 try? Files.removeTree(dir)
                 continue
             }

@@ -807,7 +807,7 @@ public actor PodWorker {
         }
         unmountVolumes()
         unpinSubPaths()
-        PodWorker.unmountAll(under: podDir)
+        ProcFS.unmountAll(under: podDir)
         do { try Files.removeTree(podDir) } catch { log.error("removing the pod's directory: \(error)") }
         if !ctx.config.keepPodLogs { try? Files.removeTree(logDir) }
     }

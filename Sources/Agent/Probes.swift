@@ -88,19 +88,14 @@ public final class HandlerRunner: Sendable {
     public func exec(containerID: String, command: [String], timeout: Double) async -> HandlerOutcome {
         guard !command.isEmpty else { return HandlerOutcome(ok: false, message: "exec: no command") }
         let rt = runtime
-        return await withCheckedContinuation { (k: CheckedContinuation<HandlerOutcome, Never>) in
-            DispatchQueue.global().async {
-                do {
-                    let r = try rt.execCapture(id: containerID, args: command, timeout: Clamp.duration(timeout))
-                    let text = String(decoding: r.output, as: UTF8.self)
-                    if r.timedOut {
-                        k.resume(returning: HandlerOutcome(ok: false, message: "command \(command) timed out after \(Int(timeout))s"))
-                    } else {
-                        k.resume(returning: HandlerOutcome(ok: r.status == 0, message: r.status == 0 ? text : "command \(command) exited with \(r.status): \(text)"))
-                    }
-                } catch {
-                    k.resume(returning: HandlerOutcome(ok: false, message: "exec: \(error)"))
-                }
+        return await offload { () -> HandlerOutcome in
+            do {
+                let r = try rt.execCapture(id: containerID, args: command, timeout: Clamp.duration(timeout))
+                let text = String(decoding: r.output, as: UTF8.self)
+                if r.timedOut { return HandlerOutcome(ok: false, message: "command \(command) timed out after \(Int(timeout))s") }
+                return HandlerOutcome(ok: r.status == 0, message: r.status == 0 ? text : "command \(command) exited with \(r.status): \(text)")
+            } catch {
+                return HandlerOutcome(ok: false, message: "exec: \(error)")
             }
         }
     }
@@ -137,11 +132,9 @@ public final class HandlerRunner: Sendable {
     public func tcp(_ a: TCPSocketAction, container c: Container, podIP: String?, timeout: Double) async -> HandlerOutcome {
         guard let port = Self.port(a.port, container: c) else { return HandlerOutcome(ok: false, message: "tcpSocket: unknown port \(a.port)") }
         guard let host = a.host ?? podIP else { return HandlerOutcome(ok: false, message: "tcpSocket: the pod has no IP") }
-        return await withCheckedContinuation { (k: CheckedContinuation<HandlerOutcome, Never>) in
-            DispatchQueue.global().async {
-                let err = TCPConnect.connect(host: host, port: UInt16(port), timeout: timeout)
-                k.resume(returning: HandlerOutcome(ok: err == nil, message: err.map { "dial tcp \(host):\(port): \($0)" } ?? ""))
-            }
+        return await offload { () -> HandlerOutcome in
+            let err = TCPConnect.connect(host: host, port: UInt16(port), timeout: timeout)
+            return HandlerOutcome(ok: err == nil, message: err.map { "dial tcp \(host):\(port): \($0)" } ?? "")
         }
     }
 

@@ -466,18 +466,11 @@ extension PodWorker {
 
     /// Every pinned subPath of the pod (at teardown), or of one container.
     func unpinSubPaths(container: String? = nil) {
-        PodWorker.unmountAll(under: subPathsDir, matching: { path in
+        ProcFS.unmountAll(under: subPathsDir, matching: { path in
             container == nil || path.split(separator: "/").dropLast().last.map(String.init) == container
         })
     }
 
-    /// Unmounts every mount below `dir` (deepest first), as far as `matching` selects them.
-    static func unmountAll(under dir: String, matching: (String) -> Bool = { _ in true }) {
-        guard let mounts = try? ProcFS.mountInfo() else { return }
-        for m in mounts.map(\.mountPoint).filter({ $0.hasPrefix(dir + "/") && matching($0) }).sorted(by: >) {
-            umount2(m, Int32(MNT_DETACH))
-        }
-    }
 }
 
 /// The node's device nodes, for privileged containers (runc/containerd give them all).

@@ -76,6 +76,19 @@ public enum ProcFS {
 
     /// Field 22 of /proc/<pid>/stat (start time in clock ticks since boot), used with the pid to
     /// recognise a process again after pid reuse. The comm field may contain spaces and ')'.
+    /// Detaches every mount strictly below `dir` (symlinks in `dir` resolved) that `matching`
+    /// selects, deepest first; returns the ones that failed with their errno.
+    @discardableResult
+    public static func unmountAll(under dir: String, matching: (String) -> Bool = { _ in true }) -> [(path: String, errno: Int32)] {
+        guard !dir.isEmpty, let mounts = try? mountInfo() else { return [] }
+        let base = Files.realPath(dir) ?? dir
+        var failed: [(path: String, errno: Int32)] = []
+        for m in Set(mounts.map(\.mountPoint).filter { $0.hasPrefix(base + "/") && matching($0) }).sorted(by: >) {
+            if umount2(m, Int32(MNT_DETACH)) != 0 && errno != EINVAL && errno != ENOENT { failed.append((m, errno)) }
+        }
+        return failed
+    }
+
     /// True when `path` is a mount point (or a bind-mounted file) in this mount namespace.
     public static func isMountPoint(_ path: String) -> Bool {
         // statx's STATX_ATTR_MOUNT_ROOT (5.8+) answers without reading the whole mount table

@@ -403,14 +403,7 @@ public struct OCIRuntime: Sendable {
     /// in ours, under its rootfs: take them down, deepest first. The rootfs itself stays as the
     /// caller made it.
     func unmountShared(rootfs: String) {
-        guard !rootfs.isEmpty, let mounts = try? ProcFS.mountInfo() else { return }
-        let base = Files.realPath(rootfs) ?? rootfs
-        let under = mounts.map(\.mountPoint).filter { $0.hasPrefix(base + "/") }
-        for m in Set(under).sorted(by: { $0.count > $1.count }) {
-            if umount2(m, Int32(MNT_DETACH)) != 0 && errno != EINVAL && errno != ENOENT {
-                warn("delete: unmount \(m): \(String(cString: strerror(errno)))")
-            }
-        }
+        for f in ProcFS.unmountAll(under: rootfs) { warn("delete: unmount \(f.path): \(String(cString: strerror(f.errno)))") }
     }
 
     // MARK: run
