@@ -17,6 +17,8 @@ let package = Package(
         .package(url: "https://github.com/apple/swift-log", from: "1.6.0"),
         .package(url: "https://github.com/apple/swift-nio-ssl", from: "2.29.0"),
         .package(url: "https://github.com/groue/GRDB.swift", from: "7.0.0"),
+        .package(url: "https://github.com/hummingbird-project/hummingbird", from: "2.0.0"),
+        .package(url: "https://github.com/apple/swift-http-types", from: "1.0.0"),
     ],
     targets: [
         // C: everything between clone3 and execve, seccomp BPF building, spawn helpers.
@@ -57,6 +59,17 @@ let package = Package(
         .target(name: "APIMachinery", dependencies: ["LinuxSystem"]),
         // The master's revisioned key-value storage: one protocol; SQLite (GRDB) embedded.
         .target(name: "Storage", dependencies: [.product(name: "GRDB", package: "GRDB.swift")]),
+        // `swiftlet master`: resource registry, REST handlers, watches, discovery (pure over a
+        // RevisionedStore, driven by tests without sockets) and its Hummingbird front end.
+        .target(
+            name: "APIServer",
+            dependencies: [
+                "APIMachinery", "Storage", "KubeModel", "LinuxSystem",
+                .product(name: "Yams", package: "Yams"),
+                .product(name: "Hummingbird", package: "hummingbird"),
+                .product(name: "HTTPTypes", package: "swift-http-types"),
+            ]
+        ),
         // Kubernetes API types (Codable), Quantity, validation, defaulting: pure.
         .target(name: "KubeModel", dependencies: [.product(name: "Yams", package: "Yams")]),
         // The node agent: pod sources, pod workers, sandboxes, lifecycle, status, local API.
@@ -81,6 +94,8 @@ let package = Package(
                 "Networking",
                 "Images",
                 "Agent",
+                "APIServer",
+                "Storage",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ]
         ),
@@ -93,6 +108,7 @@ let package = Package(
         .testTarget(name: "AgentTests", dependencies: ["Agent"]),
         .testTarget(name: "APIMachineryTests", dependencies: ["APIMachinery", "LinuxSystem"]),
         .testTarget(name: "StorageTests", dependencies: ["Storage"]),
+        .testTarget(name: "APIServerTests", dependencies: ["APIServer", "Storage", "APIMachinery", "LinuxSystem"]),
     ],
     swiftLanguageModes: [.v6]
 )

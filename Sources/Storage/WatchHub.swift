@@ -18,6 +18,13 @@ public actor WatchHub {
 
     public init(store: any RevisionedStore) { self.store = store }
 
+    /// A hub for a store that may already hold data: events are published in revision order
+    /// from the store's current revision on.
+    public init(store: any RevisionedStore, currentRevision: Int64) {
+        self.store = store
+        self.published = currentRevision
+    }
+
     // MARK: writes (published after they are durable)
 
     public func create(_ key: String, value: [UInt8]) async throws -> StoredValue {
@@ -38,7 +45,33 @@ public actor WatchHub {
         return v
     }
 
+    /// The last revision handed to watchers, and writes that finished ahead of an earlier one.
+    /// The store call suspends this actor, so two writes can come back out of order; revisions are
+    /// contiguous, so events are held until every earlier revision is published.
+    var published: Int64?
+    var ahead: [Int64: StorageEvent] = [:]
+
     func publish(_ e: StorageEvent) {
+        guard let last = published else {
+            published = e.revision
+            deliver(e)
+            return
+        }
+        if e.revision <= last { return }
+        ahead[e.revision] = e
+        while let next = ahead.removeValue(forKey: published! + 1) {
+            published = next.revision
+            deliver(next)
+        }
+        // A gap that never fills (a write that failed after taking a revision) must not stall
+        // delivery forever: bounded look-ahead.
+        if ahead.count > 1024, let low = ahead.keys.min() {
+            published = low - 1
+            publish(ahead.removeValue(forKey: low)!)
+        }
+    }
+
+    func deliver(_ e: StorageEvent) {
         for (id, w) in watchers where e.key.hasPrefix(w.prefix) {
             if w.pending != nil {
                 watchers[id]?.pending?.append(e)

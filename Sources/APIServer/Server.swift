@@ -1,0 +1,766 @@
+import APIMachinery
+import Foundation
+import LinuxSystem
+import Storage
+
+/// The version `/version` reports: the API level served (kubectl's dispatcher picks its minor).
+public struct ServerVersion: Sendable {
+    public static let major = "1"
+    public static let minor = "32"
+    public static let gitVersion = "v1.32.0-swiftlet"
+    public static var json: JSON {
+        .object([("major", .string(major)), ("minor", .string(minor)), ("gitVersion", .string(gitVersion)),
+                 ("gitCommit", .string("")), ("gitTreeState", .string("clean")), ("buildDate", .string("")),
+                 ("goVersion", .string("swift")), ("compiler", .string("swiftc")), ("platform", .string("linux/amd64"))])
+    }
+}
+
+/// The REST layer of `swiftlet master`: generic handlers over the resource registry and a
+/// revisioned store, with watches served from the store's revision stream (WatchHub).
+public final class APIServer: Sendable {
+    public let registry: ResourceRegistry
+    public let store: any RevisionedStore
+    public let hub: WatchHub
+    let serverAddress: String
+
+    public init(store: any RevisionedStore, hub: WatchHub, registry: ResourceRegistry = .standard, serverAddress: String) {
+        self.store = store
+        self.hub = hub
+        self.registry = registry
+        self.serverAddress = serverAddress
+    }
+
+    /// The namespaces every cluster has.
+    public func bootstrap() async throws {
+        let ns = registry.lookup(group: "", version: "v1", resource: "namespaces")!
+        for name in ["default", "kube-system", "kube-public", "kube-node-lease"] where try await store.get(ns.key(namespace: nil, name: name)) == nil {
+            _ = try await create(ns, namespace: nil, .object([("apiVersion", .string("v1")), ("kind", .string("Namespace")),
+                                                              ("metadata", .object([("name", .string(name))]))]),
+                                 manager: "swiftlet-master", dryRun: false)
+        }
+    }
+
+    // MARK: routing
+
+    public func handle(_ req: APIRequest) async -> APIResponse {
+        do {
+            return try await route(req)
+        } catch let s as APIStatus {
+            return .error(s)
+        } catch let e as StorageError {
+            return .error(APIStatus(code: 500, reason: "InternalError", message: "storage: \(e)", hasDetails: false))
+        } catch {
+            return .error(APIStatus(code: 500, reason: "InternalError", message: "\(error)", hasDetails: false))
+        }
+    }
+
+    func route(_ req: APIRequest) async throws -> APIResponse {
+        let segs = req.path.split(separator: "/").map(String.init)
+        let accept = req.header("accept") ?? ""
+        switch segs.first {
+        case "version" where segs.count == 1:
+            return APIResponse(status: 200, headers: [("Content-Type", "application/json")], body: Array(ServerVersion.json.serialized(pretty: true).utf8))
+        case "healthz", "livez", "readyz":
+            _ = try await store.currentRevision()
+            return APIResponse(status: 200, headers: [("Content-Type", "text/plain; charset=utf-8")], body: Array("ok".utf8))
+        case "openapi":
+            if segs.count == 2 && segs[1] == "v2" {
+                // An empty gnostic Document: kubectl validates nothing client-side and falls back
+                // to its compiled-in patch strategies (the server validates).
+                return APIResponse(status: 200, headers: [("Content-Type", "application/octet-stream")])
+            }
+            throw APIStatus.unknownResource
+        case "api" where segs.count == 1:
+            if accept.contains("as=APIGroupDiscoveryList") { return aggregated(legacy: true, accept: accept) }
+            return .json(200, Discovery.apiVersions(serverAddress: serverAddress))
+        case "apis" where segs.count == 1:
+            if accept.contains("as=APIGroupDiscoveryList") { return aggregated(legacy: false, accept: accept) }
+            return .json(200, Discovery.groupList(registry))
+        case "api" where segs.count == 2:
+            guard let doc = Discovery.resourceList(registry, group: "", version: segs[1]) else { throw APIStatus.unknownResource }
+            return .json(200, doc)
+        case "apis" where segs.count == 2:
+            guard let doc = Discovery.group(registry, segs[1]) else { throw APIStatus.unknownResource }
+            return .json(200, doc)
+        case "apis" where segs.count == 3:
+            guard let doc = Discovery.resourceList(registry, group: segs[1], version: segs[2]) else { throw APIStatus.unknownResource }
+            return .json(200, doc)
+        case "api", "apis":
+            let (group, version, rest) = segs[0] == "api" ? ("", segs[1], Array(segs[2...])) : (segs[1], segs[2], Array(segs[3...]))
+            return try await resourceRequest(req, group: group, version: version, rest: rest)
+        default:
+            throw APIStatus.unknownResource
+        }
+    }
+
+    func aggregated(legacy: Bool, accept: String) -> APIResponse {
+        let v = accept.contains("v=v2;") || accept.hasSuffix("v=v2") ? "v2" : "v2beta1"
+        return .json(200, Discovery.aggregated(registry, legacy: legacy, version: v),
+                     contentType: "application/json;g=apidiscovery.k8s.io;v=\(v);as=APIGroupDiscoveryList")
+    }
+
+    func resourceRequest(_ req: APIRequest, group: String, version: String, rest: [String]) async throws -> APIResponse {
+        var rest = rest
+        var watchPath = false
+        if rest.first == "watch" { watchPath = true; rest.removeFirst() }
+        var namespace: String?
+        if rest.count >= 3, rest[0] == "namespaces", registry.lookup(group: group, version: version, resource: rest[2])?.namespaced == true {
+            namespace = rest[1]
+            rest.removeFirst(2)
+        }
+        guard let first = rest.first, let info = registry.lookup(group: group, version: version, resource: first), rest.count <= 3 else {
+            throw APIStatus.unknownResource
+        }
+        let name = rest.count > 1 ? rest[1] : nil
+        let sub = rest.count > 2 ? rest[2] : nil
+        if let sub, info.subresource(sub) == nil { throw APIStatus.unknownResource }
+        if info.namespaced && namespace == nil && name != nil { throw APIStatus.unknownResource }
+        let table = (req.header("accept") ?? "").contains("as=Table")
+
+        switch (req.method, name, sub) {
+        case ("GET", nil, _):
+            if watchPath || req.flag("watch") { return try await watch(info, namespace: namespace, req, table: table) }
+            return try await list(info, namespace: namespace, req, table: table)
+        case ("GET", let n?, nil), ("GET", let n?, "status"):
+            let (obj, _) = try await get(info, namespace: namespace, name: n)
+            return table ? .json(200, tableFor(info, [obj], rv: obj["metadata"]?["resourceVersion"]?.stringValue, req: req)) : .json(200, obj)
+        case ("GET", let n?, "log"):
+            let (pod, _) = try await get(info, namespace: namespace, name: n)
+            if (pod["spec"]?["nodeName"]?.stringValue ?? "").isEmpty { return APIResponse(status: 204) }
+            throw APIStatus(code: 503, reason: "ServiceUnavailable", message: "pods \"\(n)\": the API server does not proxy to node agents yet", hasDetails: false)
+        case ("POST", nil, nil):
+            guard info.namespaced == false || namespace != nil else { throw APIStatus.methodNotAllowed }
+            let obj = try decodeObject(req, info)
+            let created = try await create(info, namespace: namespace, obj, manager: req.fieldManager, dryRun: req.dryRun)
+            return .json(201, created)
+        case ("POST", let n?, "binding"):
+            return try await bind(info, namespace: namespace, name: n, req)
+        case ("PUT", let n?, let s) where s == nil || s == "status" || s == "finalize":
+            let obj = try decodeObject(req, info)
+            if let bn = obj["metadata"]?["name"]?.stringValue, bn != n {
+                throw APIStatus.badRequest("the name of the object (\(bn)) does not match the name on the URL (\(n))")
+            }
+            return .json(200, try await update(info, namespace: namespace, name: n, sub: s, manager: req.fieldManager, dryRun: req.dryRun) { _ in obj })
+        case ("PATCH", let n?, let s) where s == nil || s == "status":
+            return .json(200, try await patch(info, namespace: namespace, name: n, sub: s, req))
+        case ("DELETE", let n?, nil):
+            let opts = req.body.isEmpty ? JSON.object([]) : try Body.decode(req, kindForErrors: "DeleteOptions")
+            let (obj, _) = try await delete(info, namespace: namespace, name: n, options: opts, dryRun: req.dryRun)
+            return .json(200, obj)
+        case ("DELETE", nil, nil):
+            return try await deleteCollection(info, namespace: namespace, req)
+        case ("GET", _, _), ("POST", _, _), ("PUT", _, _), ("PATCH", _, _), ("DELETE", _, _):
+            throw APIStatus.methodNotAllowed
+        default:
+            throw APIStatus.methodNotAllowed
+        }
+    }
+
+    // MARK: objects
+
+    static func statusFromStorage(_ e: StorageError, _ info: ResourceInfo, name: String) -> APIStatus {
+        switch e {
+        case .keyExists: return .alreadyExists(resource: info.resource, group: info.group, name: name)
+        case .notFound: return .notFound(resource: info.resource, group: info.group, name: name)
+        case .conflict: return .conflict(resource: info.resource, group: info.group, name: name)
+        case .compacted(let r, let o): return .watchTooOld(requested: r, oldest: o)
+        case .backend(let m): return APIStatus(code: 500, reason: "InternalError", message: "storage: \(m)", hasDetails: false)
+        }
+    }
+
+    /// The stored bytes as the API object: resourceVersion set, apiVersion of the served version.
+    func object(_ info: ResourceInfo, _ bytes: [UInt8], revision: Int64) throws -> JSON {
+        var o = try JSON.parse(bytes)
+        o.set(["metadata", "resourceVersion"], .string(String(revision)))
+        o.set(["apiVersion"], .string(info.apiVersion))
+        o.set(["kind"], .string(info.kind))
+        return o.withTypeMetaFirst()
+    }
+
+    func encode(_ obj: JSON) -> [UInt8] {
+        var o = obj
+        o.set(["metadata", "resourceVersion"], nil)
+        return Array(o.serialized().utf8)
+    }
+
+    func get(_ info: ResourceInfo, namespace: String?, name: String) async throws -> (JSON, Int64) {
+        guard let v = try await store.get(info.key(namespace: namespace, name: name)) else {
+            throw APIStatus.notFound(resource: info.resource, group: info.group, name: name)
+        }
+        return (try object(info, v.value, revision: v.modRevision), v.modRevision)
+    }
+
+    func decodeObject(_ req: APIRequest, _ info: ResourceInfo) throws -> JSON {
+        let ct = req.contentType
+        guard ct == "application/json" || ct.hasSuffix("yaml") else {
+            throw ct.contains("protobuf")
+                ? APIStatus(code: 415, reason: "UnsupportedMediaType", message: "protobuf request bodies are not decoded yet; send application/json", hasDetails: false)
+                : APIStatus.unsupportedMediaType
+        }
+        let obj = try Body.decode(req, kindForErrors: info.kind)
+        guard obj.objectMembers != nil else { throw APIStatus.badRequest("the object provided is unrecognized (must be of type \(info.kind)): not a JSON object") }
+        if let k = obj["kind"]?.stringValue, k != info.kind {
+            throw APIStatus.badRequest("\(k) in version \"\(obj["apiVersion"]?.stringValue ?? "")\" cannot be handled as a \(info.kind): no kind \"\(k)\" is registered for the endpoint")
+        }
+        if let v = obj["apiVersion"]?.stringValue, v != info.apiVersion {
+            throw APIStatus.badRequest("\(info.kind) in version \"\(v)\" cannot be handled as a \(info.kind): the endpoint serves \(info.apiVersion)")
+        }
+        if req.q("fieldValidation") == "Strict", let dup = Self.duplicateField(obj, path: "") {
+            throw APIStatus.badRequest("\(info.kind) in version \"\(info.version)\" cannot be handled as a \(info.kind): strict decoding error: duplicate field \"\(dup)\"")
+        }
+        return obj
+    }
+
+    static func duplicateField(_ v: JSON, path: String) -> String? {
+        switch v {
+        case .object(let m):
+            var seen = Set<String>()
+            for (k, x) in m {
+                let p = path.isEmpty ? k : path + "." + k
+                if !seen.insert(k).inserted { return p }
+                if let d = duplicateField(x, path: p) { return d }
+            }
+        case .array(let a):
+            for (i, x) in a.enumerated() { if let d = duplicateField(x, path: "\(path)[\(i)]") { return d } }
+        default: break
+        }
+        return nil
+    }
+
+    static let nameChars = Array("bcdfghjklmnpqrstvwxz2456789")
+
+    func checkNamespace(_ info: ResourceInfo, _ namespace: String?) async throws {
+        guard info.namespaced, let ns = namespace else { return }
+        let nsInfo = registry.lookup(group: "", version: "v1", resource: "namespaces")!
+        guard let v = try await store.get(nsInfo.key(namespace: nil, name: ns)) else {
+            throw APIStatus.notFound(resource: "namespaces", name: ns)
+        }
+        let o = try JSON.parse(v.value)
+        if o["status"]?["phase"]?.stringValue == "Terminating" {
+            throw APIStatus(code: 403, reason: "Forbidden", message: "\(info.resource) \"\(o["metadata"]?["name"]?.stringValue ?? "")\" is forbidden: unable to create new content in namespace \(ns) because it is being terminated",
+                            name: ns, group: info.group, kind: info.resource)
+        }
+    }
+
+    /// `applied`: the configuration of a server-side apply that creates the object (its manager
+    /// then owns exactly those fields, as an Apply).
+    func create(_ info: ResourceInfo, namespace: String?, _ input: JSON, manager: String, dryRun: Bool, applied: JSON? = nil) async throws -> JSON {
+        var obj = input
+        obj.set(["apiVersion"], .string(info.apiVersion))
+        obj.set(["kind"], .string(info.kind))
+        if info.namespaced {
+            if let bodyNS = obj["metadata"]?["namespace"]?.stringValue, !bodyNS.isEmpty, bodyNS != namespace {
+                throw APIStatus.badRequest("the namespace of the provided object does not match the namespace sent on the request")
+            }
+            obj.set(["metadata", "namespace"], namespace.map { .string($0) })
+        } else {
+            obj.set(["metadata", "namespace"], nil)
+        }
+        var name = obj["metadata"]?["name"]?.stringValue ?? ""
+        if name.isEmpty, let gen = obj["metadata"]?["generateName"]?.stringValue, !gen.isEmpty {
+            name = gen + String((0..<5).map { _ in Self.nameChars.randomElement()! })
+            obj.set(["metadata", "name"], .string(name))
+        }
+        try await checkNamespace(info, namespace)
+        let now = Timestamp(seconds: Timestamp.now().seconds, nanoseconds: 0).rfc3339Nano
+        for f in ["resourceVersion", "deletionTimestamp", "deletionGracePeriodSeconds", "selfLink"] { obj.set(["metadata", f], nil) }
+        obj.set(["metadata", "uid"], .string(UUID().uuidString.lowercased()))
+        obj.set(["metadata", "creationTimestamp"], .string(now))
+        Strategy.prepareForCreate(info, &obj)
+        Strategy.defaults(info, &obj)
+        let causes = Strategy.validate(info, obj, old: nil)
+        if !causes.isEmpty { throw APIStatus.invalid(kind: info.kind, group: info.group, name: name, causes: causes) }
+        if let applied {
+            obj.set(["metadata", "managedFields"], nil)
+            obj = ManagedFields.markApply(obj, manager: manager, config: applied)
+        } else {
+            obj = ManagedFields.record(obj, old: nil, manager: manager, operation: "Update", apiVersion: info.apiVersion, time: now, subresource: nil)
+        }
+        obj = obj.withTypeMetaFirst()
+        if dryRun { return obj }
+        do {
+            let v = try await hub.create(info.key(namespace: namespace, name: name), value: encode(obj))
+            return try object(info, v.value, revision: v.modRevision)
+        } catch let e as StorageError {
+            throw Self.statusFromStorage(e, info, name: name)
+        }
+    }
+
+    /// Read-modify-write with optimistic concurrency: `change` gets the current object and
+    /// returns the new one; a resourceVersion in it must match, otherwise 409. Retried on a
+    /// concurrent write when the caller gave no resourceVersion.
+    /// `applying`: the change is a server-side apply that set managedFields itself.
+    func update(_ info: ResourceInfo, namespace: String?, name: String, sub: String?, manager: String, dryRun: Bool, applying: Bool = false,
+                _ change: (JSON) throws -> JSON) async throws -> JSON {
+        let key = info.key(namespace: namespace, name: name)
+        for _ in 0..<16 {
+            let (old, rev) = try await get(info, namespace: namespace, name: name)
+            var new = try change(old)
+            let given = new["metadata"]?["resourceVersion"]?.stringValue
+            if let given, !given.isEmpty, given != String(rev) { throw APIStatus.conflict(resource: info.resource, group: info.group, name: name) }
+            if let uid = new["metadata"]?["uid"]?.stringValue, uid != old["metadata"]?["uid"]?.stringValue {
+                throw APIStatus(code: 409, reason: "Conflict",
+                                message: "Operation cannot be fulfilled on \(info.qualifiedName) \"\(name)\": Precondition failed: UID in precondition: \(uid), UID in object meta: \(old["metadata"]?["uid"]?.stringValue ?? "")",
+                                name: name, group: info.group, kind: info.resource)
+            }
+            new.set(["apiVersion"], .string(info.apiVersion))
+            new.set(["kind"], .string(info.kind))
+            for f in ["uid", "creationTimestamp", "deletionTimestamp", "deletionGracePeriodSeconds", "namespace"] {
+                new.set(["metadata", f], old["metadata"]?[f])
+            }
+            if new["metadata"]?["managedFields"] == nil { new.set(["metadata", "managedFields"], old["metadata"]?["managedFields"]) }
+            Strategy.prepareForUpdate(info, new: &new, old: old, subresource: sub)
+            if sub == nil { Strategy.defaults(info, &new) }
+            // a binding is the one write allowed to set a pod's nodeName
+            let causes = Strategy.validate(info, new, old: sub == "binding" ? nil : old)
+            if !causes.isEmpty { throw APIStatus.invalid(kind: info.kind, group: info.group, name: name, causes: causes) }
+            let now = Timestamp(seconds: Timestamp.now().seconds, nanoseconds: 0).rfc3339Nano
+            var probe = new
+            probe.set(["metadata", "resourceVersion"], old["metadata"]?["resourceVersion"])
+            if applying {
+                // an apply that changes neither a value nor an owner is a no-op (only its timestamp would move)
+                probe.set(["metadata", "managedFields"], ManagedFields.withoutTimes(new["metadata"]?["managedFields"]))
+                var was = old
+                was.set(["metadata", "managedFields"], ManagedFields.withoutTimes(old["metadata"]?["managedFields"]))
+                if probe == was { return old }
+            } else {
+                probe.set(["metadata", "managedFields"], old["metadata"]?["managedFields"])
+                if probe == old { return old }  // no change: no write, same resourceVersion
+                new = ManagedFields.record(new, old: old, manager: manager, operation: "Update", apiVersion: info.apiVersion, time: now, subresource: sub)
+            }
+            new = new.withTypeMetaFirst()
+            if dryRun { return new }
+            do {
+                // the last finalizer removed from an object being deleted: it goes
+                let finalizers = new["metadata"]?["finalizers"]?.arrayValue ?? []
+                if new["metadata"]?["deletionTimestamp"] != nil && finalizers.isEmpty && !(info.kind == "Pod" && (new["metadata"]?["deletionGracePeriodSeconds"]?.int64Value ?? 0) > 0) {
+                    let v = try await hub.delete(key, expectedRevision: rev)
+                    return try object(info, v.value, revision: v.modRevision)
+                }
+                let v = try await hub.update(key, value: encode(new), expectedRevision: rev)
+                return try object(info, v.value, revision: v.modRevision)
+            } catch StorageError.conflict(_, _, _) where given == nil || given!.isEmpty {
+                continue
+            } catch let e as StorageError {
+                throw Self.statusFromStorage(e, info, name: name)
+            }
+        }
+        throw APIStatus.conflict(resource: info.resource, group: info.group, name: name)
+    }
+
+    func patch(_ info: ResourceInfo, namespace: String?, name: String, sub: String?, _ req: APIRequest) async throws -> JSON {
+        let ct = req.contentType
+        let kinds = ["application/json-patch+json", "application/merge-patch+json", "application/strategic-merge-patch+json", "application/apply-patch+yaml"]
+        guard kinds.contains(ct) else {
+            throw APIStatus(code: 415, reason: "UnsupportedMediaType",
+                            message: "the body of the request was in an unknown format - accepted media types include: " + kinds.joined(separator: ", "), hasDetails: false)
+        }
+        let patch = try Body.decode(req, kindForErrors: info.kind)
+        if ct == "application/apply-patch+yaml" {
+            return try await apply(info, namespace: namespace, name: name, sub: sub, patch, req)
+        }
+        return try await update(info, namespace: namespace, name: name, sub: sub, manager: req.fieldManager, dryRun: req.dryRun) { old in
+            var base = old
+            base.set(["metadata", "resourceVersion"], nil)  // only a resourceVersion in the patch is a precondition
+            do {
+                switch ct {
+                case "application/json-patch+json":
+                    var o = old
+                    o = try JSONPatch.apply(patch, to: o)
+                    if o["metadata"]?["resourceVersion"] == old["metadata"]?["resourceVersion"] { o.set(["metadata", "resourceVersion"], nil) }
+                    return o
+                case "application/merge-patch+json":
+                    return MergePatch.apply(patch, to: base)
+                default:
+                    return try StrategicMergePatch.apply(patch, to: base, schema: info.patchSchema)
+                }
+            } catch let e as PatchError {
+                throw APIStatus(code: 422, reason: "Invalid", message: e.message, hasDetails: false)
+            }
+        }
+    }
+
+    /// Server-side apply: create from the configuration, or merge it into the live object
+    /// (fields owned by other managers with other values conflict unless `force=true`).
+    func apply(_ info: ResourceInfo, namespace: String?, name: String, sub: String?, _ config: JSON, _ req: APIRequest) async throws -> JSON {
+        guard let manager = req.q("fieldManager"), !manager.isEmpty else {
+            throw APIStatus.badRequest("PatchOptions.meta.k8s.io \"\" is invalid: fieldManager: Required value: is required for apply patch")
+        }
+        var cfg = config
+        if cfg["metadata"]?["name"] == nil { cfg.set(["metadata", "name"], .string(name)) }
+        if try await store.get(info.key(namespace: namespace, name: name)) == nil {
+            return try await create(info, namespace: namespace, cfg, manager: manager, dryRun: req.dryRun, applied: cfg)
+        }
+        let force = req.flag("force")
+        return try await update(info, namespace: namespace, name: name, sub: sub, manager: manager, dryRun: req.dryRun, applying: true) { old in
+            if !force, let conflicts = ManagedFields.conflicts(applying: cfg, to: old, manager: manager), !conflicts.isEmpty {
+                throw APIStatus(code: 409, reason: "Conflict",
+                                message: "Apply failed with \(conflicts.count) conflict\(conflicts.count == 1 ? "" : "s"): " + conflicts.map { "conflict with \"\($0.manager)\": \($0.path)" }.joined(separator: "\n"),
+                                name: name, group: info.group, kind: info.resource,
+                                causes: conflicts.map { APIStatus.Cause(reason: "FieldManagerConflict", message: "conflict with \"\($0.manager)\"", field: $0.path) })
+            }
+            var base = old
+            base.set(["metadata", "resourceVersion"], nil)
+            var merged = try StrategicMergePatch.apply(ManagedFields.withoutRemovals(cfg), to: base, schema: info.patchSchema)
+            merged = ManagedFields.removeDropped(merged, manager: manager, previousApply: ManagedFields.appliedFields(old, manager: manager), config: cfg)
+            return ManagedFields.markApply(merged, manager: manager, config: cfg)
+        }
+    }
+
+    func delete(_ info: ResourceInfo, namespace: String?, name: String, options: JSON, dryRun: Bool) async throws -> (JSON, Bool) {
+        let key = info.key(namespace: namespace, name: name)
+        for _ in 0..<16 {
+            let (old, rev) = try await get(info, namespace: namespace, name: name)
+            if let uid = options["preconditions"]?["uid"]?.stringValue, uid != old["metadata"]?["uid"]?.stringValue {
+                throw APIStatus(code: 409, reason: "Conflict",
+                                message: "Operation cannot be fulfilled on \(info.qualifiedName) \"\(name)\": Precondition failed: UID in precondition: \(uid), UID in object meta: \(old["metadata"]?["uid"]?.stringValue ?? "")",
+                                name: name, group: info.group, kind: info.resource)
+            }
+            if let prv = options["preconditions"]?["resourceVersion"]?.stringValue, prv != String(rev) {
+                throw APIStatus.conflict(resource: info.resource, group: info.group, name: name)
+            }
+            var obj = old
+            var finalizers = (old["metadata"]?["finalizers"]?.arrayValue ?? []).compactMap(\.stringValue)
+            switch options["propagationPolicy"]?.stringValue ?? (options["orphanDependents"] == .bool(true) ? "Orphan" : "") {
+            case "Foreground" where !finalizers.contains("foregroundDeletion"): finalizers.append("foregroundDeletion")
+            case "Orphan" where !finalizers.contains("orphan"): finalizers.append("orphan")
+            default: break
+            }
+            var grace: Int64 = 0
+            if info.kind == "Pod" {
+                let bound = !(old["spec"]?["nodeName"]?.stringValue ?? "").isEmpty
+                let phase = old["status"]?["phase"]?.stringValue ?? ""
+                grace = options["gracePeriodSeconds"]?.int64Value ?? old["spec"]?["terminationGracePeriodSeconds"]?.int64Value ?? 30
+                if !bound || phase == "Succeeded" || phase == "Failed" { grace = 0 }
+                if let cur = old["metadata"]?["deletionGracePeriodSeconds"]?.int64Value { grace = min(grace, cur) }
+            }
+            var graceful = grace > 0 || !finalizers.isEmpty
+            if info.kind == "Namespace" { graceful = true }
+            if !graceful {
+                if dryRun { return (old, true) }
+                do {
+                    let v = try await hub.delete(key, expectedRevision: rev)
+                    return (try object(info, v.value, revision: v.modRevision), true)
+                } catch StorageError.conflict(_, _, _) { continue } catch let e as StorageError { throw Self.statusFromStorage(e, info, name: name) }
+            }
+            let now = Timestamp.now().seconds
+            if old["metadata"]?["deletionTimestamp"] == nil || info.kind == "Pod" {
+                obj.set(["metadata", "deletionTimestamp"], .string(Timestamp(seconds: now + Int(grace), nanoseconds: 0).rfc3339Nano))
+                obj.set(["metadata", "deletionGracePeriodSeconds"], .int(grace))
+            }
+            obj.set(["metadata", "finalizers"], finalizers.isEmpty ? nil : .array(finalizers.map { .string($0) }))
+            if info.kind == "Namespace" { obj.set(["status", "phase"], .string("Terminating")) }
+            if obj == old { return (old, false) }
+            if dryRun { return (obj, false) }
+            do {
+                let v = try await hub.update(key, value: encode(obj), expectedRevision: rev)
+                if info.kind == "Namespace" { startNamespaceCleanup(name) }
+                return (try object(info, v.value, revision: v.modRevision), false)
+            } catch StorageError.conflict(_, _, _) { continue } catch let e as StorageError { throw Self.statusFromStorage(e, info, name: name) }
+        }
+        throw APIStatus.conflict(resource: info.resource, group: info.group, name: name)
+    }
+
+    func deleteCollection(_ info: ResourceInfo, namespace: String?, _ req: APIRequest) async throws -> APIResponse {
+        let opts = req.body.isEmpty ? JSON.object([]) : try Body.decode(req, kindForErrors: "DeleteOptions")
+        let (items, rev, _) = try await listMatching(info, namespace: namespace, req, limit: nil, continueAfter: nil)
+        var deleted: [JSON] = []
+        for o in items {
+            guard let n = o["metadata"]?["name"]?.stringValue else { continue }
+            let ns = o["metadata"]?["namespace"]?.stringValue
+            if let (d, _) = try? await delete(info, namespace: ns, name: n, options: opts, dryRun: req.dryRun) { deleted.append(d) }
+        }
+        return .json(200, listJSON(info, deleted, rv: String(rev), continueToken: nil))
+    }
+
+    /// Namespace deletion: everything in it is deleted, then the `kubernetes` finalizer removed
+    /// and the namespace with it (kube-controller-manager's namespace controller does this
+    /// through the API; here the master runs it in-process through the same REST operations).
+    func startNamespaceCleanup(_ ns: String) {
+        Task {
+            for _ in 0..<600 {
+                var remaining = 0
+                for info in registry.storedOnce where info.namespaced {
+                    guard let list = try? await store.list(prefix: info.prefix(namespace: ns), limit: nil, continueAfter: nil) else { continue }
+                    for item in list.items {
+                        remaining += 1
+                        let name = String(item.key.split(separator: "/").last ?? "")
+                        _ = try? await delete(info, namespace: ns, name: name, options: .object([("gracePeriodSeconds", info.kind == "Pod" ? .int(0) : .null)]), dryRun: false)
+                    }
+                }
+                if remaining == 0 {
+                    let nsInfo = registry.lookup(group: "", version: "v1", resource: "namespaces")!
+                    _ = try? await update(nsInfo, namespace: nil, name: ns, sub: "finalize", manager: "swiftlet-namespace-controller", dryRun: false) { old in
+                        var o = old
+                        o.set(["spec", "finalizers"], .array([]))
+                        return o
+                    }
+                    if let (o, _) = try? await get(nsInfo, namespace: nil, name: ns), (o["metadata"]?["finalizers"]?.arrayValue ?? []).isEmpty {
+                        _ = try? await hub.delete(nsInfo.key(namespace: nil, name: ns), expectedRevision: nil)
+                    }
+                    return
+                }
+                try? await Task.sleep(for: .milliseconds(200))
+            }
+        }
+    }
+
+    func bind(_ info: ResourceInfo, namespace: String?, name: String, _ req: APIRequest) async throws -> APIResponse {
+        let b = try Body.decode(req, kindForErrors: "Binding")
+        guard let node = b["target"]?["name"]?.stringValue, !node.isEmpty else {
+            throw APIStatus.invalid(kind: "Binding", name: name, causes: [.init(reason: "FieldValueRequired", message: "Required value", field: "target.name")])
+        }
+        _ = try await update(info, namespace: namespace, name: name, sub: "binding", manager: req.fieldManager, dryRun: req.dryRun) { old in
+            if let cur = old["spec"]?["nodeName"]?.stringValue, !cur.isEmpty {
+                throw APIStatus(code: 409, reason: "Conflict", message: "Operation cannot be fulfilled on pods/binding \"\(name)\": pod \(name) is already assigned to node \"\(cur)\"",
+                                name: name, kind: "pods/binding")
+            }
+            if old["metadata"]?["deletionTimestamp"] != nil {
+                throw APIStatus(code: 409, reason: "Conflict", message: "Operation cannot be fulfilled on pods/binding \"\(name)\": pod \(name) is being deleted, cannot be assigned to a host", name: name, kind: "pods/binding")
+            }
+            var o = old
+            o.set(["spec", "nodeName"], .string(node))
+            var conds = o["status"]?["conditions"]?.arrayValue ?? []
+            conds.removeAll { $0["type"]?.stringValue == "PodScheduled" }
+            conds.append(.object([("type", .string("PodScheduled")), ("status", .string("True")), ("lastProbeTime", .null),
+                                  ("lastTransitionTime", .string(Timestamp(seconds: Timestamp.now().seconds, nanoseconds: 0).rfc3339Nano))]))
+            o.set(["status", "conditions"], .array(conds))
+            return o
+        }
+        return .json(201, .object([("kind", .string("Status")), ("apiVersion", .string("v1")), ("metadata", .object([])),
+                                   ("status", .string("Success")), ("code", .int(201))]))
+    }
+
+    // MARK: lists
+
+    static let commonFields: Set<String> = ["metadata.name", "metadata.namespace"]
+    static func fieldSet(_ kind: String) -> Set<String> {
+        switch kind {
+        case "Pod": return commonFields.union(["spec.nodeName", "spec.restartPolicy", "spec.schedulerName", "spec.serviceAccountName",
+                                               "spec.hostNetwork", "status.phase", "status.podIP", "status.nominatedNodeName"])
+        case "Event": return commonFields.union(["involvedObject.kind", "involvedObject.namespace", "involvedObject.name", "involvedObject.uid",
+                                                 "involvedObject.apiVersion", "involvedObject.resourceVersion", "involvedObject.fieldPath",
+                                                 "reason", "reportingComponent", "source", "type"])
+        case "Node": return commonFields.union(["spec.unschedulable"])
+        case "Secret": return commonFields.union(["type"])
+        case "Namespace": return commonFields.union(["status.phase"])
+        case "ReplicaSet", "ReplicationController": return commonFields.union(["status.replicas"])
+        case "Job": return commonFields.union(["status.successful"])
+        default: return commonFields
+        }
+    }
+
+    static func fields(_ o: JSON, _ names: Set<String>) -> [String: String] {
+        var out: [String: String] = [:]
+        for n in names {
+            let v = o[path: n.split(separator: ".").map(String.init)]
+            switch v {
+            case .string(let s)?: out[n] = s
+            case .bool(let b)?: out[n] = b ? "true" : "false"
+            case .number(let x)?: out[n] = x
+            default: out[n] = n == "spec.hostNetwork" || n == "spec.unschedulable" ? "false" : ""
+            }
+        }
+        if names.contains("source") { out["source"] = o["source"]?["component"]?.stringValue ?? "" }
+        return out
+    }
+
+    func selectors(_ info: ResourceInfo, _ req: APIRequest) throws -> (LabelSelector, FieldSelector) {
+        let ls: LabelSelector
+        let fs: FieldSelector
+        do {
+            ls = try LabelSelector.parse(req.q("labelSelector") ?? "")
+            fs = try FieldSelector.parse(req.q("fieldSelector") ?? "")
+        } catch {
+            throw APIStatus.badRequest(error.description)
+        }
+        let bad = fs.unsupported(allowed: Self.fieldSet(info.kind))
+        if let f = bad.first { throw APIStatus.badRequest("field label not supported: \(f)") }
+        return (ls, fs)
+    }
+
+    func matches(_ o: JSON, _ ls: LabelSelector, _ fs: FieldSelector, _ info: ResourceInfo) -> Bool {
+        (ls.isEmpty || ls.matches(o.stringMap(["metadata", "labels"]))) && (fs.isEmpty || fs.matches(Self.fields(o, Self.fieldSet(info.kind))))
+    }
+
+    func listMatching(_ info: ResourceInfo, namespace: String?, _ req: APIRequest, limit: Int?, continueAfter: String?) async throws -> ([JSON], Int64, String?) {
+        let (ls, fs) = try selectors(info, req)
+        var out: [JSON] = []
+        var after = continueAfter
+        var revision: Int64 = 0
+        while true {
+            let chunk = limit.map { max($0 - out.count, 1) }
+            let r = try await store.list(prefix: info.prefix(namespace: namespace), limit: chunk, continueAfter: after)
+            if revision == 0 { revision = r.revision }
+            for item in r.items {
+                let o = try object(info, item.value, revision: item.modRevision)
+                if matches(o, ls, fs, info) { out.append(o) }
+            }
+            guard let next = r.continueAfter else { return (out, revision, nil) }
+            after = next
+            if let limit, out.count >= limit { return (out, revision, next) }
+        }
+    }
+
+    func list(_ info: ResourceInfo, namespace: String?, _ req: APIRequest, table: Bool) async throws -> APIResponse {
+        var limit = req.q("limit").flatMap { Int($0) }
+        if let l = limit, l <= 0 { limit = nil }
+        var after: String?
+        var tokenRV: Int64?
+        if let c = req.q("continue"), !c.isEmpty {
+            let tok = try ContinueToken.decode(c)
+            after = info.prefix(namespace: namespace) + tok.lastKey
+            tokenRV = tok.resourceVersion
+            let oldest = try await store.oldestRetainedRevision()
+            if tok.resourceVersion < oldest - 1 {
+                throw APIStatus(code: 410, reason: "Expired", message: "The provided continue parameter is too old to display a consistent list result. You can start a new list without the continue parameter.", hasDetails: false)
+            }
+        }
+        if req.q("resourceVersionMatch") == "Exact", let rv = req.q("resourceVersion").flatMap({ Int64($0) }) {
+            let current = try await store.currentRevision()
+            let oldest = try await store.oldestRetainedRevision()
+            if rv < oldest - 1 { throw APIStatus.listTooOld }
+            if rv != current { throw APIStatus(code: 410, reason: "Expired", message: "resourceVersion \(rv) is not the current revision \(current); historical lists are not kept", hasDetails: false) }
+        }
+        let (items, rev, next) = try await listMatching(info, namespace: namespace, req, limit: limit, continueAfter: after)
+        let rv = String(tokenRV ?? rev)
+        let token = next.map { ContinueToken(resourceVersion: tokenRV ?? rev, lastKey: String($0.dropFirst(info.prefix(namespace: namespace).count))).encoded }
+        if table { return .json(200, tableFor(info, items, rv: rv, req: req, continueToken: token)) }
+        return .json(200, listJSON(info, items, rv: rv, continueToken: token))
+    }
+
+    func listJSON(_ info: ResourceInfo, _ items: [JSON], rv: String, continueToken: String?) -> JSON {
+        var meta = JSONObject()
+        meta.set("resourceVersion", rv)
+        meta.set("continue", continueToken)
+        let stripped: [JSON] = items.map { var o = $0; o.set(["kind"], nil); o.set(["apiVersion"], nil); return o }
+        return .object([("kind", .string(info.listKind)), ("apiVersion", .string(info.apiVersion)), ("metadata", meta.json), ("items", .array(stripped))])
+    }
+
+    func tableFor(_ info: ResourceInfo, _ items: [JSON], rv: String?, req: APIRequest, continueToken: String? = nil, noHeaders: Bool = false) -> JSON {
+        let p = info.printer
+        let now = Int64(Timestamp.now().seconds)
+        let include = req.q("includeObject") ?? "Metadata"
+        let rows: [(cells: [JSON], object: JSON?)] = items.map { o in
+            (p.cells(o, now), include == "None" ? nil : include == "Object" ? o : Table.partialMetadata(o))
+        }
+        var t = Table.json(columns: noHeaders ? [] : p.columns, rows: rows, resourceVersion: rv, continueToken: continueToken)
+        if noHeaders { t.set(["columnDefinitions"], .null) }
+        return t
+    }
+
+    // MARK: watch
+
+    enum WatchItem: Sendable { case event(StorageEvent), tick, end, failed(String) }
+
+    func watch(_ info: ResourceInfo, namespace: String?, _ req: APIRequest, table: Bool) async throws -> APIResponse {
+        let (ls, fs) = try selectors(info, req)
+        let rvParam = req.q("resourceVersion") ?? ""
+        let bookmarks = req.flag("allowWatchBookmarks")
+        let timeout = req.q("timeoutSeconds").flatMap { Int($0) }.map { max($0, 1) } ?? Int.random(in: 1800...3600)
+        let prefix = info.prefix(namespace: namespace)
+        var initial: [JSON] = []
+        var start: Int64
+        var known = Set<String>()
+        if rvParam.isEmpty || rvParam == "0" {
+            let r = try await store.list(prefix: prefix, limit: nil, continueAfter: nil)
+            start = r.revision
+            for item in r.items {
+                let o = try object(info, item.value, revision: item.modRevision)
+                if matches(o, ls, fs, info) { initial.append(o); known.insert(item.key) }
+            }
+        } else {
+            guard let n = Int64(rvParam) else { throw APIStatus.badRequest("invalid resource version \"\(rvParam)\"") }
+            start = n
+            if !ls.isEmpty || !fs.isEmpty {
+                // which objects the watcher may already hold (so one that stops matching is DELETED)
+                for item in try await store.list(prefix: prefix, limit: nil, continueAfter: nil).items {
+                    if let o = try? object(info, item.value, revision: item.modRevision), matches(o, ls, fs, info) { known.insert(item.key) }
+                }
+            }
+        }
+        let events: AsyncThrowingStream<StorageEvent, any Error>
+        var expired: JSON?
+        do {
+            events = try await hub.watch(prefix: prefix, after: start)
+        } catch StorageError.compacted(let r, let o) {
+            expired = WatchEvent.expired(requested: r, oldest: o).json
+            events = AsyncThrowingStream { $0.finish() }
+        }
+        let (merged, input) = AsyncStream<WatchItem>.makeStream()
+        let pump = Task {
+            do {
+                for try await e in events { input.yield(.event(e)) }
+                input.yield(.end)
+            } catch StorageError.compacted(let r, let o) {
+                input.yield(.failed(WatchEvent.expired(requested: r, oldest: o).line))
+            } catch {
+                input.yield(.end)
+            }
+        }
+        let ticker = Task {
+            let deadline = ContinuousClock.now + .seconds(timeout)
+            while ContinuousClock.now < deadline {
+                try? await Task.sleep(for: min(.seconds(bookmarks ? 5 : 60), deadline - ContinuousClock.now))
+                if Task.isCancelled { return }
+                input.yield(.tick)
+            }
+            input.yield(.end)
+        }
+        let (out, output) = AsyncStream<[UInt8]>.makeStream(bufferingPolicy: .unbounded)
+        let this = self
+        let writer = Task {
+            var first = true
+            var last = start
+            var known = known
+            func send(_ type: WatchEvent.Kind, _ o: JSON) {
+                let obj = table ? this.tableFor(info, [o], rv: o["metadata"]?["resourceVersion"]?.stringValue, req: req, noHeaders: !first) : o
+                first = false
+                output.yield(Array(WatchEvent(type, obj).line.utf8))
+            }
+            if let expired {
+                output.yield(Array((expired.serialized(htmlSafe: true) + "\n").utf8))
+                output.finish()
+                return
+            }
+            for o in initial { send(.added, o) }
+            loop: for await item in merged {
+                switch item {
+                case .event(let e):
+                    last = e.revision
+                    guard let o = try? this.object(info, e.value, revision: e.revision) else { continue }
+                    let match = this.matches(o, ls, fs, info)
+                    switch e.kind {
+                    case .deleted:
+                        if match || known.contains(e.key) { send(.deleted, o) }
+                        known.remove(e.key)
+                    case .added, .modified:
+                        if match {
+                            send(known.contains(e.key) || (e.kind == .modified && ls.isEmpty && fs.isEmpty) ? .modified : .added, o)
+                            known.insert(e.key)
+                        } else if known.remove(e.key) != nil {
+                            send(.deleted, o)
+                        }
+                    }
+                case .tick:
+                    if bookmarks {
+                        output.yield(Array(WatchEvent.bookmark(kind: info.kind, apiVersion: info.apiVersion, resourceVersion: last).line.utf8))
+                    }
+                case .end:
+                    break loop
+                case .failed(let line):
+                    output.yield(Array(line.utf8))
+                    break loop
+                }
+            }
+            output.finish()
+        }
+        output.onTermination = { _ in
+            pump.cancel()
+            ticker.cancel()
+            writer.cancel()
+            input.finish()
+        }
+        return APIResponse(status: 200, headers: [("Content-Type", "application/json")], stream: out)
+    }
+}

@@ -1,0 +1,242 @@
+import APIMachinery
+import Foundation
+import LinuxSystem
+import Storage
+import Testing
+@testable import APIServer
+
+func makeServer() async throws -> (APIServer, String) {
+    let dir = NSTemporaryDirectory() + "apiserver-\(UUID().uuidString)"
+    try FileManager.default.createDirectory(atPath: dir, withIntermediateDirectories: true)
+    let store = try SQLiteStore(path: dir + "/state.db")
+    let hub = WatchHub(store: store, currentRevision: try await store.currentRevision())
+    let s = APIServer(store: store, hub: hub, serverAddress: "127.0.0.1:6443")
+    try await s.bootstrap()
+    return (s, dir)
+}
+
+func call(_ s: APIServer, _ method: String, _ target: String, _ body: String? = nil, contentType: String = "application/json",
+          accept: String = "application/json") async -> (Int, JSON) {
+    var h = ["accept": accept, "user-agent": "unit/1.0"]
+    if body != nil { h["content-type"] = contentType }
+    let r = await s.handle(APIRequest(method: method, target: target, headers: h, body: Array((body ?? "").utf8)))
+    return (r.status, r.bodyJSON ?? .null)
+}
+
+let podJSON = #"{"apiVersion":"v1","kind":"Pod","metadata":{"name":"demo","labels":{"app":"web"}},"spec":{"containers":[{"name":"c","image":"busybox","command":["sleep","3600"]}],"affinity":{"nodeAffinity":{"x-unknown":1}}}}"#
+
+/// The first `count` watch lines of a stream, or fewer if it ends or 10 s pass (a test that
+/// waits on a stream must fail, not hang, when the server never sends).
+func watchLines(_ stream: AsyncStream<[UInt8]>, count: Int) async -> [JSON] {
+    await withTaskGroup(of: [JSON]?.self) { g in
+        g.addTask {
+            var out: [JSON] = []
+            var buf = ""
+            for await chunk in stream {
+                buf += String(decoding: chunk, as: UTF8.self)
+                while let nl = buf.firstIndex(of: "\n") {
+                    out.append((try? JSON.parse(String(buf[..<nl]))) ?? .null)
+                    buf = String(buf[buf.index(after: nl)...])
+                }
+                if out.count >= count { break }
+            }
+            return out
+        }
+        g.addTask { try? await Task.sleep(for: .seconds(10)); return nil }
+        if case let r?? = await g.next() { g.cancelAll(); return r }
+        g.cancelAll()  // a cancelled collector returns what it has
+        var got: [JSON] = []
+        for await r in g { if let r { got = r } }
+        return got
+    }
+}
+
+@Suite struct APIServerTests {
+    @Test func createDefaultsAndFidelity() async throws {
+        let (s, dir) = try await makeServer()
+        defer { try? FileManager.default.removeItem(atPath: dir) }
+        let (code, pod) = await call(s, "POST", "/api/v1/namespaces/default/pods", podJSON)
+        #expect(code == 201)
+        #expect(pod["metadata"]?["uid"]?.stringValue?.count == 36)
+        #expect(pod["spec"]?["containers"]?.arrayValue?.first?["imagePullPolicy"] == .string("Always"))
+        #expect(pod["spec"]?["restartPolicy"] == .string("Always"))
+        #expect(pod["status"]?["phase"] == .string("Pending"))
+        #expect(pod["status"]?["qosClass"] == .string("BestEffort"))
+        #expect(pod["spec"]?["affinity"]?["nodeAffinity"]?["x-unknown"] == .number("1"))  // unmodelled fields survive
+        #expect(pod["metadata"]?["managedFields"]?.arrayValue?.first?["manager"] == .string("unit"))
+        let (again, st) = await call(s, "POST", "/api/v1/namespaces/default/pods", podJSON)
+        #expect(again == 409)
+        #expect(st["reason"] == .string("AlreadyExists"))
+        let (missing, nf) = await call(s, "POST", "/api/v1/namespaces/nope/pods", podJSON)
+        #expect(missing == 404)
+        #expect(nf["message"] == .string("namespaces \"nope\" not found"))
+    }
+
+    @Test func invalidPodIs422WithCauses() async throws {
+        let (s, dir) = try await makeServer()
+        defer { try? FileManager.default.removeItem(atPath: dir) }
+        let (code, st) = await call(s, "POST", "/api/v1/namespaces/default/pods",
+                                    #"{"apiVersion":"v1","kind":"Pod","metadata":{"name":"Bad_Name"},"spec":{"containers":[{"name":"c"}]}}"#)
+        #expect(code == 422)
+        let fields = st["details"]?["causes"]?.arrayValue?.compactMap { $0["field"]?.stringValue } ?? []
+        #expect(fields.contains("metadata.name"))
+        #expect(fields.contains("spec.containers[0].image"))
+        let (bad, _) = await call(s, "POST", "/api/v1/namespaces/default/pods", #"{"apiVersion":"v1","kind":"Pod","metadata":{"name":"x""#)
+        #expect(bad == 400)
+        let (wrongKind, wk) = await call(s, "POST", "/api/v1/namespaces/default/pods", #"{"apiVersion":"v1","kind":"ConfigMap","metadata":{"name":"x"}}"#)
+        #expect(wrongKind == 400)
+        #expect(wk["message"]?.stringValue?.contains("cannot be handled as a Pod") == true)
+        let (list, l) = await call(s, "GET", "/api/v1/namespaces/default/pods")
+        #expect(list == 200)
+        #expect(l["items"]?.arrayValue?.isEmpty == true)  // nothing half-stored
+    }
+
+    @Test func updateConflictAndPatches() async throws {
+        let (s, dir) = try await makeServer()
+        defer { try? FileManager.default.removeItem(atPath: dir) }
+        let (_, cm) = await call(s, "POST", "/api/v1/namespaces/default/configmaps", #"{"apiVersion":"v1","kind":"ConfigMap","metadata":{"name":"c"},"data":{"a":"1"}}"#)
+        let rv = cm["metadata"]?["resourceVersion"]?.stringValue ?? ""
+        var stale = cm
+        stale.set(["data", "a"], .string("2"))
+        let (ok, updated) = await call(s, "PUT", "/api/v1/namespaces/default/configmaps/c", stale.serialized())
+        #expect(ok == 200)
+        #expect(updated["metadata"]?["resourceVersion"]?.stringValue != rv)
+        let (conflict, st) = await call(s, "PUT", "/api/v1/namespaces/default/configmaps/c", stale.serialized())
+        #expect(conflict == 409)
+        #expect(st["reason"] == .string("Conflict"))
+        let (m, merged) = await call(s, "PATCH", "/api/v1/namespaces/default/configmaps/c", #"{"data":{"b":"x","a":null}}"#, contentType: "application/merge-patch+json")
+        #expect(m == 200)
+        #expect(merged["data"] == .object([("b", .string("x"))]))
+        let (j, jp) = await call(s, "PATCH", "/api/v1/namespaces/default/configmaps/c", #"[{"op":"add","path":"/data/c","value":"y"}]"#, contentType: "application/json-patch+json")
+        #expect(j == 200)
+        #expect(jp["data"]?["c"] == .string("y"))
+        let (u, _) = await call(s, "PATCH", "/api/v1/namespaces/default/configmaps/c", "{}", contentType: "text/plain")
+        #expect(u == 415)
+    }
+
+    @Test func deploymentGenerationAndSelectorValidation() async throws {
+        let (s, dir) = try await makeServer()
+        defer { try? FileManager.default.removeItem(atPath: dir) }
+        let d = #"{"apiVersion":"apps/v1","kind":"Deployment","metadata":{"name":"web"},"spec":{"selector":{"matchLabels":{"app":"web"}},"template":{"metadata":{"labels":{"app":"web"}},"spec":{"containers":[{"name":"c","image":"nginx:1.25"}]}}}}"#
+        let (code, dep) = await call(s, "POST", "/apis/apps/v1/namespaces/default/deployments", d)
+        #expect(code == 201)
+        #expect(dep["metadata"]?["generation"] == .number("1"))
+        #expect(dep["spec"]?["replicas"] == .number("1"))
+        #expect(dep["spec"]?["strategy"]?["rollingUpdate"]?["maxSurge"] == .string("25%"))
+        let (_, patched) = await call(s, "PATCH", "/apis/apps/v1/namespaces/default/deployments/web",
+                                      #"{"spec":{"template":{"spec":{"containers":[{"name":"c","image":"nginx:1.26"}]}}}}"#,
+                                      contentType: "application/strategic-merge-patch+json")
+        #expect(patched["metadata"]?["generation"] == .number("2"))
+        let bad = d.replacingOccurrences(of: #""labels":{"app":"web"}"#, with: #""labels":{"app":"other"}"#).replacingOccurrences(of: "\"web\"}", with: "\"web2\"}")
+        let (inv, _) = await call(s, "POST", "/apis/apps/v1/namespaces/default/deployments", bad.replacingOccurrences(of: "\"name\":\"web\"", with: "\"name\":\"w2\""))
+        #expect(inv == 422)
+    }
+
+    @Test func tableAndSelectorsAndPagination() async throws {
+        let (s, dir) = try await makeServer()
+        defer { try? FileManager.default.removeItem(atPath: dir) }
+        for i in 0..<5 {
+            _ = await call(s, "POST", "/api/v1/namespaces/default/configmaps", #"{"metadata":{"name":"c\#(i)","labels":{"n":"\#(i % 2)"}}}"#)
+        }
+        let (_, t) = await call(s, "GET", "/api/v1/namespaces/default/configmaps", accept: "application/json;as=Table;v=v1;g=meta.k8s.io,application/json")
+        #expect(t["kind"] == .string("Table"))
+        #expect(t["rows"]?.arrayValue?.count == 5)
+        let (_, sel) = await call(s, "GET", "/api/v1/namespaces/default/configmaps?labelSelector=n%3D1")
+        #expect(sel["items"]?.arrayValue?.count == 2)
+        let (_, page1) = await call(s, "GET", "/api/v1/namespaces/default/configmaps?limit=2")
+        #expect(page1["items"]?.arrayValue?.count == 2)
+        let token = page1["metadata"]?["continue"]?.stringValue ?? ""
+        #expect(!token.isEmpty)
+        let (_, page2) = await call(s, "GET", "/api/v1/namespaces/default/configmaps?limit=10&continue=\(token)")
+        #expect(page2["items"]?.arrayValue?.compactMap { $0["metadata"]?["name"]?.stringValue } == ["c2", "c3", "c4"])
+        let (badField, _) = await call(s, "GET", "/api/v1/namespaces/default/configmaps?fieldSelector=spec.x%3Dy")
+        #expect(badField == 400)
+    }
+
+    @Test func gracefulPodDeletionAndWatch() async throws {
+        let (s, dir) = try await makeServer()
+        defer { try? FileManager.default.removeItem(atPath: dir) }
+        let (_, pod) = await call(s, "POST", "/api/v1/namespaces/default/pods", podJSON)
+        let rv = pod["metadata"]?["resourceVersion"]?.stringValue ?? ""
+        let w = await s.handle(APIRequest(method: "GET", target: "/api/v1/namespaces/default/pods?watch=true&resourceVersion=\(rv)", headers: [:]))
+        #expect(w.status == 200)
+        let (b, _) = await call(s, "POST", "/api/v1/namespaces/default/pods/demo/binding", #"{"target":{"kind":"Node","name":"n1"}}"#)
+        #expect(b == 201)
+        let (d, terminating) = await call(s, "DELETE", "/api/v1/namespaces/default/pods/demo", #"{"propagationPolicy":"Background"}"#)
+        #expect(d == 200)
+        #expect(terminating["metadata"]?["deletionTimestamp"] != nil)
+        #expect(terminating["metadata"]?["deletionGracePeriodSeconds"] == .number("30"))
+        let (still, _) = await call(s, "GET", "/api/v1/namespaces/default/pods/demo")
+        #expect(still == 200)
+        let uid = pod["metadata"]?["uid"]?.stringValue ?? ""
+        let (wrongUID, _) = await call(s, "DELETE", "/api/v1/namespaces/default/pods/demo", #"{"gracePeriodSeconds":0,"preconditions":{"uid":"x"}}"#)
+        #expect(wrongUID == 409)
+        let (gone, _) = await call(s, "DELETE", "/api/v1/namespaces/default/pods/demo", #"{"gracePeriodSeconds":0,"preconditions":{"uid":"\#(uid)"}}"#)
+        #expect(gone == 200)
+        let types = await watchLines(w.stream!, count: 3).map { $0["type"]?.stringValue ?? "?" }
+        #expect(types == ["MODIFIED", "MODIFIED", "DELETED"])
+    }
+
+    @Test func watchFromCompactedRevisionIsExpired() async throws {
+        let (s, dir) = try await makeServer()
+        defer { try? FileManager.default.removeItem(atPath: dir) }
+        for i in 0..<3 { _ = await call(s, "POST", "/api/v1/namespaces/default/configmaps", #"{"metadata":{"name":"c\#(i)"}}"#) }
+        let rev = try await s.store.currentRevision()
+        try await s.store.compact(through: rev)
+        let w = await s.handle(APIRequest(method: "GET", target: "/api/v1/namespaces/default/configmaps?watch=1&resourceVersion=2", headers: [:]))
+        var text = ""
+        for await chunk in w.stream! { text += String(decoding: chunk, as: UTF8.self) }
+        let ev = try JSON.parse(String(text.split(separator: "\n").first ?? ""))
+        #expect(ev["type"] == .string("ERROR"))
+        #expect(ev["object"]?["code"] == .number("410"))
+    }
+
+    @Test func discoveryListsResourcesAndNamespaceDeletionEmptiesIt() async throws {
+        let (s, dir) = try await makeServer()
+        defer { try? FileManager.default.removeItem(atPath: dir) }
+        let (_, v1) = await call(s, "GET", "/api/v1")
+        let names = v1["resources"]?.arrayValue?.compactMap { $0["name"]?.stringValue } ?? []
+        #expect(names.contains("pods") && names.contains("pods/status") && names.contains("namespaces"))
+        let (_, agg) = await call(s, "GET", "/apis", accept: "application/json;g=apidiscovery.k8s.io;v=v2;as=APIGroupDiscoveryList,application/json")
+        #expect(agg["kind"] == .string("APIGroupDiscoveryList"))
+        _ = await call(s, "POST", "/api/v1/namespaces", #"{"metadata":{"name":"tmp"}}"#)
+        _ = await call(s, "POST", "/api/v1/namespaces/tmp/configmaps", #"{"metadata":{"name":"x"}}"#)
+        let (d, ns) = await call(s, "DELETE", "/api/v1/namespaces/tmp")
+        #expect(d == 200)
+        #expect(ns["status"]?["phase"] == .string("Terminating"))
+        let (forbidden, _) = await call(s, "POST", "/api/v1/namespaces/tmp/configmaps", #"{"metadata":{"name":"y"}}"#)
+        #expect(forbidden == 403)
+        var code = 200
+        for _ in 0..<100 where code == 200 {
+            try await Task.sleep(for: .milliseconds(50))
+            code = await call(s, "GET", "/api/v1/namespaces/tmp").0
+        }
+        #expect(code == 404)
+    }
+
+    @Test func serverSideApplyOwnsFieldsAndConflicts() async throws {
+        let (s, dir) = try await makeServer()
+        defer { try? FileManager.default.removeItem(atPath: dir) }
+        let cfg = "apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: a\ndata:\n  k: one\n  drop: me\n"
+        let (c, created) = await call(s, "PATCH", "/api/v1/namespaces/default/configmaps/a?fieldManager=alice", cfg, contentType: "application/apply-patch+yaml")
+        #expect(c == 201 || c == 200)
+        #expect(created["data"]?["k"] == .string("one"))
+        let (conf, st) = await call(s, "PATCH", "/api/v1/namespaces/default/configmaps/a?fieldManager=bob",
+                                    "apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: a\ndata:\n  k: two\n", contentType: "application/apply-patch+yaml")
+        #expect(conf == 409)
+        #expect(st["message"]?.stringValue?.contains("alice") == true)
+        let (forced, f) = await call(s, "PATCH", "/api/v1/namespaces/default/configmaps/a?fieldManager=bob&force=true",
+                                     "apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: a\ndata:\n  k: two\n", contentType: "application/apply-patch+yaml")
+        #expect(forced == 200)
+        #expect(f["data"]?["k"] == .string("two"))
+        let (_, again) = await call(s, "PATCH", "/api/v1/namespaces/default/configmaps/a?fieldManager=alice&force=true",
+                                    "apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: a\ndata:\n  k: two\n", contentType: "application/apply-patch+yaml")
+        #expect(again["data"]?["drop"] == nil)  // alice stopped applying it and nobody else owns it
+        let managers = again["metadata"]?["managedFields"]?.arrayValue?.map { "\($0["manager"]?.stringValue ?? "")/\($0["operation"]?.stringValue ?? "")" }
+        #expect(managers?.sorted() == ["alice/Apply", "bob/Apply"])
+        // the same apply again changes nothing: no new resourceVersion
+        let (_, same) = await call(s, "PATCH", "/api/v1/namespaces/default/configmaps/a?fieldManager=alice",
+                                   "apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: a\ndata:\n  k: two\n", contentType: "application/apply-patch+yaml")
+        #expect(same["metadata"]?["resourceVersion"] == again["metadata"]?["resourceVersion"])
+    }
+}
