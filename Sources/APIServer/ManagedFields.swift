@@ -182,7 +182,8 @@ enum ManagedFields {
         let cfgPaths = paths(config, schema: schema(live))
         var out: [Conflict] = []
         for e in entries(live) where e.manager != manager {
-            for p in cfgPaths.intersection(e.fields).sorted(by: { $0.lexicographicallyPrecedes($1) }) where value(live, p) != value(config, p) {
+            // a list element's own marker (`.`) names the element, not a value: only leaves conflict
+            for p in cfgPaths.intersection(e.fields).sorted(by: { $0.lexicographicallyPrecedes($1) }) where p.last != "." && value(live, p) != value(config, p) {
                 out.append(Conflict(manager: e.manager, path: readable(p)))
             }
         }
@@ -215,7 +216,7 @@ enum ManagedFields {
         let cfgPaths = config.map { paths($0, schema: schema(obj)) } ?? paths(obj, schema: schema(obj))
         var es = entries(obj).filter { !($0.manager == manager && $0.operation == "Update") || config != nil }
         for i in es.indices where es[i].manager != manager {
-            es[i].fields = es[i].fields.filter { !cfgPaths.contains($0) || value(obj, $0) == value(config ?? obj, $0) }
+            es[i].fields = es[i].fields.filter { !cfgPaths.contains($0) || $0.last == "." || value(obj, $0) == value(config ?? obj, $0) }
         }
         let time = Timestamp(seconds: Timestamp.now().seconds, nanoseconds: 0).rfc3339Nano
         if let i = es.firstIndex(where: { $0.manager == manager && $0.operation == "Apply" }) {

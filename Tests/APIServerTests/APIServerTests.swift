@@ -239,4 +239,21 @@ func watchLines(_ stream: AsyncStream<[UInt8]>, count: Int) async -> [JSON] {
                                    "apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: a\ndata:\n  k: two\n", contentType: "application/apply-patch+yaml")
         #expect(same["metadata"]?["resourceVersion"] == again["metadata"]?["resourceVersion"])
     }
+
+    /// `kubectl apply` then `kubectl apply --server-side` of the same manifest: the defaulted
+    /// fields of a container are no conflict (only leaves with other values are).
+    @Test func serverSideApplyAfterClientSideApplyOfTheSameManifest() async throws {
+        let (s, dir) = try await makeServer()
+        defer { try? FileManager.default.removeItem(atPath: dir) }
+        let dep = #"{"apiVersion":"apps/v1","kind":"Deployment","metadata":{"name":"web"},"spec":{"replicas":2,"selector":{"matchLabels":{"app":"web"}},"template":{"metadata":{"labels":{"app":"web"}},"spec":{"containers":[{"name":"nginx","image":"nginx:1.25","ports":[{"containerPort":80}]}]}}}}"#
+        let (c, _) = await call(s, "POST", "/apis/apps/v1/namespaces/default/deployments?fieldManager=kubectl-client-side-apply", dep)
+        #expect(c == 201)
+        let (a, applied) = await call(s, "PATCH", "/apis/apps/v1/namespaces/default/deployments/web?fieldManager=kubectl", dep, contentType: "application/apply-patch+yaml")
+        #expect(a == 200)
+        let (a2, conflict) = await call(s, "PATCH", "/apis/apps/v1/namespaces/default/deployments/web?fieldManager=kubectl",
+                                        dep.replacingOccurrences(of: "nginx:1.25", with: "nginx:1.26"), contentType: "application/apply-patch+yaml")
+        #expect(a2 == 409)  // the image is a leaf the client-side apply still owns with another value
+        #expect(conflict["message"]?.stringValue?.contains(".image") == true)
+        #expect(applied["spec"]?["template"]?["spec"]?["containers"]?.arrayValue?.first?["imagePullPolicy"] == .string("IfNotPresent"))
+    }
 }
