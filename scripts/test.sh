@@ -14,6 +14,11 @@ grep -qE "Test run with [0-9]+ tests? .*passed" /tmp/swiftlet-unit.log || { echo
 echo "=== build release binaries ==="
 scripts/build.sh
 
+# The master suite shares nothing with the root suites (127.0.0.1:6443 and its own temp dir):
+# it runs beside them and its output is printed when it ends.
+scripts/test-master.sh bin >/tmp/swiftlet-master-test.log 2>&1 &
+master_suite=$!
+
 echo "=== root integration: runtime (this host: hybrid cgroups) ==="
 scripts/test-runtime.sh bin || status=1
 
@@ -34,6 +39,10 @@ scripts/test-hostile.sh bin || status=1
 
 echo "=== root integration: real Debian-built images (nginx, PostgreSQL) as pods ==="
 scripts/test-real-images.sh bin || status=1
+
+echo "=== master: swiftlet master driven by kubectl 1.32, kubectl 1.20 and the Python client ==="
+wait "$master_suite" || status=1
+cat /tmp/swiftlet-master-test.log
 
 # Real cgroup v2 limits need a pure v2 host: a throwaway QEMU guest (scripts/vm-run). It never
 # skips: a guest that cannot boot fails the run with the console tail.

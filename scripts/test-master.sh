@@ -1,0 +1,165 @@
+#!/usr/bin/env bash
+# `swiftlet master` end to end, driven by real clients: kubectl 1.32 (the image's), Debian's
+# kubectl 1.20 and the official Python client. No root needed and no network beyond 127.0.0.1.
+#   scripts/test-master.sh [BIN_DIR]
+set -uo pipefail
+cd "$(dirname "$0")/.."
+. scripts/lib.sh
+PASS=0; FAIL=0
+BIN=${1:-bin}
+SW="$BIN/swiftlet"
+WORK=$(mktemp -d /tmp/swiftlet-master-test.XXXXXX)
+MASTER_PID=""
+
+cleanup() {
+  [ -n "$MASTER_PID" ] && kill "$MASTER_PID" 2>/dev/null && wait "$MASTER_PID" 2>/dev/null
+  rm -rf "$WORK"
+}
+trap cleanup EXIT
+
+# --- clients --------------------------------------------------------------------------------
+PY=/opt/swiftlet-py/bin/python
+if ! "$PY" -c "import kubernetes" 2>/dev/null; then
+  python3 -m venv /opt/swiftlet-py && /opt/swiftlet-py/bin/pip install -q kubernetes || { echo "cannot install the Python client"; exit 1; }
+fi
+K120=/opt/swiftlet-kubectl-1.20/usr/bin/kubectl
+if [ ! -x "$K120" ]; then
+  (cd "$WORK" && { apt-get download kubernetes-client >/dev/null 2>&1 || { apt-get update -qq && apt-get download kubernetes-client >/dev/null 2>&1; }; } && dpkg-deb -x kubernetes-client_*.deb /opt/swiftlet-kubectl-1.20) \
+    || { echo "cannot fetch Debian's kubernetes-client (kubectl 1.20)"; exit 1; }
+fi
+
+start_master() { # DATA_DIR [args...]
+  local dir=$1; shift
+  "$SW" master --data-dir "$dir" "$@" >"$dir.log" 2>&1 &
+  MASTER_PID=$!
+  for _ in $(seq 100); do
+    [ -s "$dir/admin.kubeconfig" ] && grep -q "master ready" "$dir.log" && return 0
+    kill -0 "$MASTER_PID" 2>/dev/null || break
+    sleep 0.1
+  done
+  echo "master did not start:"; cat "$dir.log"; return 1
+}
+stop_master() { kill "$MASTER_PID"; wait "$MASTER_PID" 2>/dev/null; MASTER_PID=""; }
+
+# --- the defaults a user gets: port 6443 on 127.0.0.1 -----------------------------------------
+D="$WORK/data"
+mkdir -p "$D"
+start_master "$D" || { not_ok "master starts with the default port" "see log"; summary; exit 1; }
+export KUBECONFIG="$D/admin.kubeconfig"
+check_match "admin kubeconfig points at the default address" "server: https?://127.0.0.1:6443" "$(cat "$KUBECONFIG")"
+check_eq "admin kubeconfig is 0600" "600" "$(stat -c %a "$KUBECONFIG")"
+check_match "kubectl version sees the server" "Server Version: v1\.32" "$(kubectl version 2>&1)"
+check_eq "bootstrap namespaces" "default kube-node-lease kube-public kube-system" "$(kubectl get ns -o name | sed 's,namespace/,,' | sort | xargs)"
+
+cat >"$WORK/app.yaml" <<'EOF'
+apiVersion: apps/v1
+kind: Deployment
+metadata:
+  name: web
+  labels: {app: web}
+spec:
+  replicas: 2
+  selector: {matchLabels: {app: web}}
+  template:
+    metadata: {labels: {app: web}}
+    spec:
+      containers:
+      - name: nginx
+        image: nginx:1.25
+        ports: [{containerPort: 80}]
+      tolerations: [{key: dedicated, operator: Equal, value: web, effect: NoSchedule}]
+      affinity:
+        nodeAffinity:
+          requiredDuringSchedulingIgnoredDuringExecution:
+            nodeSelectorTerms: [{matchExpressions: [{key: kubernetes.io/os, operator: In, values: [linux]}]}]
+---
+apiVersion: v1
+kind: ConfigMap
+metadata: {name: settings}
+data: {mode: fast}
+EOF
+check_match "kubectl apply creates" "deployment.apps/web created" "$(kubectl apply -f "$WORK/app.yaml" 2>&1)"
+check_match "kubectl apply again is unchanged" "deployment.apps/web unchanged" "$(kubectl apply -f "$WORK/app.yaml" 2>&1)"
+check_match "kubectl get deploy prints READY UP-TO-DATE AVAILABLE" "^web +0/2 +0 +0 " "$(kubectl get deploy --no-headers 2>&1)"
+json=$(kubectl get deploy web -o json)
+check_eq "defaults: strategy" "RollingUpdate 25% 25%" "$(printf '%s' "$json" | python3 -c 'import json,sys; s=json.load(sys.stdin)["spec"]["strategy"]; print(s["type"], s["rollingUpdate"]["maxSurge"], s["rollingUpdate"]["maxUnavailable"])')"
+check_eq "fidelity: affinity and tolerations survive" "linux web" "$(printf '%s' "$json" | python3 -c 'import json,sys; t=json.load(sys.stdin)["spec"]["template"]["spec"]; print(t["affinity"]["nodeAffinity"]["requiredDuringSchedulingIgnoredDuringExecution"]["nodeSelectorTerms"][0]["matchExpressions"][0]["values"][0], t["tolerations"][0]["value"])')"
+check_match "kubectl apply --server-side after client-side apply" "serverside-applied" "$(kubectl apply --server-side -f "$WORK/app.yaml" 2>&1)"
+sed 's/nginx:1.25/nginx:1.26/' "$WORK/app.yaml" >"$WORK/app2.yaml"
+check_match "kubectl apply of a new image bumps the generation" "^2$" "$(kubectl apply -f "$WORK/app2.yaml" >/dev/null 2>&1; kubectl get deploy web -o jsonpath='{.metadata.generation}')"
+check_match "kubectl label + selector" "^web" "$(kubectl label deploy web tier=front >/dev/null && kubectl get deploy -l 'tier in (front)' --no-headers)"
+check_match "kubectl run makes a Pending pod" "^p1 +0/1 +Pending" "$(kubectl run p1 --image=busybox -- sleep 1 >/dev/null && kubectl get pods --no-headers)"
+check_eq "admission: default tolerations of 300 s" "300 300" "$(kubectl get pod p1 -o jsonpath='{.spec.tolerations[*].tolerationSeconds}')"
+check_match "kubectl delete of an unscheduled pod removes it" "deleted" "$(kubectl delete pod p1 --wait=false 2>&1)"
+check_match "the pod is gone" "NotFound" "$(kubectl get pod p1 2>&1)"
+
+# stale resourceVersion: 409
+kubectl get cm settings -o json >"$WORK/cm.json"
+kubectl patch cm settings -p '{"data":{"mode":"slow"}}' >/dev/null
+check_match "kubectl replace with a stale resourceVersion is a conflict" "the object has been modified" "$(kubectl replace -f "$WORK/cm.json" 2>&1)"
+
+# invalid input: 422 with the field, nothing created
+check_match "an invalid pod is refused with the field" 'spec.containers\[0\].image: Required value' \
+  "$(printf '{"apiVersion":"v1","kind":"Pod","metadata":{"name":"bad"},"spec":{"containers":[{"name":"c"}]}}' | kubectl create -f - 2>&1)"
+check_match "and nothing was created" "NotFound" "$(kubectl get pod bad 2>&1)"
+
+# kubectl get -w: the watch sees a change made by another client
+( kubectl get cm settings -w --output-watch-events -o json >"$WORK/watch.out" 2>&1 & echo $! >"$WORK/watch.pid" )
+sleep 1
+kubectl patch cm settings -p '{"data":{"mode":"watched"}}' >/dev/null
+for _ in $(seq 50); do grep -q '"MODIFIED"' "$WORK/watch.out" && break; sleep 0.1; done
+kill "$(cat "$WORK/watch.pid")" 2>/dev/null
+check_match "kubectl get -w sees MODIFIED" '"type": ?"MODIFIED"' "$(cat "$WORK/watch.out")"
+check_match "with the new data" '"mode": ?"watched"' "$(cat "$WORK/watch.out")"
+
+# --- kubectl 1.20 ---------------------------------------------------------------------------
+check_match "kubectl 1.20 lists deployments" "^web +0/2" "$("$K120" get deploy --no-headers 2>&1)"
+check_match "kubectl 1.20 creates a configmap" "configmap/old-client created" "$("$K120" create configmap old-client --from-literal=a=b 2>&1)"
+check_match "kubectl 1.20 apply" "configured|unchanged" "$("$K120" apply -f "$WORK/app.yaml" 2>&1)"
+
+# --- the official Python client -------------------------------------------------------------
+cat >"$WORK/client.py" <<'EOF'
+import sys
+from kubernetes import client, config, watch
+config.load_kube_config(sys.argv[1])
+v1 = client.CoreV1Api()
+v1.create_namespaced_config_map("default", client.V1ConfigMap(metadata=client.V1ObjectMeta(name="py-cm", labels={"from": "python"}), data={"k": "v"}))
+rv = v1.list_namespaced_config_map("default", label_selector="from=python").metadata.resource_version
+v1.patch_namespaced_config_map("py-cm", "default", {"data": {"k": "w"}})
+v1.delete_namespaced_config_map("py-cm", "default")
+w, seen = watch.Watch(), []
+for ev in w.stream(v1.list_namespaced_config_map, "default", resource_version=rv, timeout_seconds=10):
+    seen.append(ev["type"] + ":" + ev["object"].metadata.name)
+    if len(seen) == 2: w.stop()
+apps = client.AppsV1Api()
+d = apps.read_namespaced_deployment("web", "default")
+print(" ".join(seen), d.spec.template.spec.containers[0].image)
+EOF
+check_eq "Python client: create, list, patch, delete, watch from a resourceVersion" "MODIFIED:py-cm DELETED:py-cm nginx:1.25" "$("$PY" "$WORK/client.py" "$KUBECONFIG" 2>&1 | tail -1)"
+
+# --- the other side: hostile requests change nothing ------------------------------------------
+URL=$(sed -n 's/ *server: //p' "$KUBECONFIG")
+code() { curl -s -o /dev/null -w '%{http_code}' "$@"; }
+check_eq "a path-traversal name is not found" "404" "$(code "$URL/api/v1/namespaces/default/configmaps/..%2f..%2fsecrets")"
+check_eq "a create whose name is a path is refused" "422" "$(code -X POST -H 'Content-Type: application/json' -d '{"metadata":{"name":"../x"}}' "$URL/api/v1/namespaces/default/configmaps")"
+check_eq "malformed JSON is a 400" "400" "$(code -X POST -H 'Content-Type: application/json' -d '{"metadata":' "$URL/api/v1/namespaces/default/configmaps")"
+head -c 4194304 /dev/zero | tr '\0' 'a' >"$WORK/big"
+check_eq "a body over 3 MiB is a 413" "413" "$(code -X POST -H 'Content-Type: application/json' --data-binary @"$WORK/big" "$URL/api/v1/namespaces/default/configmaps")"
+check_eq "a create in a missing namespace is a 404" "404" "$(code -X POST -H 'Content-Type: application/json' -d '{"metadata":{"name":"x"}}' "$URL/api/v1/namespaces/nope/configmaps")"
+check_eq "the master still answers after all that" "ok" "$(curl -s "$URL/healthz")"
+
+# --- nothing is lost when the master restarts (SIGTERM, then SIGKILL) ------------------------------
+before=$(kubectl get deploy,cm -o name | sort | xargs)
+stop_master
+start_master "$D" || not_ok "master restarts" "see log"
+check_eq "after a restart every object is there" "$before" "$(kubectl get deploy,cm -o name | sort | xargs)"
+rv1=$(kubectl get cm settings -o jsonpath='{.metadata.resourceVersion}')
+kill -9 "$MASTER_PID"; wait "$MASTER_PID" 2>/dev/null; MASTER_PID=""
+start_master "$D" || not_ok "master restarts after SIGKILL" "see log"
+check_eq "after SIGKILL the data and resourceVersions are there" "$rv1" "$(kubectl get cm settings -o jsonpath='{.metadata.resourceVersion}')"
+kubectl patch cm settings -p '{"data":{"mode":"after"}}' >/dev/null
+rv2=$(kubectl get cm settings -o jsonpath='{.metadata.resourceVersion}')
+[ "$rv2" -gt "$rv1" ] && ok "resourceVersions keep growing after a restart" || not_ok "resourceVersions keep growing after a restart" "$rv1 then $rv2"
+stop_master
+
+summary
