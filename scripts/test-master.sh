@@ -112,6 +112,23 @@ kill "$(cat "$WORK/watch.pid")" 2>/dev/null
 check_match "kubectl get -w sees MODIFIED" '"type": ?"MODIFIED"' "$(cat "$WORK/watch.out")"
 check_match "with the new data" '"mode": ?"watched"' "$(cat "$WORK/watch.out")"
 
+# kubectl 1.32's typed generators send protobuf bodies
+check_match "kubectl create namespace (protobuf body)" "namespace/gen created" "$(kubectl create namespace gen 2>&1)"
+check_match "kubectl create configmap (protobuf)" "configmap/c1 created" "$(kubectl -n gen create configmap c1 --from-literal=a=b 2>&1)"
+check_match "kubectl create secret generic (protobuf)" "secret/s1 created" "$(kubectl -n gen create secret generic s1 --from-literal=pw=hunter2 2>&1)"
+check_eq "the secret is Opaque with its data" "Opaque aHVudGVyMg==" "$(kubectl -n gen get secret s1 -o jsonpath='{.type} {.data.pw}')"
+check_match "kubectl create serviceaccount (protobuf)" "serviceaccount/robot created" "$(kubectl -n gen create serviceaccount robot 2>&1)"
+check_match "kubectl create service nodeport (protobuf)" "service/np created" "$(kubectl -n gen create service nodeport np --tcp=80:8080 --node-port=30080 2>&1)"
+check_eq "the service's ports" "80 8080 30080 TCP" "$(kubectl -n gen get svc np -o jsonpath='{.spec.ports[0].port} {.spec.ports[0].targetPort} {.spec.ports[0].nodePort} {.spec.ports[0].protocol}')"
+check_match "kubectl create deployment (protobuf)" "deployment.apps/gd created" "$(kubectl -n gen create deployment gd --image=nginx:1.25 --replicas=3 --port=8080 2>&1)"
+check_eq "the deployment's replicas, port and defaults" "3 8080 IfNotPresent" "$(kubectl -n gen get deploy gd -o jsonpath='{.spec.replicas} {.spec.template.spec.containers[0].ports[0].containerPort} {.spec.template.spec.containers[0].imagePullPolicy}')"
+check_match "kubectl create job (protobuf)" "job.batch/j1 created" "$(kubectl -n gen create job j1 --image=busybox -- echo hi 2>&1)"
+check_match "kubectl get job prints STATUS COMPLETIONS" "^j1 +Running +0/1 " "$(kubectl -n gen get job j1 --no-headers 2>&1)"
+check_match "kubectl create cronjob (protobuf)" "cronjob.batch/cj created" "$(kubectl -n gen create cronjob cj --image=busybox --schedule='*/5 * * * *' -- echo hi 2>&1)"
+check_match "kubectl get cronjob prints the schedule" '^cj +\*/5 \* \* \* \* +<none> +False +0 +<none>' "$(kubectl -n gen get cronjob cj --no-headers 2>&1)"
+check_match "kubectl delete namespace with objects in it" 'namespace "gen" deleted' "$(kubectl delete namespace gen --timeout=30s 2>&1)"
+check_match "and its objects are gone" "NotFound" "$(kubectl -n gen get cm c1 2>&1)"
+
 # --- kubectl 1.20 ---------------------------------------------------------------------------
 check_match "kubectl 1.20 lists deployments" "^web +0/2" "$("$K120" get deploy --no-headers 2>&1)"
 check_match "kubectl 1.20 creates a configmap" "configmap/old-client created" "$("$K120" create configmap old-client --from-literal=a=b 2>&1)"

@@ -17,6 +17,11 @@ public struct Printer: Sendable {
         case "Secret": return secret
         case "Namespace": return namespace
         case "Node": return node
+        case "Job": return job
+        case "CronJob": return cronJob
+        case "DaemonSet": return daemonSet
+        case "StatefulSet": return statefulSet
+        case "ServiceAccount": return serviceAccount
         default: return generic
         }
     }
@@ -105,6 +110,75 @@ public struct Printer: Sendable {
         for (k, v) in members(spec?["selector"]) { labels.append("\(k)=\(s(v) ?? "")") }
         return [name(o), .string(type), none(s(spec?["clusterIP"])), none(external.joined(separator: ",")),
                 none(ports.joined(separator: ",")), age(o, now), none(labels.sorted().joined(separator: ","))]
+    }
+
+    static let wideTemplateColumns = [
+        TableColumn("Containers", priority: 1, "The template's containers."), TableColumn("Images", priority: 1, "The template's images."),
+        TableColumn("Selector", priority: 1, "The pods it manages."),
+    ]
+
+    static func conditionTrue(_ o: JSON, _ type: String) -> Bool {
+        a(o["status"]?["conditions"]).contains { s($0["type"]) == type && s($0["status"]) == "True" }
+    }
+
+    public static let job = Printer(columns: [
+        nameColumn, TableColumn("Status", "Complete, Failed, Suspended, Terminating or Running."),
+        TableColumn("Completions", "Succeeded pods out of the desired completions."), TableColumn("Duration", "Time the job ran."), ageColumn,
+    ] + wideTemplateColumns) { o, now in
+        let st = o["status"], spec = o["spec"]
+        let status = conditionTrue(o, "Complete") ? "Complete" : conditionTrue(o, "Failed") ? "Failed"
+            : o["metadata"]?["deletionTimestamp"] != nil ? "Terminating" : conditionTrue(o, "Suspended") ? "Suspended" : "Running"
+        let succeeded = n(st?["succeeded"])
+        let completions: String
+        if spec?["completions"] != nil { completions = "\(succeeded)/\(n(spec?["completions"]))" } else if n(spec?["parallelism"]) > 1 {
+            completions = "\(succeeded)/1 of \(n(spec?["parallelism"]))"
+        } else { completions = "\(succeeded)/1" }
+        var duration = ""
+        if let start = s(st?["startTime"]).flatMap(RFC3339.seconds) {
+            let end = s(st?["completionTime"]).flatMap(RFC3339.seconds) ?? now
+            duration = HumanDuration.format(seconds: max(end - start, 0))
+        }
+        let t = podSpec(spec?["template"])
+        return [name(o), .string(status), .string(completions), .string(duration), age(o, now), .string(t.containers), .string(t.images), .string(selector(spec?["selector"]))]
+    }
+
+    public static let cronJob = Printer(columns: [
+        nameColumn, TableColumn("Schedule", "The cron schedule."), TableColumn("Timezone", "The schedule's time zone."),
+        TableColumn("Suspend", type: "boolean", "Whether new runs are suspended."), TableColumn("Active", type: "integer", "Running jobs."),
+        TableColumn("Last Schedule", "Time since the last run was scheduled."), ageColumn,
+    ] + wideTemplateColumns) { o, now in
+        let st = o["status"], spec = o["spec"]
+        let last = s(st?["lastScheduleTime"]).map { HumanDuration.since($0, now: now) } ?? "<none>"
+        let t = podSpec(spec?["jobTemplate"]?["spec"]?["template"])
+        return [name(o), .string(s(spec?["schedule"]) ?? ""), none(s(spec?["timeZone"])), .string(spec?["suspend"] == .bool(true) ? "True" : "False"),
+                .number(String(a(st?["active"]).count)), .string(last), age(o, now), .string(t.containers), .string(t.images),
+                .string(selector(spec?["jobTemplate"]?["spec"]?["selector"]))]
+    }
+
+    public static let daemonSet = Printer(columns: [
+        nameColumn, TableColumn("Desired", type: "integer", "Nodes that should run the pod."), TableColumn("Current", type: "integer", "Nodes running it."),
+        TableColumn("Ready", type: "integer", "Nodes with it ready."), TableColumn("Up-to-date", type: "integer", "Nodes at the current template."),
+        TableColumn("Available", type: "integer", "Nodes with it available."), TableColumn("Node Selector", "The template's node selector."), ageColumn,
+    ] + wideTemplateColumns) { o, now in
+        let st = o["status"], spec = o["spec"]
+        let sel = members(spec?["template"]?["spec"]?["nodeSelector"]).map { "\($0.0)=\(s($0.1) ?? "")" }.joined(separator: ",")
+        let t = podSpec(spec?["template"])
+        return [name(o), .number(String(n(st?["desiredNumberScheduled"]))), .number(String(n(st?["currentNumberScheduled"]))),
+                .number(String(n(st?["numberReady"]))), .number(String(n(st?["updatedNumberScheduled"]))), .number(String(n(st?["numberAvailable"]))),
+                none(sel), age(o, now), .string(t.containers), .string(t.images), .string(selector(spec?["selector"]))]
+    }
+
+    public static let statefulSet = Printer(columns: [
+        nameColumn, TableColumn("Ready", "Ready pods out of the desired number."), ageColumn,
+        TableColumn("Containers", priority: 1, "The template's containers."), TableColumn("Images", priority: 1, "The template's images."),
+    ]) { o, now in
+        let desired = o["spec"]?["replicas"] == nil ? 1 : n(o["spec"]?["replicas"])
+        let t = podSpec(o["spec"]?["template"])
+        return [name(o), .string("\(n(o["status"]?["readyReplicas"]))/\(desired)"), age(o, now), .string(t.containers), .string(t.images)]
+    }
+
+    public static let serviceAccount = Printer(columns: [nameColumn, TableColumn("Secrets", type: "integer", "Secrets of the account."), ageColumn]) { o, now in
+        [name(o), .number(String(a(o["secrets"]).count)), age(o, now)]
     }
 
     public static let configMap = Printer(columns: [nameColumn, TableColumn("Data", "Number of keys."), ageColumn]) { o, now in

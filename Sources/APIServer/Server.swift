@@ -192,12 +192,18 @@ public final class APIServer: Sendable {
 
     func decodeObject(_ req: APIRequest, _ info: ResourceInfo) throws -> JSON {
         let ct = req.contentType
-        guard ct == "application/json" || ct.hasSuffix("yaml") else {
-            throw ct.contains("protobuf")
-                ? APIStatus(code: 415, reason: "UnsupportedMediaType", message: "protobuf request bodies are not decoded yet; send application/json", hasDetails: false)
-                : APIStatus.unsupportedMediaType
+        let obj: JSON
+        if ct == "application/vnd.kubernetes.protobuf" {
+            if req.body.count > Body.maxBytes {
+                throw APIStatus(code: 413, reason: "RequestEntityTooLarge", message: "the request is too large: \(req.body.count) bytes, the limit is \(Body.maxBytes)", hasDetails: false)
+            }
+            do { obj = try KubeProtobuf.decode(req.body) } catch let e as KubeProtobuf.DecodeError {
+                throw APIStatus(code: 415, reason: "UnsupportedMediaType", message: e.message, hasDetails: false)
+            }
+        } else {
+            guard ct == "application/json" || ct.hasSuffix("yaml") else { throw APIStatus.unsupportedMediaType }
+            obj = try Body.decode(req, kindForErrors: info.kind)
         }
-        let obj = try Body.decode(req, kindForErrors: info.kind)
         guard obj.objectMembers != nil else { throw APIStatus.badRequest("the object provided is unrecognized (must be of type \(info.kind)): not a JSON object") }
         if let k = obj["kind"]?.stringValue, k != info.kind {
             throw APIStatus.badRequest("\(k) in version \"\(obj["apiVersion"]?.stringValue ?? "")\" cannot be handled as a \(info.kind): no kind \"\(k)\" is registered for the endpoint")

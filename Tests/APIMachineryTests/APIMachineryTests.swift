@@ -371,6 +371,19 @@ struct PrinterTests {
         #expect(Printer.forKind("ReplicaSet").columns.map(\.type) == ["string", "integer", "integer", "integer", "string", "string", "string", "string"])
     }
 
+    @Test("jobs, cronjobs, daemonsets, statefulsets: kubectl's columns")
+    func batchAndSets() {
+        let job = #"{"metadata":{"name":"j1","creationTimestamp":"2026-12-02T06:10:30Z"},"spec":{"completions":3,"template":{"spec":{"containers":[{"name":"c","image":"busybox"}]}}},"status":{"succeeded":1,"startTime":"2026-12-02T06:10:31Z"}}"#
+        #expect(row("Job", job)[0...4] == [.string("j1"), .string("Running"), .string("1/3"), .string("59s"), .string("60s")])
+        let done = #"{"metadata":{"name":"j2"},"spec":{},"status":{"succeeded":1,"startTime":"2026-12-02T06:10:00Z","completionTime":"2026-12-02T06:10:05Z","conditions":[{"type":"Complete","status":"True"}]}}"#
+        #expect(row("Job", done)[1...3] == [.string("Complete"), .string("1/1"), .string("5s")])
+        #expect(names("Job") == ["Name", "Status", "Completions", "Duration", "Age", "Containers", "Images", "Selector"])
+        let cj = #"{"metadata":{"name":"cj"},"spec":{"schedule":"*/5 * * * *","jobTemplate":{"spec":{"template":{"spec":{"containers":[{"name":"c","image":"busybox"}]}}}}},"status":{}}"#
+        #expect(row("CronJob", cj)[0...5] == [.string("cj"), .string("*/5 * * * *"), .string("<none>"), .string("False"), .number("0"), .string("<none>")])
+        #expect(names("DaemonSet").prefix(8) == ["Name", "Desired", "Current", "Ready", "Up-to-date", "Available", "Node Selector", "Age"])
+        #expect(row("StatefulSet", #"{"metadata":{"name":"db"},"spec":{"replicas":3},"status":{"readyReplicas":2}}"#)[1] == .string("2/3"))
+    }
+
     @Test("services, configmaps, namespaces as captured; node ports and load balancers")
     func services() {
         #expect(row("Service", #"{"metadata":{"name":"kubernetes","creationTimestamp":"2026-12-02T06:07:07Z"},"spec":{"type":"ClusterIP","clusterIP":"10.0.0.1","ports":[{"port":443,"protocol":"TCP"}]}}"#)
