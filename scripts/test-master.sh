@@ -87,6 +87,8 @@ check_eq "fidelity: affinity and tolerations survive" "linux web" "$(printf '%s'
 check_match "kubectl apply --server-side after client-side apply" "serverside-applied" "$(kubectl apply --server-side -f "$WORK/app.yaml" 2>&1)"
 sed 's/nginx:1.25/nginx:1.26/' "$WORK/app.yaml" >"$WORK/app2.yaml"
 check_match "kubectl apply of a new image bumps the generation" "^2$" "$(kubectl apply -f "$WORK/app2.yaml" >/dev/null 2>&1; kubectl get deploy web -o jsonpath='{.metadata.generation}')"
+check_match "kubectl scale" "deployment.apps/web scaled" "$(kubectl scale deploy web --replicas=4 2>&1)"
+check_eq "scaled through /scale" "4" "$(kubectl get deploy web -o jsonpath='{.spec.replicas}')"
 check_match "kubectl label + selector" "^web" "$(kubectl label deploy web tier=front >/dev/null && kubectl get deploy -l 'tier in (front)' --no-headers)"
 check_match "kubectl run makes a Pending pod" "^p1 +0/1 +Pending" "$(kubectl run p1 --image=busybox -- sleep 1 >/dev/null && kubectl get pods --no-headers)"
 check_eq "admission: default tolerations of 300 s" "300 300" "$(kubectl get pod p1 -o jsonpath='{.spec.tolerations[*].tolerationSeconds}')"
@@ -130,7 +132,7 @@ check_match "kubectl delete namespace with objects in it" 'namespace "gen" delet
 check_match "and its objects are gone" "NotFound" "$(kubectl -n gen get cm c1 2>&1)"
 
 # --- kubectl 1.20 ---------------------------------------------------------------------------
-check_match "kubectl 1.20 lists deployments" "^web +0/2" "$("$K120" get deploy --no-headers 2>&1)"
+check_match "kubectl 1.20 lists deployments" "^web +0/4" "$("$K120" get deploy --no-headers 2>&1)"
 check_match "kubectl 1.20 creates a configmap" "configmap/old-client created" "$("$K120" create configmap old-client --from-literal=a=b 2>&1)"
 check_match "kubectl 1.20 apply" "configured|unchanged" "$("$K120" apply -f "$WORK/app.yaml" 2>&1)"
 

@@ -37,7 +37,7 @@ public struct Printer: Sendable {
     static let ageColumn = TableColumn("Age", "Time since the object was created.")
 
     /// metav1.LabelSelector as kubectl prints it (`app=web`, `env in (a,b)`), `<none>` if empty.
-    static func selector(_ sel: JSON?) -> String {
+    public static func selector(_ sel: JSON?) -> String {
         guard let sel, sel != .null else { return "<none>" }
         var labels: [String: String] = [:]
         for (k, v) in members(sel["matchLabels"]) { labels[k] = s(v) ?? "" }

@@ -5,7 +5,8 @@ extension JSON {
     var objectMembers: [(String, JSON)]? { if case .object(let m) = self { return m }; return nil }
     var stringValue: String? { if case .string(let s) = self { return s }; return nil }
     var arrayValue: [JSON]? { if case .array(let a) = self { return a }; return nil }
-    var int64Value: Int64? { if case .number(let n) = self { return Int64(n) ?? Double(n).map { Int64($0) } }; return nil }
+    /// nil for a non-number and for one no Int64 holds (1e30 must not trap the server)
+    var int64Value: Int64? { if case .number(let n) = self { return Int64(n) ?? Double(n).flatMap { Int64(exactly: $0.rounded(.towardZero)) } }; return nil }
     var isNull: Bool { if case .null = self { return true }; return false }
 
     subscript(path path: [String]) -> JSON? {

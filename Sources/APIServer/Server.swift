@@ -135,6 +135,8 @@ public final class APIServer: Sendable {
             return .json(201, created)
         case ("POST", let n?, "binding"):
             return try await bind(info, namespace: namespace, name: n, req)
+        case (_, let n?, "scale") where info.subresource("scale") != nil:
+            return try await scale(info, namespace: namespace, name: n, req)
         case ("PUT", let n?, let s) where s == nil || s == "status" || s == "finalize":
             let obj = try decodeObject(req, info)
             if let bn = obj["metadata"]?["name"]?.stringValue, bn != n {
@@ -535,6 +537,59 @@ public final class APIServer: Sendable {
         }
         return .json(201, .object([("kind", .string("Status")), ("apiVersion", .string("v1")), ("metadata", .object([])),
                                    ("status", .string("Success")), ("code", .int(201))]))
+    }
+
+    // MARK: scale
+
+    /// autoscaling/v1 Scale of a workload: spec.replicas, status.replicas and the selector as a string.
+    func scaleOf(_ info: ResourceInfo, _ o: JSON) -> JSON {
+        var meta = JSONObject()
+        for f in ["name", "namespace", "uid", "resourceVersion", "creationTimestamp"] { meta.set(f, o["metadata"]?[f]) }
+        var sel = o["spec"]?["selector"]
+        if info.kind == "ReplicationController", let m = sel { sel = .object([("matchLabels", m)]) }
+        let selector = Printer.selector(sel)
+        var status = JSONObject()
+        status.set("replicas", .int(o["status"]?["replicas"]?.int64Value ?? 0))
+        if selector != "<none>" { status.set("selector", .string(selector.replacingOccurrences(of: ", ", with: ","))) }
+        return .object([("kind", .string("Scale")), ("apiVersion", .string("autoscaling/v1")), ("metadata", meta.json),
+                        ("spec", .object([("replicas", .int(o["spec"]?["replicas"]?.int64Value ?? 1))])), ("status", status.json)])
+    }
+
+    func scale(_ info: ResourceInfo, namespace: String?, name: String, _ req: APIRequest) async throws -> APIResponse {
+        if req.method == "GET" {
+            let (obj, _) = try await get(info, namespace: namespace, name: name)
+            return .json(200, scaleOf(info, obj))
+        }
+        guard req.method == "PUT" || req.method == "PATCH" else { throw APIStatus.methodNotAllowed }
+        let ct = req.contentType
+        let body = try Body.decode(req, kindForErrors: "Scale")
+        let updated = try await update(info, namespace: namespace, name: name, sub: "scale", manager: req.fieldManager, dryRun: req.dryRun) { old in
+            let current = self.scaleOf(info, old)
+            var wanted: JSON
+            do {
+                switch (req.method, ct) {
+                case ("PUT", _): wanted = body
+                case (_, "application/json-patch+json"): wanted = try JSONPatch.apply(body, to: current)
+                case (_, "application/merge-patch+json"), (_, "application/strategic-merge-patch+json"), (_, "application/apply-patch+yaml"):
+                    var base = current
+                    base.set(["metadata", "resourceVersion"], nil)
+                    wanted = MergePatch.apply(body, to: base)
+                default: throw APIStatus.unsupportedMediaType
+                }
+            } catch let e as PatchError {
+                throw APIStatus(code: 422, reason: "Invalid", message: e.message, hasDetails: false)
+            }
+            guard let replicas = wanted["spec"]?["replicas"]?.int64Value ?? (wanted["spec"]?["replicas"] == nil ? 0 : nil), replicas >= 0, replicas <= Int64(Int32.max) else {
+                let shown = wanted["spec"]?["replicas"]?.serialized() ?? "null"
+                throw APIStatus.invalid(kind: "Scale", group: "autoscaling", name: name,
+                                        causes: [.init(reason: "FieldValueInvalid", message: "Invalid value: \(shown): must be greater than or equal to 0", field: "spec.replicas")])
+            }
+            var o = old
+            o.set(["spec", "replicas"], .int(replicas))
+            o.set(["metadata", "resourceVersion"], wanted["metadata"]?["resourceVersion"])
+            return o
+        }
+        return .json(200, scaleOf(info, updated))
     }
 
     // MARK: lists

@@ -256,4 +256,27 @@ func watchLines(_ stream: AsyncStream<[UInt8]>, count: Int) async -> [JSON] {
         #expect(conflict["message"]?.stringValue?.contains(".image") == true)
         #expect(applied["spec"]?["template"]?["spec"]?["containers"]?.arrayValue?.first?["imagePullPolicy"] == .string("IfNotPresent"))
     }
+
+    /// `kubectl scale` (PATCH of autoscaling/v1 Scale), GET and PUT of /scale; absurd replicas refused.
+    @Test func scaleSubresource() async throws {
+        let (s, dir) = try await makeServer()
+        defer { try? FileManager.default.removeItem(atPath: dir) }
+        let dep = #"{"apiVersion":"apps/v1","kind":"Deployment","metadata":{"name":"web"},"spec":{"replicas":2,"selector":{"matchLabels":{"app":"web"}},"template":{"metadata":{"labels":{"app":"web"}},"spec":{"containers":[{"name":"c","image":"nginx"}]}}}}"#
+        _ = await call(s, "POST", "/apis/apps/v1/namespaces/default/deployments", dep)
+        let (g, sc) = await call(s, "GET", "/apis/apps/v1/namespaces/default/deployments/web/scale")
+        #expect(g == 200)
+        #expect(sc["kind"] == .string("Scale") && sc["spec"]?["replicas"] == .number("2") && sc["status"]?["selector"] == .string("app=web"))
+        let (p, patched) = await call(s, "PATCH", "/apis/apps/v1/namespaces/default/deployments/web/scale", #"{"spec":{"replicas":5}}"#, contentType: "application/merge-patch+json")
+        #expect(p == 200 && patched["spec"]?["replicas"] == .number("5"))
+        let (_, d) = await call(s, "GET", "/apis/apps/v1/namespaces/default/deployments/web")
+        #expect(d["spec"]?["replicas"] == .number("5") && d["metadata"]?["generation"] == .number("2"))
+        let stale = #"{"apiVersion":"autoscaling/v1","kind":"Scale","metadata":{"name":"web","resourceVersion":"1"},"spec":{"replicas":1}}"#
+        #expect(await call(s, "PUT", "/apis/apps/v1/namespaces/default/deployments/web/scale", stale).0 == 409)
+        for bad in [#"{"spec":{"replicas":-1}}"#, #"{"spec":{"replicas":1e30}}"#, #"{"spec":{"replicas":"many"}}"#] {
+            #expect(await call(s, "PATCH", "/apis/apps/v1/namespaces/default/deployments/web/scale", bad, contentType: "application/merge-patch+json").0 == 422)
+        }
+        let (_, after) = await call(s, "GET", "/apis/apps/v1/namespaces/default/deployments/web")
+        #expect(after["spec"]?["replicas"] == .number("5"))
+        #expect(await call(s, "GET", "/api/v1/namespaces/default/configmaps/x/scale").0 == 404)
+    }
 }
