@@ -153,7 +153,8 @@ public enum PodTable {
     ]
 
     static func str(_ v: JSON?) -> String? { if case .string(let s)? = v { return s }; return nil }
-    static func int(_ v: JSON?) -> Int64 { if case .number(let n)? = v { return Int64(n) ?? Int64(Double(n) ?? 0) }; return 0 }
+    /// 0 for what no Int64 holds (a stored 1e30 must not trap a list)
+    static func int(_ v: JSON?) -> Int64 { if case .number(let n)? = v { return Int64(n) ?? Double(n).flatMap { Int64(exactly: $0.rounded(.towardZero)) } ?? 0 }; return 0 }
     static func arr(_ v: JSON?) -> [JSON] { if case .array(let a)? = v { return a }; return [] }
     static func bool(_ v: JSON?) -> Bool { if case .bool(let b)? = v { return b }; return false }
 

@@ -279,4 +279,16 @@ func watchLines(_ stream: AsyncStream<[UInt8]>, count: Int) async -> [JSON] {
         #expect(after["spec"]?["replicas"] == .number("5"))
         #expect(await call(s, "GET", "/api/v1/namespaces/default/configmaps/x/scale").0 == 404)
     }
+
+    /// A pod whose status holds numbers no Int64 holds is printed, not a crash of the server.
+    @Test func absurdNumbersInStatusDoNotTrapTables() async throws {
+        let (s, dir) = try await makeServer()
+        defer { try? FileManager.default.removeItem(atPath: dir) }
+        _ = await call(s, "POST", "/api/v1/namespaces/default/pods", podJSON)
+        let st = #"{"status":{"phase":"Running","containerStatuses":[{"name":"c","ready":true,"restartCount":1e30,"image":"busybox","imageID":"","state":{"running":{}}}]}}"#
+        _ = await call(s, "PATCH", "/api/v1/namespaces/default/pods/demo/status", st, contentType: "application/merge-patch+json")
+        let (code, t) = await call(s, "GET", "/api/v1/namespaces/default/pods", accept: "application/json;as=Table;v=v1;g=meta.k8s.io")
+        #expect(code == 200)
+        #expect(t["rows"]?.arrayValue?.count == 1)
+    }
 }
