@@ -32,7 +32,7 @@ start_master() { # DATA_DIR [args...]
   local dir=$1; shift
   "$SW" master --data-dir "$dir" "$@" >"$dir.log" 2>&1 &
   MASTER_PID=$!
-  for _ in $(seq 100); do
+  for _ in $(seq 300); do
     [ -s "$dir/admin.kubeconfig" ] && grep -q "master ready" "$dir.log" && return 0
     kill -0 "$MASTER_PID" 2>/dev/null || break
     sleep 0.1
@@ -107,9 +107,10 @@ check_match "and nothing was created" "NotFound" "$(kubectl get pod bad 2>&1)"
 
 # kubectl get -w: the watch sees a change made by another client
 ( kubectl get cm settings -w --output-watch-events -o json >"$WORK/watch.out" 2>&1 & echo $! >"$WORK/watch.pid" )
-sleep 1
+# the change is made once the watch holds the object (under load kubectl can take seconds to start)
+for _ in $(seq 300); do grep -q '"ADDED"' "$WORK/watch.out" 2>/dev/null && break; sleep 0.1; done
 kubectl patch cm settings -p '{"data":{"mode":"watched"}}' >/dev/null
-for _ in $(seq 50); do grep -q '"MODIFIED"' "$WORK/watch.out" && break; sleep 0.1; done
+for _ in $(seq 300); do grep -q '"MODIFIED"' "$WORK/watch.out" && break; sleep 0.1; done
 kill "$(cat "$WORK/watch.pid")" 2>/dev/null
 check_match "kubectl get -w sees MODIFIED" '"type": ?"MODIFIED"' "$(cat "$WORK/watch.out")"
 check_match "with the new data" '"mode": ?"watched"' "$(cat "$WORK/watch.out")"
