@@ -57,8 +57,15 @@ let package = Package(
         // What every API user shares (the master, the agent, controllers): selectors, the patch
         // kinds; pure.
         .target(name: "APIMachinery", dependencies: ["LinuxSystem"]),
-        // The master's revisioned key-value storage: one protocol; SQLite (GRDB) embedded.
-        .target(name: "Storage", dependencies: [.product(name: "GRDB", package: "GRDB.swift")]),
+        // The master's revisioned key-value storage: one protocol; SQLite (GRDB) embedded, etcd v3.
+        .target(
+            name: "Storage",
+            dependencies: [
+                .product(name: "GRDB", package: "GRDB.swift"),
+                .product(name: "AsyncHTTPClient", package: "async-http-client"),
+                .product(name: "NIOCore", package: "swift-nio"),
+            ]
+        ),
         // `swiftlet master`: resource registry, REST handlers, watches, discovery (pure over a
         // RevisionedStore, driven by tests without sockets) and its Hummingbird front end.
         .target(

@@ -10,9 +10,11 @@ BIN=${1:-bin}
 SW="$BIN/swiftlet"
 WORK=$(mktemp -d /tmp/swiftlet-master-test.XXXXXX)
 MASTER_PID=""
+OTHER_PIDS=()
 
 cleanup() {
   [ -n "$MASTER_PID" ] && kill "$MASTER_PID" 2>/dev/null && wait "$MASTER_PID" 2>/dev/null
+  for p in "${OTHER_PIDS[@]}"; do kill "$p" 2>/dev/null && wait "$p" 2>/dev/null; done
   rm -rf "$WORK"
 }
 trap cleanup EXIT
@@ -181,5 +183,82 @@ kubectl patch cm settings -p '{"data":{"mode":"after"}}' >/dev/null
 rv2=$(kubectl get cm settings -o jsonpath='{.metadata.resourceVersion}')
 [ "$rv2" -gt "$rv1" ] && ok "resourceVersions keep growing after a restart" || not_ok "resourceVersions keep growing after a restart" "$rv1 then $rv2"
 stop_master
+
+# --- etcd: two masters share one etcd (Debian's etcd-server 3.4, its default ports) ----------------
+start_etcd() {
+  etcd --data-dir "$WORK/etcd" --listen-client-urls http://127.0.0.1:2379 --advertise-client-urls http://127.0.0.1:2379 \
+    --listen-peer-urls http://127.0.0.1:2380 --log-level error >>"$WORK/etcd.log" 2>&1 &
+  ETCD_PID=$!
+  OTHER_PIDS+=("$ETCD_PID")
+  for _ in $(seq 100); do curl -s http://127.0.0.1:2379/health 2>/dev/null | grep -q true && return 0; sleep 0.1; done
+  echo "etcd did not start:"; cat "$WORK/etcd.log"; return 1
+}
+etcd_count() { # KEY-PREFIX -> how many keys etcd holds under it (etcd's JSON API)
+  python3 - "$1" <<'PY'
+import base64, json, sys, urllib.request
+k = sys.argv[1].encode()
+end = k[:-1] + bytes([k[-1] + 1])
+body = json.dumps({"key": base64.b64encode(k).decode(), "range_end": base64.b64encode(end).decode(), "count_only": True}).encode()
+print(json.load(urllib.request.urlopen("http://127.0.0.1:2379/v3/kv/range", body)).get("count", "0"))
+PY
+}
+OUT=$("$SW" master --data-dir "$WORK/nowhere" --secure-port 0 --etcd-servers http://127.0.0.1:2379 2>&1); RC=$?
+check_match "no etcd listening: the master refuses to start, naming etcd" "etcd http://127.0.0.1:2379: .*no endpoint answered" "$OUT"
+check_eq "and exits 1" "1" "$RC"
+start_etcd || not_ok "etcd starts" "see $WORK/etcd.log"
+start_master "$WORK/ea" --etcd-servers http://127.0.0.1:2379 || not_ok "master A on etcd starts" "see log"
+A_PID=$MASTER_PID
+start_master "$WORK/eb" --etcd-servers http://127.0.0.1:2379 --secure-port 6444 || not_ok "master B on the same etcd starts" "see log"
+B_PID=$MASTER_PID; MASTER_PID=""
+OTHER_PIDS+=("$A_PID" "$B_PID")
+KA="$WORK/ea/admin.kubeconfig"; KB="$WORK/eb/admin.kubeconfig"
+check_eq "both masters bootstrapped the namespaces once" "default kube-node-lease kube-public kube-system" "$(kubectl --kubeconfig "$KB" get ns -o name | sed 's,namespace/,,' | sort | xargs)"
+kubectl --kubeconfig "$KA" create configmap shared --from-literal=k=v >/dev/null
+check_eq "a configmap created through A is read through B" "v" "$(kubectl --kubeconfig "$KB" get cm shared -o jsonpath='{.data.k}')"
+check_eq "it is an etcd key in kube-apiserver's layout" "1" "$(etcd_count /registry/configmaps/default/shared)"
+kubectl --kubeconfig "$KB" get cm -w --output-watch-events >"$WORK/ewatch" 2>&1 &
+EW=$!
+for _ in $(seq 100); do grep -q " shared " "$WORK/ewatch" && break; sleep 0.1; done
+kubectl --kubeconfig "$KA" create configmap from-a --from-literal=k=a >/dev/null
+kubectl --kubeconfig "$KA" delete configmap from-a >/dev/null
+for _ in $(seq 100); do grep -q "DELETED *from-a" "$WORK/ewatch" && break; sleep 0.1; done
+kill "$EW" 2>/dev/null; wait "$EW" 2>/dev/null
+check_eq "a watch on B sees A's create and delete" "ADDED from-a DELETED from-a" "$(grep from-a "$WORK/ewatch" | awk '{print $1, $2}' | xargs)"
+kubectl --kubeconfig "$KA" get cm shared -o yaml >"$WORK/shared.yaml"
+kubectl --kubeconfig "$KB" patch cm shared -p '{"data":{"k":"from-b"}}' >/dev/null
+OUT=$(kubectl --kubeconfig "$KA" replace -f "$WORK/shared.yaml" 2>&1)
+check_match "a write through A with the revision B made stale is a 409" "the object has been modified" "$OUT"
+check_eq "and B's write stands" "from-b" "$(kubectl --kubeconfig "$KA" get cm shared -o jsonpath='{.data.k}')"
+
+# kill -9 master A while 16 writers create through it: every acknowledged write is in etcd
+WRITERS=()
+for w in $(seq 16); do
+  ( for i in $(seq 20); do kubectl --kubeconfig "$KA" create configmap "w$w-$i" --from-literal=i=$i 2>/dev/null | grep -q created && echo "w$w-$i"; done >"$WORK/acked.$w" ) &
+  WRITERS+=($!)
+done
+sleep 3
+kill -9 "$A_PID"; wait "$A_PID" 2>/dev/null
+wait "${WRITERS[@]}" 2>/dev/null
+acked=$(cat "$WORK"/acked.* | sort)
+present=$(kubectl --kubeconfig "$KB" get cm -o name | sed 's,configmap/,,' | grep '^w[0-9]' | sort)
+n_acked=$(echo "$acked" | grep -c . || true)
+[ "$n_acked" -gt 0 ] && ok "writers got acknowledgements before the kill ($n_acked)" || not_ok "writers got acknowledgements before the kill" "none"
+check_eq "every acknowledged write survived kill -9 of its master" "" "$(comm -23 <(echo "$acked") <(echo "$present"))"
+start_master "$WORK/ea" --etcd-servers http://127.0.0.1:2379 || not_ok "master A restarts on etcd" "see log"
+A_PID=$MASTER_PID; MASTER_PID=""; OTHER_PIDS+=("$A_PID")
+check_eq "after the restart A and B list the same objects" "$(kubectl --kubeconfig "$KB" get cm -o name | xargs)" "$(kubectl --kubeconfig "$KA" get cm -o name | xargs)"
+
+# etcd itself restarts: both masters reconnect, B's watches see A's writes again
+kill "$ETCD_PID"; wait "$ETCD_PID" 2>/dev/null
+start_etcd || not_ok "etcd restarts" "see $WORK/etcd.log"
+for _ in $(seq 100); do kubectl --kubeconfig "$KA" get ns default >/dev/null 2>&1 && break; sleep 0.2; done
+kubectl --kubeconfig "$KB" get cm -w --output-watch-events >"$WORK/ewatch2" 2>&1 &
+EW=$!
+for _ in $(seq 100); do grep -q " shared " "$WORK/ewatch2" && break; sleep 0.1; done
+kubectl --kubeconfig "$KA" create configmap after-etcd-restart --from-literal=k=v >/dev/null 2>&1
+for _ in $(seq 150); do grep -q "after-etcd-restart" "$WORK/ewatch2" && break; sleep 0.1; done
+kill "$EW" 2>/dev/null; wait "$EW" 2>/dev/null
+check_match "after etcd restarts, a watch on B sees A's write" "ADDED +after-etcd-restart" "$(cat "$WORK/ewatch2")"
+kill "$A_PID" "$B_PID" 2>/dev/null; wait "$A_PID" "$B_PID" 2>/dev/null
 
 summary

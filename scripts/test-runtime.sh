@@ -270,9 +270,10 @@ done
 reset_cfg
 setcfg "$T/b/config.json" "c['linux']['namespaces'] = [n for n in c['linux']['namespaces'] if n['type'] != 'mount']; c['root']['readonly'] = False"
 args "['sleep','30']"
-$OCI create -b "$T/b" nomnt </dev/null >/dev/null 2>&1
-$OCI start nomnt
+$OCI create -b "$T/b" nomnt </dev/null >"$T/nomnt.out" 2>&1; echo "create: $?" >>"$T/nomnt.out"
+$OCI start nomnt >>"$T/nomnt.out" 2>&1; echo "start: $?" >>"$T/nomnt.out"
 P=$(state_pid nomnt)
+[ -n "$P" ] || echo "# nomnt did not run: $(tr '\n' ' ' <"$T/nomnt.out") state: $($OCI state nomnt 2>&1 | tr '\n' ' ')"
 check_eq "no mount namespace listed: the runtime's is shared" "$(readlink /proc/self/ns/mnt)" "$(readlink /proc/$P/ns/mnt 2>/dev/null)"
 check_eq "and the container is chrooted into its rootfs" "$(stat -c %i "$T/rootfs/")" "$(stat -L -c %i /proc/$P/root/ 2>/dev/null)"
 check_eq "exec enters the same chroot" "$(ls "$T/rootfs" | head -1)" "$($OCI exec nomnt -- ls / 2>&1 | head -1)"

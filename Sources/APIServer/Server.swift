@@ -34,9 +34,13 @@ public final class APIServer: Sendable {
     public func bootstrap() async throws {
         let ns = registry.lookup(group: "", version: "v1", resource: "namespaces")!
         for name in ["default", "kube-system", "kube-public", "kube-node-lease"] where try await store.get(ns.key(namespace: nil, name: name)) == nil {
-            _ = try await create(ns, namespace: nil, .object([("apiVersion", .string("v1")), ("kind", .string("Namespace")),
-                                                              ("metadata", .object([("name", .string(name))]))]),
-                                 manager: "swiftlet-master", dryRun: false)
+            do {
+                _ = try await create(ns, namespace: nil, .object([("apiVersion", .string("v1")), ("kind", .string("Namespace")),
+                                                                  ("metadata", .object([("name", .string(name))]))]),
+                                     manager: "swiftlet-master", dryRun: false)
+            } catch let s as APIStatus where s.code == 409 {
+                // another master sharing the store created it first
+            }
         }
     }
 

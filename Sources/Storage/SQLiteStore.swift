@@ -9,7 +9,7 @@ import GRDB
 ///   meta(name PRIMARY KEY, value)                       "revision", "compacted"
 ///
 /// The revision counter lives in `meta`, not in the log, so compaction never rewinds it.
-public final class SQLiteStore: RevisionedStore {
+public final class SQLiteStore: EventLogStore {
     let db: DatabaseQueue
 
     public init(path: String) throws {

@@ -76,10 +76,23 @@ public protocol RevisionedStore: Sendable {
     /// With `expectedRevision`, fails with `conflict` unless the key's modRevision is that.
     func update(_ key: String, value: [UInt8], expectedRevision: Int64?) async throws -> StoredValue
     func delete(_ key: String, expectedRevision: Int64?) async throws -> StoredValue
-    /// The events under `prefix` after `revision`, in order; `compacted` if they are gone.
-    func events(prefix: String, after revision: Int64) async throws -> [StorageEvent]
     /// Forgets history at and before `revision` (the current values stay).
     func compact(through revision: Int64) async throws
     /// The oldest revision whose events are still kept (watches may resume after oldest-1).
     func oldestRetainedRevision() async throws -> Int64
+}
+
+/// A store written only by this process that keeps its own event log (SQLite): the watch hub
+/// publishes this process's writes and replays history from the log.
+public protocol EventLogStore: RevisionedStore {
+    /// The events under `prefix` after `revision`, in order; `compacted` if they are gone.
+    func events(prefix: String, after revision: Int64) async throws -> [StorageEvent]
+}
+
+/// A store other processes write too (etcd shared by several masters): the watch hub learns
+/// every write, its own included, from the store's change feed.
+public protocol ChangeFeedStore: RevisionedStore {
+    /// Every change under the store's prefix after `revision`, in revision order, until the
+    /// caller stops iterating; fails with `compacted` when the store no longer has them.
+    func changes(after revision: Int64) -> AsyncThrowingStream<StorageEvent, any Error>
 }

@@ -1,28 +1,113 @@
-/// Watches over a store written by this process (the SQLite backend: one writer): every write
-/// goes through the hub, which hands the event to each watcher whose prefix matches. A watch
-/// from a revision first replays the store's retained events after it, then continues live,
-/// with no gap and no duplicate (events are delivered in revision order, each once).
+/// Watches over the store, in one of two modes:
+///
+/// - **log** (SQLite: this process is the only writer): every write goes through the hub, which
+///   hands the event to each watcher whose prefix matches; a watch from a revision first replays
+///   the store's retained events after it, then continues live.
+/// - **feed** (etcd, possibly shared with other masters): the hub learns every write — its own
+///   and other masters' — from the store's change feed, and keeps the newest `capacity` events in
+///   memory (kube-apiserver's watch cache); a watch from a revision older than that is `compacted`
+///   (410 Expired: the client relists).
+///
+/// Either way there is no gap and no duplicate: events are delivered in revision order, each once.
 public actor WatchHub {
     public let store: any RevisionedStore
+    let log: (any EventLogStore)?
 
     struct Watcher {
         var prefix: String
         var continuation: AsyncThrowingStream<StorageEvent, any Error>.Continuation
         /// The last revision handed out (nothing at or before it is sent again).
         var after: Int64
-        /// Live events that arrive while the store's history is replayed.
+        /// Live events that arrive while the store's history is replayed (log mode).
         var pending: [StorageEvent]?
     }
     var watchers: [Int: Watcher] = [:]
     var nextID = 0
 
-    public init(store: any RevisionedStore) { self.store = store }
+    public init(store: any EventLogStore) {
+        self.store = store
+        self.log = store
+        self.capacity = 0
+    }
 
     /// A hub for a store that may already hold data: events are published in revision order
     /// from the store's current revision on.
-    public init(store: any RevisionedStore, currentRevision: Int64) {
+    public init(store: any EventLogStore, currentRevision: Int64) {
         self.store = store
+        self.log = store
+        self.capacity = 0
         self.published = currentRevision
+    }
+
+    // MARK: feed mode
+
+    /// The events kept for watches that resume (feed mode), oldest first.
+    var ring: [StorageEvent] = []
+    var ringStart = 0
+    let capacity: Int
+    /// Events after this revision are all in the ring (feed mode).
+    var floor: Int64 = 0
+    var feedTask: Task<Void, Never>?
+
+    /// A hub fed by `store.changes` from `currentRevision` on, keeping `capacity` events.
+    public init(feed store: any ChangeFeedStore, currentRevision: Int64, capacity: Int = 10000) {
+        self.store = store
+        self.log = nil
+        self.capacity = max(capacity, 16)
+        self.published = currentRevision
+        self.floor = currentRevision
+    }
+
+    /// Starts consuming the change feed (feed mode). A broken feed is reopened after the last
+    /// event received; a feed the store compacted away ends every watch with `compacted` (their
+    /// clients relist) and starts again from the store's current revision.
+    public func start() {
+        guard log == nil, feedTask == nil, let feed = store as? any ChangeFeedStore else { return }
+        feedTask = Task { [weak self] in
+            var delay: Duration = .milliseconds(100)
+            while !Task.isCancelled {
+                guard let self else { return }
+                let from = await self.published ?? 0
+                do {
+                    for try await e in feed.changes(after: from) {
+                        await self.ingest(e)
+                        delay = .milliseconds(100)
+                    }
+                } catch StorageError.compacted {
+                    if let now = try? await feed.currentRevision() { await self.restart(at: now) }
+                } catch {}
+                try? await Task.sleep(for: delay)
+                delay = min(delay * 2, .seconds(5))
+            }
+        }
+    }
+
+    public func stop() {
+        feedTask?.cancel()
+        feedTask = nil
+    }
+
+    func ingest(_ e: StorageEvent) {
+        if let last = published, e.revision <= last { return }
+        published = e.revision
+        ring.append(e)
+        if ring.count - ringStart > capacity {
+            floor = ring[ringStart].revision
+            ringStart += 1
+            if ringStart > capacity { ring.removeFirst(ringStart); ringStart = 0 }
+        }
+        deliver(e)
+    }
+
+    func restart(at revision: Int64) {
+        for (_, w) in watchers {
+            w.continuation.finish(throwing: StorageError.compacted(requested: w.after, oldest: revision + 1))
+        }
+        watchers = [:]
+        ring = []
+        ringStart = 0
+        floor = revision
+        published = revision
     }
 
     // MARK: writes (published after they are durable)
@@ -52,6 +137,8 @@ public actor WatchHub {
     var ahead: [Int64: StorageEvent] = [:]
 
     func publish(_ e: StorageEvent) {
+        // in feed mode the feed brings this write like any other
+        guard log != nil else { return }
         guard let last = published else {
             published = e.revision
             deliver(e)
@@ -95,15 +182,31 @@ public actor WatchHub {
         let (stream, continuation) = AsyncThrowingStream<StorageEvent, any Error>.makeStream()
         let id = nextID
         nextID += 1
-        watchers[id] = Watcher(prefix: prefix, continuation: continuation, after: revision ?? Int64.max, pending: [])
         continuation.onTermination = { [weak self] _ in
             Task { await self?.remove(id) }
         }
+        guard let log else {
+            // feed mode: the ring answers, within this actor (no write can interleave)
+            let now = published ?? floor
+            let from = revision ?? now
+            if from < floor {
+                continuation.finish()
+                throw StorageError.compacted(requested: from, oldest: floor + 1)
+            }
+            var last = from
+            for e in ring[ringStart...] where e.revision > from && e.key.hasPrefix(prefix) {
+                continuation.yield(e)
+                last = e.revision
+            }
+            watchers[id] = Watcher(prefix: prefix, continuation: continuation, after: max(last, from), pending: nil)
+            return stream
+        }
+        watchers[id] = Watcher(prefix: prefix, continuation: continuation, after: revision ?? Int64.max, pending: [])
         do {
             let now = try await store.currentRevision()
             var last = revision ?? now
             if let revision, revision < now {
-                for e in try await store.events(prefix: prefix, after: revision) {
+                for e in try await log.events(prefix: prefix, after: revision) {
                     continuation.yield(e)
                     last = e.revision
                 }
@@ -126,4 +229,10 @@ public actor WatchHub {
     func remove(_ id: Int) { watchers[id] = nil }
 
     public var watcherCount: Int { watchers.count }
+
+    /// The oldest revision a watch may resume after (minus one), in feed mode the ring's floor.
+    public func oldestWatchable() async throws -> Int64 {
+        if log == nil { return floor + 1 }
+        return try await store.oldestRetainedRevision()
+    }
 }

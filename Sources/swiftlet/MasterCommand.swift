@@ -9,15 +9,24 @@ import Storage
 import Glibc
 #endif
 
+/// A failure to start (exit status 1, the message on stderr); usage errors stay ArgumentParser's.
+struct MasterError: Error, CustomStringConvertible {
+    let description: String
+    init(_ d: String) { description = d }
+}
+
 struct MasterCommand: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "master",
-        abstract: "Run the Kubernetes API server (state in embedded SQLite under --data-dir).")
+        abstract: "Run the Kubernetes API server (state in embedded SQLite under --data-dir, or in etcd with --etcd-servers).")
 
     @Option(help: "Directory for the database and admin.kubeconfig.") var dataDir = "/var/lib/swiftlet/master"
     @Option(help: "Address to listen on (loopback by default: there is no authentication yet).") var bindAddress = "127.0.0.1"
     @Option(help: "Port (0 picks a free one; the kubeconfig names the one bound).") var securePort = 6443
     @Option(help: "Revisions of history kept for watches before compaction.") var historyWindow = 10000
+    @Option(help: ArgumentHelp("etcd client URLs, comma-separated (http://127.0.0.1:2379): keep the state in etcd instead of SQLite, shared by every master given the same servers.", valueName: "urls"))
+    var etcdServers: String?
+    @Option(help: "The etcd key prefix of this cluster's objects.") var etcdPrefix = "/registry"
     @Flag(help: "Log every request.") var verbose = false
 
     func run() throws {
@@ -28,7 +37,7 @@ struct MasterCommand: ParsableCommand {
         do {
             try FileManager.default.createDirectory(atPath: dir, withIntermediateDirectories: true, attributes: [.posixPermissions: 0o700])
         } catch {
-            throw ValidationError("create data dir \(dir): \(error)")
+            throw MasterError("create data dir \(dir): \(error)")
         }
         let host = bindAddress
         let port = securePort
@@ -38,8 +47,20 @@ struct MasterCommand: ParsableCommand {
             _exit(0)
         }
         try blockOn {
-            let store = try SQLiteStore(path: dir + "/state.db")
-            let hub = WatchHub(store: store, currentRevision: try await store.currentRevision())
+            let store: any RevisionedStore
+            let hub: WatchHub
+            if let servers = etcdServers {
+                let etcd = try EtcdStore(endpoints: servers.split(separator: ",").map { String($0) }, etcdPrefix: etcdPrefix)
+                let rev: Int64
+                do { rev = try await etcd.currentRevision() } catch { throw MasterError("etcd \(servers): \(error)") }
+                store = etcd
+                hub = WatchHub(feed: etcd, currentRevision: rev, capacity: Int(window))
+                await hub.start()
+            } else {
+                let sqlite = try SQLiteStore(path: dir + "/state.db")
+                store = sqlite
+                hub = WatchHub(store: sqlite, currentRevision: try await sqlite.currentRevision())
+            }
             let server = APIServer(store: store, hub: hub, serverAddress: "\(host):\(port)")
             try await server.bootstrap()
             // history older than the window is compacted (watches from before it get 410)
