@@ -170,6 +170,19 @@ check_eq "a body over 3 MiB is a 413" "413" "$(code -X POST -H 'Content-Type: ap
 check_eq "a create in a missing namespace is a 404" "404" "$(code -X POST -H 'Content-Type: application/json' -d '{"metadata":{"name":"x"}}' "$URL/api/v1/namespaces/nope/configmaps")"
 check_eq "the master still answers after all that" "ok" "$(curl -s "$URL/healthz")"
 
+# --- kubectl drain: cordon, then pods/eviction ---------------------------------------------------
+printf 'apiVersion: v1\nkind: Node\nmetadata: {name: drain-me, labels: {kubernetes.io/hostname: drain-me}}\n' | kubectl apply -f - >/dev/null
+for p in ev1 ev2; do
+  kubectl run "$p" --image=busybox -- sleep 1000 >/dev/null
+  curl -s -X POST -H 'Content-Type: application/json' -d '{"target":{"kind":"Node","name":"drain-me"}}' "$URL/api/v1/namespaces/default/pods/$p/binding" >/dev/null
+done
+OUT=$(timeout 60 kubectl drain drain-me --force --grace-period=0 --timeout=30s 2>&1); RC=$?
+check_match "kubectl drain evicts the node's pods" "pod/ev1 evicted" "$OUT"
+check_eq "and finishes" "0" "$RC"
+check_eq "the node is cordoned" "true" "$(kubectl get node drain-me -o jsonpath='{.spec.unschedulable}')"
+check_eq "its pods are gone" "" "$(kubectl get pods --field-selector spec.nodeName=drain-me -o name)"
+check_eq "an eviction naming another pod is a 400" "400" "$(code -X POST -H 'Content-Type: application/json' -d '{"apiVersion":"policy/v1","kind":"Eviction","metadata":{"name":"other"}}' "$URL/api/v1/namespaces/default/pods/web/eviction")"
+
 # --- nothing is lost when the master restarts (SIGTERM, then SIGKILL) ------------------------------
 before=$(kubectl get deploy,cm -o name | sort | xargs)
 stop_master

@@ -139,6 +139,8 @@ public final class APIServer: Sendable {
             return .json(201, created)
         case ("POST", let n?, "binding"):
             return try await bind(info, namespace: namespace, name: n, req)
+        case ("POST", let n?, "eviction"):
+            return try await evict(info, namespace: namespace, name: n, req)
         case (_, let n?, "scale") where info.subresource("scale") != nil:
             return try await scale(info, namespace: namespace, name: n, req)
         case ("PUT", let n?, let s) where s == nil || s == "status" || s == "finalize":
@@ -515,6 +517,30 @@ public final class APIServer: Sendable {
                 try? await Task.sleep(for: .milliseconds(200))
             }
         }
+    }
+
+    /// `pods/<name>/eviction` (policy/v1 or v1beta1 Eviction): a delete with the eviction's
+    /// `deleteOptions`, as `kubectl drain` sends it. PodDisruptionBudgets are not served, so none
+    /// can refuse it (kube-apiserver answers 429 when one would).
+    func evict(_ info: ResourceInfo, namespace: String?, name: String, _ req: APIRequest) async throws -> APIResponse {
+        let e = try Body.decode(req, kindForErrors: "Eviction")
+        if let k = e["kind"]?.stringValue, k != "Eviction" {
+            throw APIStatus.badRequest("eviction: kind \"\(k)\" is not Eviction")
+        }
+        if let av = e["apiVersion"]?.stringValue, !["policy/v1", "policy/v1beta1"].contains(av) {
+            throw APIStatus.badRequest("eviction: apiVersion \"\(av)\" is not policy/v1 or policy/v1beta1")
+        }
+        if let en = e["metadata"]?["name"]?.stringValue, en != name {
+            throw APIStatus.badRequest("name in URL does not match name in Eviction object")
+        }
+        var opts = e["deleteOptions"] ?? .object([])
+        if case .object = opts {} else { throw APIStatus.badRequest("eviction: deleteOptions must be an object") }
+        let (pod, _) = try await get(info, namespace: namespace, name: name)
+        if pod["metadata"]?["deletionTimestamp"] == nil {
+            _ = try await delete(info, namespace: namespace, name: name, options: opts, dryRun: req.dryRun)
+        }
+        return .json(201, .object([("kind", .string("Status")), ("apiVersion", .string("v1")), ("metadata", .object([])),
+                                   ("status", .string("Success")), ("code", .int(201))]))
     }
 
     func bind(_ info: ResourceInfo, namespace: String?, name: String, _ req: APIRequest) async throws -> APIResponse {

@@ -177,6 +177,33 @@ func watchLines(_ stream: AsyncStream<[UInt8]>, count: Int) async -> [JSON] {
         #expect(types == ["MODIFIED", "MODIFIED", "DELETED"])
     }
 
+    @Test func evictionDeletesWithItsOptionsAndRefusesMismatches() async throws {
+        let (s, dir) = try await makeServer()
+        defer { try? FileManager.default.removeItem(atPath: dir) }
+        // an unscheduled pod goes at once
+        _ = await call(s, "POST", "/api/v1/namespaces/default/pods", podJSON)
+        let ev = #"{"apiVersion":"policy/v1","kind":"Eviction","metadata":{"name":"demo","namespace":"default"}}"#
+        let (code, status) = await call(s, "POST", "/api/v1/namespaces/default/pods/demo/eviction", ev)
+        #expect(code == 201 && status["status"]?.stringValue == "Success")
+        #expect(await call(s, "GET", "/api/v1/namespaces/default/pods/demo").0 == 404)
+        // a bound one terminates with the eviction's grace period
+        _ = await call(s, "POST", "/api/v1/namespaces/default/pods", podJSON)
+        _ = await call(s, "POST", "/api/v1/namespaces/default/pods/demo/binding", #"{"target":{"kind":"Node","name":"n1"}}"#)
+        let graceful = #"{"apiVersion":"policy/v1","kind":"Eviction","metadata":{"name":"demo"},"deleteOptions":{"gracePeriodSeconds":7}}"#
+        #expect(await call(s, "POST", "/api/v1/namespaces/default/pods/demo/eviction", graceful).0 == 201)
+        let (_, pod) = await call(s, "GET", "/api/v1/namespaces/default/pods/demo")
+        #expect(pod["metadata"]?["deletionGracePeriodSeconds"] == .number("7"))
+        // evicting it again while it terminates is fine and changes nothing
+        #expect(await call(s, "POST", "/api/v1/namespaces/default/pods/demo/eviction", ev).0 == 201)
+        #expect(await call(s, "GET", "/api/v1/namespaces/default/pods/demo").1["metadata"]?["resourceVersion"] == pod["metadata"]?["resourceVersion"])
+        // refused: another pod's name, another kind, a missing pod, a non-pod resource
+        let other = #"{"apiVersion":"policy/v1","kind":"Eviction","metadata":{"name":"other"}}"#
+        #expect(await call(s, "POST", "/api/v1/namespaces/default/pods/demo/eviction", other).0 == 400)
+        #expect(await call(s, "POST", "/api/v1/namespaces/default/pods/demo/eviction", #"{"apiVersion":"v1","kind":"Pod"}"#).0 == 400)
+        #expect(await call(s, "POST", "/api/v1/namespaces/default/pods/nope/eviction", #"{"apiVersion":"policy/v1","kind":"Eviction","metadata":{"name":"nope"}}"#).0 == 404)
+        #expect(await call(s, "POST", "/api/v1/namespaces/default/configmaps/x/eviction", ev).0 == 404)
+    }
+
     @Test func watchFromCompactedRevisionIsExpired() async throws {
         let (s, dir) = try await makeServer()
         defer { try? FileManager.default.removeItem(atPath: dir) }
