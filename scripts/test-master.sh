@@ -170,6 +170,13 @@ check_eq "a body over 3 MiB is a 413" "413" "$(code -X POST -H 'Content-Type: ap
 check_eq "a create in a missing namespace is a 404" "404" "$(code -X POST -H 'Content-Type: application/json' -d '{"metadata":{"name":"x"}}' "$URL/api/v1/namespaces/nope/configmaps")"
 check_eq "the master still answers after all that" "ok" "$(curl -s "$URL/healthz")"
 
+# --- one autoscaler at two versions (stored at autoscaling/v2, served at v1 too) -------------------
+kubectl autoscale deployment web --cpu-percent=50 --min=1 --max=3 >/dev/null 2>&1
+check_match "kubectl autoscale (protobuf, autoscaling/v1) and kubectl get hpa's columns" "web +Deployment/web +cpu: <unknown>/50% +1 +3 +0" "$(kubectl get hpa web --no-headers 2>&1)"
+check_eq "read at autoscaling/v2: a CPU utilization metric" "Resource cpu 50" "$(kubectl get hpa web -o jsonpath='{.spec.metrics[0].type} {.spec.metrics[0].resource.name} {.spec.metrics[0].resource.target.averageUtilization}')"
+check_eq "read at autoscaling/v1: targetCPUUtilizationPercentage" "autoscaling/v1 50" "$(kubectl get horizontalpodautoscalers.v1.autoscaling web -o jsonpath='{.apiVersion} {.spec.targetCPUUtilizationPercentage}')"
+check_match "kubectl 1.20 lists it" "web +Deployment/web" "$("$K120" get hpa web --no-headers 2>&1)"
+
 # --- kubectl drain: cordon, then pods/eviction ---------------------------------------------------
 printf 'apiVersion: v1\nkind: Node\nmetadata: {name: drain-me, labels: {kubernetes.io/hostname: drain-me}}\n' | kubectl apply -f - >/dev/null
 for p in ev1 ev2; do

@@ -22,6 +22,7 @@ public struct Printer: Sendable {
         case "DaemonSet": return daemonSet
         case "StatefulSet": return statefulSet
         case "ServiceAccount": return serviceAccount
+        case "HorizontalPodAutoscaler": return autoscaler
         default: return generic
         }
     }
@@ -179,6 +180,68 @@ public struct Printer: Sendable {
 
     public static let serviceAccount = Printer(columns: [nameColumn, TableColumn("Secrets", type: "integer", "Secrets of the account."), ageColumn]) { o, now in
         [name(o), .number(String(a(o["secrets"]).count)), age(o, now)]
+    }
+
+    /// `NAME REFERENCE TARGETS MINPODS MAXPODS REPLICAS AGE`; autoscaling/v2's metrics, or v1's CPU
+    /// target (both versions print the same, as kube-apiserver prints its internal object).
+    public static let autoscaler = Printer(columns: [
+        nameColumn, TableColumn("Reference", "The scaled object."), TableColumn("Targets", "Current and target of each metric."),
+        TableColumn("MinPods", "Lower limit of replicas."), TableColumn("MaxPods", type: "integer", "Upper limit of replicas."),
+        TableColumn("Replicas", type: "integer", "Current replicas."), ageColumn,
+    ]) { o, now in
+        let ref = o["spec"]?["scaleTargetRef"]
+        let min = o["spec"]?["minReplicas"].map { String(n($0)) } ?? "<unset>"
+        return [name(o), .string("\(s(ref?["kind"]) ?? "")/\(s(ref?["name"]) ?? "")"), .string(autoscalerTargets(o)), .string(min),
+                .number(String(n(o["spec"]?["maxReplicas"]))), .number(String(n(o["status"]?["currentReplicas"]))), age(o, now)]
+    }
+
+    static func autoscalerTargets(_ o: JSON) -> String {
+        var specs = a(o["spec"]?["metrics"])
+        var current = a(o["status"]?["currentMetrics"])
+        if let t = o["spec"]?["targetCPUUtilizationPercentage"] {   // autoscaling/v1
+            specs.insert(.object([("type", .string("Resource")), ("resource", .object([("name", .string("cpu")),
+                ("target", .object([("type", .string("Utilization")), ("averageUtilization", t)]))]))]), at: 0)
+            if let c = o["status"]?["currentCPUUtilizationPercentage"] {
+                current.insert(.object([("type", .string("Resource")), ("resource", .object([("name", .string("cpu")),
+                    ("current", .object([("averageUtilization", c)]))]))]), at: 0)
+            }
+        }
+        if specs.isEmpty { return "<none>" }
+        func quantity(_ v: JSON?) -> String? {
+            switch v { case .string(let x)?: return x; case .number(let x)?: return x; default: return nil }
+        }
+        var parts: [String] = []
+        for m in specs.prefix(3) {
+            let type = s(m["type"]) ?? ""
+            let key: String
+            switch type {
+            case "Resource": key = "resource"
+            case "ContainerResource": key = "containerResource"
+            case "Pods": key = "pods"
+            case "Object": key = "object"
+            case "External": key = "external"
+            default: parts.append("<unknown>"); continue
+            }
+            let spec = m[key]
+            let cur = current.first { s($0["type"]) == type && (type == "Resource" || type == "ContainerResource" ? s($0[key]?["name"]) == s(spec?["name"]) : s($0[key]?["metric"]?["name"]) == s(spec?["metric"]?["name"])) }?[key]?["current"]
+            let target = spec?["target"]
+            let label = type == "Resource" || type == "ContainerResource" ? (s(spec?["name"]) ?? "") : (s(spec?["metric"]?["name"]) ?? "")
+            var text: String
+            switch s(target?["type"]) {
+            case "Utilization":
+                let c = cur?["averageUtilization"].map { "\(n($0))%" } ?? "<unknown>"
+                text = "\(c)/\(n(target?["averageUtilization"]))%"
+            case "AverageValue":
+                text = "\(quantity(cur?["averageValue"]) ?? "<unknown>")/\(quantity(target?["averageValue"]) ?? "<unknown>")"
+                if type == "Object" || type == "External" { text += " (avg)" }
+            default:
+                text = "\(quantity(cur?["value"]) ?? "<unknown>")/\(quantity(target?["value"]) ?? "<unknown>")"
+            }
+            parts.append("\(label): \(text)")
+        }
+        var out = parts.joined(separator: ", ")
+        if specs.count > 3 { out += " + \(specs.count - 3) more..." }
+        return out
     }
 
     public static let configMap = Printer(columns: [nameColumn, TableColumn("Data", "Number of keys."), ageColumn]) { o, now in

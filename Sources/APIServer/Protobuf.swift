@@ -54,7 +54,7 @@ enum KubeProtobuf {
             default: try r.skip(wire)
             }
         }
-        guard let schema = kinds[kind] else {
+        guard let schema = kinds[apiVersion + "/" + kind] ?? kinds[kind] else {
             throw DecodeError(message: "protobuf bodies of kind \"\(kind)\" are not decoded; send application/json")
         }
         guard let raw else { throw DecodeError(message: "protobuf envelope without an object") }
@@ -273,7 +273,13 @@ enum KubeProtobuf {
     ])
     static let rollingUpdate = Schema([1: ("maxUnavailable", .intOrString), 2: ("maxSurge", .intOrString)])
 
+    /// By kind, or by `apiVersion/kind` where versions of a kind number their fields differently.
     static let kinds: [String: Schema] = [
+        // kubectl autoscale
+        "autoscaling/v1/HorizontalPodAutoscaler": Schema([1: ("metadata", .message(objectMeta)), 2: ("spec", .message(Schema([
+            1: ("scaleTargetRef", .message(Schema([1: ("kind", .string), 2: ("name", .string), 3: ("apiVersion", .string)]))),
+            2: ("minReplicas", .intPtr), 3: ("maxReplicas", .int), 4: ("targetCPUUtilizationPercentage", .intPtr),
+        ])))]),
         "Namespace": Schema([1: ("metadata", .message(objectMeta)), 2: ("spec", .message(Schema([1: ("finalizers", .list(.string))])))]),
         "ServiceAccount": Schema([1: ("metadata", .message(objectMeta)), 3: ("imagePullSecrets", .list(.message(Schema([1: ("name", .string)])))),
                                   4: ("automountServiceAccountToken", .boolPtr)]),

@@ -178,15 +178,16 @@ public final class APIServer: Sendable {
 
     /// The stored bytes as the API object: resourceVersion set, apiVersion of the served version.
     func object(_ info: ResourceInfo, _ bytes: [UInt8], revision: Int64) throws -> JSON {
-        var o = try JSON.parse(bytes)
+        var o = Conversion.fromStorage(info, try JSON.parse(bytes))
         o.set(["metadata", "resourceVersion"], .string(String(revision)))
         o.set(["apiVersion"], .string(info.apiVersion))
         o.set(["kind"], .string(info.kind))
         return o.withTypeMetaFirst()
     }
 
-    func encode(_ obj: JSON) -> [UInt8] {
-        var o = obj
+    /// The object as stored: at the resource's storage version, without its resourceVersion.
+    func encode(_ info: ResourceInfo, _ obj: JSON) -> [UInt8] {
+        var o = Conversion.toStorage(info, obj)
         o.set(["metadata", "resourceVersion"], nil)
         return Array(o.serialized().utf8)
     }
@@ -293,7 +294,7 @@ public final class APIServer: Sendable {
         obj = obj.withTypeMetaFirst()
         if dryRun { return obj }
         do {
-            let v = try await hub.create(info.key(namespace: namespace, name: name), value: encode(obj))
+            let v = try await hub.create(info.key(namespace: namespace, name: name), value: encode(info, obj))
             return try object(info, v.value, revision: v.modRevision)
         } catch let e as StorageError {
             throw Self.statusFromStorage(e, info, name: name)
@@ -351,7 +352,7 @@ public final class APIServer: Sendable {
                     let v = try await hub.delete(key, expectedRevision: rev)
                     return try object(info, v.value, revision: v.modRevision)
                 }
-                let v = try await hub.update(key, value: encode(new), expectedRevision: rev)
+                let v = try await hub.update(key, value: encode(info, new), expectedRevision: rev)
                 return try object(info, v.value, revision: v.modRevision)
             } catch StorageError.conflict(_, _, _) where given == nil || given!.isEmpty {
                 continue
@@ -467,7 +468,7 @@ public final class APIServer: Sendable {
             if obj == old { return (old, false) }
             if dryRun { return (obj, false) }
             do {
-                let v = try await hub.update(key, value: encode(obj), expectedRevision: rev)
+                let v = try await hub.update(key, value: encode(info, obj), expectedRevision: rev)
                 if info.kind == "Namespace" { startNamespaceCleanup(name) }
                 return (try object(info, v.value, revision: v.modRevision), false)
             } catch StorageError.conflict(_, _, _) { continue } catch let e as StorageError { throw Self.statusFromStorage(e, info, name: name) }

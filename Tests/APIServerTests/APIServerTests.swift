@@ -319,3 +319,59 @@ func watchLines(_ stream: AsyncStream<[UInt8]>, count: Int) async -> [JSON] {
         #expect(t["rows"]?.arrayValue?.count == 1)
     }
 }
+
+@Suite struct ConversionTests {
+    @Test func eventsAreOneObjectAtBothVersions() async throws {
+        let (s, dir) = try await makeServer()
+        defer { try? FileManager.default.removeItem(atPath: dir) }
+        // the scheduler and controllers write events.k8s.io/v1; kubectl get events reads core/v1
+        let ev = #"{"apiVersion":"events.k8s.io/v1","kind":"Event","metadata":{"name":"e1"},"eventTime":"2026-12-03T10:00:00.000000Z","reportingController":"default-scheduler","reportingInstance":"sched-1","action":"Scheduling","reason":"FailedScheduling","note":"0/3 nodes are available","type":"Warning","regarding":{"kind":"Pod","namespace":"default","name":"p"},"series":{"count":2,"lastObservedTime":"2026-12-03T10:01:00.000000Z"}}"#
+        let (code, created) = await call(s, "POST", "/apis/events.k8s.io/v1/namespaces/default/events", ev)
+        #expect(code == 201)
+        #expect(created["note"]?.stringValue == "0/3 nodes are available" && created["message"] == nil)
+        let (_, core) = await call(s, "GET", "/api/v1/namespaces/default/events/e1")
+        #expect(core["apiVersion"]?.stringValue == "v1")
+        #expect(core["message"]?.stringValue == "0/3 nodes are available" && core["note"] == nil)
+        #expect(core["involvedObject"]?["name"]?.stringValue == "p" && core["reportingComponent"]?.stringValue == "default-scheduler")
+        #expect(core["series"]?["count"] == .number("2") && core["reason"]?.stringValue == "FailedScheduling")
+        // written at core/v1 (as kubelets do), read back at events.k8s.io/v1
+        let coreEv = #"{"apiVersion":"v1","kind":"Event","metadata":{"name":"e2"},"involvedObject":{"kind":"Pod","name":"p"},"reason":"Pulled","message":"image pulled","source":{"component":"kubelet","host":"n1"},"firstTimestamp":"2026-12-03T10:00:00Z","lastTimestamp":"2026-12-03T10:00:05Z","count":3,"type":"Normal"}"#
+        #expect(await call(s, "POST", "/api/v1/namespaces/default/events", coreEv).0 == 201)
+        let (_, ne) = await call(s, "GET", "/apis/events.k8s.io/v1/namespaces/default/events/e2")
+        #expect(ne["note"]?.stringValue == "image pulled" && ne["deprecatedCount"] == .number("3"))
+        #expect(ne["deprecatedSource"]?["host"]?.stringValue == "n1" && ne["regarding"]?["name"]?.stringValue == "p")
+        // both lists hold both, each at its own version
+        let (_, l1) = await call(s, "GET", "/api/v1/namespaces/default/events")
+        #expect((l1["items"]?.arrayValue ?? []).compactMap { $0["message"]?.stringValue }.sorted() == ["0/3 nodes are available", "image pulled"])
+        let (_, l2) = await call(s, "GET", "/apis/events.k8s.io/v1/namespaces/default/events")
+        #expect((l2["items"]?.arrayValue ?? []).compactMap { $0["note"]?.stringValue }.sorted() == ["0/3 nodes are available", "image pulled"])
+    }
+
+    @Test func autoscalersRoundTripBetweenV1AndV2() async throws {
+        let (s, dir) = try await makeServer()
+        defer { try? FileManager.default.removeItem(atPath: dir) }
+        // kubectl autoscale (1.32) creates at autoscaling/v2 with a CPU and a memory target
+        let v2 = #"{"apiVersion":"autoscaling/v2","kind":"HorizontalPodAutoscaler","metadata":{"name":"web"},"spec":{"scaleTargetRef":{"apiVersion":"apps/v1","kind":"Deployment","name":"web"},"minReplicas":2,"maxReplicas":5,"metrics":[{"type":"Resource","resource":{"name":"cpu","target":{"type":"Utilization","averageUtilization":60}}},{"type":"Resource","resource":{"name":"memory","target":{"type":"AverageValue","averageValue":"100Mi"}}}],"behavior":{"scaleDown":{"stabilizationWindowSeconds":30}}}}"#
+        #expect(await call(s, "POST", "/apis/autoscaling/v2/namespaces/default/horizontalpodautoscalers", v2).0 == 201)
+        let (_, v1) = await call(s, "GET", "/apis/autoscaling/v1/namespaces/default/horizontalpodautoscalers/web")
+        #expect(v1["apiVersion"]?.stringValue == "autoscaling/v1")
+        #expect(v1["spec"]?["targetCPUUtilizationPercentage"] == .number("60") && v1["spec"]?["metrics"] == nil)
+        #expect(v1["metadata"]?["annotations"]?[Conversion.metricsAnnotation]?.stringValue?.contains("memory") == true)
+        // a v1 client changes the CPU target; the memory metric and the behavior survive
+        var changed = v1
+        changed.set(["spec", "targetCPUUtilizationPercentage"], .int(75))
+        #expect(await call(s, "PUT", "/apis/autoscaling/v1/namespaces/default/horizontalpodautoscalers/web", changed.serialized()).0 == 200)
+        let (_, back) = await call(s, "GET", "/apis/autoscaling/v2/namespaces/default/horizontalpodautoscalers/web")
+        let metrics = back["spec"]?["metrics"]?.arrayValue ?? []
+        #expect(metrics.count == 2)
+        #expect(metrics.first?["resource"]?["target"]?["averageUtilization"] == .number("75"))
+        #expect(metrics.last?["resource"]?["name"]?.stringValue == "memory")
+        #expect(back["spec"]?["behavior"]?["scaleDown"]?["stabilizationWindowSeconds"] == .number("30"))
+        #expect(back["metadata"]?["annotations"]?[Conversion.metricsAnnotation] == nil)
+        // a v1 HPA without a target gets v2's default of 80% CPU
+        let bare = #"{"apiVersion":"autoscaling/v1","kind":"HorizontalPodAutoscaler","metadata":{"name":"bare"},"spec":{"scaleTargetRef":{"apiVersion":"apps/v1","kind":"Deployment","name":"web"},"maxReplicas":3}}"#
+        #expect(await call(s, "POST", "/apis/autoscaling/v1/namespaces/default/horizontalpodautoscalers", bare).0 == 201)
+        let (_, bare2) = await call(s, "GET", "/apis/autoscaling/v2/namespaces/default/horizontalpodautoscalers/bare")
+        #expect(bare2["spec"]?["metrics"]?.arrayValue?.first?["resource"]?["target"]?["averageUtilization"] == .number("80"))
+    }
+}

@@ -15,6 +15,9 @@ enum Captured {
     static let job = "6b3873000a0f0a0862617463682f763112034a6f621284010a120a026a3112001a0022002a00320038004200126432620a100a0012001a0022002a00320038004200124e122b0a026a31120762757379626f781a046563686f1a0268692a0042006a007200800100880100900100a201001a054e65766572320042004a0052005800600068008201008a01009a0100c201001a082000280030003a001a002200"
     static let cronJob = "6b3873000a130a0862617463682f7631120743726f6e4a6f6212a8010a120a02636a12001a0022002a00320038004200128f010a0b2a2f35202a202a202a202a1a002a7e0a120a02636a12001a0022002a00320038004200126832660a100a0012001a0022002a003200380042001252122b0a02636a120762757379626f781a046563686f1a0268692a0042006a007200800100880100900100a201001a094f6e4661696c757265320042004a0052005800600068008201008a01009a0100c201001a001a002200"
 
+    /// `kubectl autoscale deploy web --cpu-percent=50 --min=1 --max=3` (autoscaling/v1)
+    static let autoscaler = "6b3873000a290a0e6175746f7363616c696e672f76311217486f72697a6f6e74616c506f644175746f7363616c6572123f0a130a0377656212001a0022002a0032003800420012220a1a0a0a4465706c6f796d656e7412037765621a07617070732f76311001180320321a04180020001a002200"
+
     static func bytes(_ hex: String) -> [UInt8] {
         var out: [UInt8] = []
         var i = hex.startIndex
@@ -57,6 +60,9 @@ func envelope(_ apiVersion: String, _ kind: String, _ raw: [UInt8]) -> [UInt8] {
         let cron = try KubeProtobuf.decode(Captured.bytes(Captured.cronJob))
         #expect(cron["spec"]?["schedule"] == .string("*/5 * * * *"))
         #expect(cron["spec"]?["jobTemplate"]?["spec"]?["template"]?["spec"]?["restartPolicy"] == .string("OnFailure"))
+        let hpa = try KubeProtobuf.decode(Captured.bytes(Captured.autoscaler))
+        #expect(hpa["apiVersion"] == .string("autoscaling/v1"))
+        #expect(hpa["spec"]?.serialized() == #"{"scaleTargetRef":{"kind":"Deployment","name":"web","apiVersion":"apps/v1"},"minReplicas":1,"maxReplicas":3,"targetCPUUtilizationPercentage":50}"#)
     }
 
     /// The other side: truncated, overlong, lying lengths, undescribed fields with values,
