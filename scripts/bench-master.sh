@@ -17,7 +17,7 @@ command -v etcd >/dev/null || { echo "bench-master: needs etcd (apt-get install 
 T=$(mktemp -d /tmp/swiftlet-bench-master.XXXXXX)
 PIDS=()
 cleanup() {
-  for p in "${PIDS[@]}"; do kill "$p" 2>/dev/null && wait "$p" 2>/dev/null; done
+  for p in "${PIDS[@]}"; do kill "$p" 2>/dev/null; wait "$p" 2>/dev/null || true; done
   rm -rf "$T"
 }
 trap cleanup EXIT
@@ -41,7 +41,9 @@ start etcd 16482 --etcd-servers $EP
 
 rps() { awk '/Requests per second/ {print $4}'; }
 p50() { awk '/^ +50%/ {print $2}'; }
-fails() { awk '/^(Failed requests|Non-2xx responses)/ {s += $NF} END {print s + 0}'; }
+# failures: connect/receive errors, exceptions and non-2xx answers (not "Length": every new
+# object's resourceVersion makes the bodies differ in length)
+fails() { awk '/Connect: [0-9]+, Receive/ {gsub(/[(),]/, ""); s += $2 + $4 + $8} /^Non-2xx responses/ {s += $NF} END {print s + 0}'; }
 run_ab() { # LABEL ab-args... -> "rps p50 failures"
   local out
   out=$(ab -q -k "$@" 2>&1)

@@ -168,6 +168,20 @@ check_eq "malformed JSON is a 400" "400" "$(code -X POST -H 'Content-Type: appli
 head -c 4194304 /dev/zero | tr '\0' 'a' >"$WORK/big"
 check_eq "a body over 3 MiB is a 413" "413" "$(code -X POST -H 'Content-Type: application/json' --data-binary @"$WORK/big" "$URL/api/v1/namespaces/default/configmaps")"
 check_eq "a create in a missing namespace is a 404" "404" "$(code -X POST -H 'Content-Type: application/json' -d '{"metadata":{"name":"x"}}' "$URL/api/v1/namespaces/nope/configmaps")"
+OUT=$(python3 - "${URL#http://}" <<'PY'
+import socket, sys
+host, port = sys.argv[1].rsplit(":", 1)
+s = socket.create_connection((host, int(port))); s.settimeout(10)
+s.sendall(b"GET /healthz HTTP/1.0\r\nHost: x\r\n\r\n")
+data = b""
+while True:
+    d = s.recv(65536)
+    if not d: break
+    data += d
+print(data.split(b"\r\n")[0].decode(), "closed", data.endswith(b"ok"))
+PY
+)
+check_eq "an HTTP/1.0 request gets its answer and the connection closed (as ab expects)" "HTTP/1.1 200 OK closed True" "$OUT"
 check_eq "the master still answers after all that" "ok" "$(curl -s "$URL/healthz")"
 
 # --- one autoscaler at two versions (stored at autoscaling/v2, served at v1 too) -------------------

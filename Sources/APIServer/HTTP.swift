@@ -4,6 +4,7 @@ import LinuxSystem
 import Logging
 import HTTPTypes
 import NIOCore
+import NIOHTTP1
 
 /// The API server on the wire: Hummingbird 2 (HTTP/1.1; chunked, flushed-per-event bodies for
 /// watches) in front of `APIServer.handle`, with a request log line per call.
@@ -56,9 +57,61 @@ public enum MasterHTTP {
     public static func run(server: APIServer, host: String, port: Int, logger: Logger, onReady: @escaping @Sendable (Int) async -> Void) async throws {
         let app = Application(
             responder: APIResponder(server: server, logger: logger),
+            server: .http1(configuration: .init(additionalChannelHandlers: [HTTP10Close.Installer()])),
             configuration: .init(address: .hostname(host, port: port), serverName: nil),
             onServerRunning: { channel in await onReady(channel.localAddress?.port ?? port) },
             logger: logger)
         try await app.runService(gracefulShutdownSignals: [])
+    }
+}
+
+/// HTTP/1.0 without `Connection: keep-alive` means one request per connection (RFC 1945; Go's
+/// server and ab rely on it). The HTTP types Hummingbird hands on have no version, so the request
+/// head is marked `Connection: close` while it still has one: right after NIO's HTTP/1 decoder.
+final class HTTP10Close: ChannelDuplexHandler, RemovableChannelHandler {
+    typealias InboundIn = HTTPServerRequestPart
+    typealias InboundOut = HTTPServerRequestPart
+    typealias OutboundIn = HTTPServerResponsePart
+    typealias OutboundOut = HTTPServerResponsePart
+
+    /// Per request in flight: an HTTP/1.0 client that asked to keep the connection, which it
+    /// does only when the response says `Connection: keep-alive`.
+    var keepAlive10: [Bool] = []
+
+    func channelRead(context: ChannelHandlerContext, data: NIOAny) {
+        var part = unwrapInboundIn(data)
+        if case .head(var head) = part {
+            let is10 = head.version.major == 1 && head.version.minor == 0
+            if is10 && !head.isKeepAlive {
+                head.headers.replaceOrAdd(name: "connection", value: "close")
+                part = .head(head)
+            }
+            keepAlive10.append(is10 && head.isKeepAlive)
+        }
+        context.fireChannelRead(wrapInboundOut(part))
+    }
+
+    func write(context: ChannelHandlerContext, data: NIOAny, promise: EventLoopPromise<Void>?) {
+        var part = unwrapOutboundIn(data)
+        if case .head(var head) = part, !keepAlive10.isEmpty {
+            if keepAlive10.removeFirst() {
+                head.headers.replaceOrAdd(name: "connection", value: "keep-alive")
+                part = .head(head)
+            }
+        }
+        context.write(wrapOutboundOut(part), promise: promise)
+    }
+
+    /// Hummingbird adds its extra handlers after its HTTP types codec; this one puts the real
+    /// handler behind the decoder and takes itself out.
+    final class Installer: ChannelInboundHandler, RemovableChannelHandler {
+        typealias InboundIn = Never
+        func handlerAdded(context: ChannelHandlerContext) {
+            let ops = context.pipeline.syncOperations
+            if let decoder = try? ops.handler(type: ByteToMessageHandler<HTTPRequestDecoder>.self) {
+                try? ops.addHandler(HTTP10Close(), position: .after(decoder))
+            }
+            context.pipeline.syncOperations.removeHandler(context: context, promise: nil)
+        }
     }
 }
