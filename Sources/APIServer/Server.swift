@@ -272,7 +272,9 @@ public final class APIServer: Sendable {
             obj.set(["metadata", "namespace"], nil)
         }
         var name = obj["metadata"]?["name"]?.stringValue ?? ""
+        var generated: String?
         if name.isEmpty, let gen = obj["metadata"]?["generateName"]?.stringValue, !gen.isEmpty {
+            generated = gen
             name = gen + String((0..<5).map { _ in Self.nameChars.randomElement()! })
             obj.set(["metadata", "name"], .string(name))
         }
@@ -293,12 +295,19 @@ public final class APIServer: Sendable {
         }
         obj = obj.withTypeMetaFirst()
         if dryRun { return obj }
-        do {
-            let v = try await hub.create(info.key(namespace: namespace, name: name), value: encode(info, obj))
-            return try object(info, v.value, revision: v.modRevision)
-        } catch let e as StorageError {
-            throw Self.statusFromStorage(e, info, name: name)
+        // a generated name that is taken gets another suffix (kube-apiserver 1.32 retries 7 times)
+        for attempt in 0...7 {
+            do {
+                let v = try await hub.create(info.key(namespace: namespace, name: name), value: encode(info, obj))
+                return try object(info, v.value, revision: v.modRevision)
+            } catch StorageError.keyExists(_) where generated != nil && attempt < 7 {
+                name = generated! + String((0..<5).map { _ in Self.nameChars.randomElement()! })
+                obj.set(["metadata", "name"], .string(name))
+            } catch let e as StorageError {
+                throw Self.statusFromStorage(e, info, name: name)
+            }
         }
+        throw APIStatus.alreadyExists(resource: info.resource, group: info.group, name: name)
     }
 
     /// Read-modify-write with optimistic concurrency: `change` gets the current object and
