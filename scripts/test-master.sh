@@ -216,6 +216,17 @@ check_eq "after SIGKILL the data and resourceVersions are there" "$rv1" "$(kubec
 kubectl patch cm settings -p '{"data":{"mode":"after"}}' >/dev/null
 rv2=$(kubectl get cm settings -o jsonpath='{.metadata.resourceVersion}')
 [ "$rv2" -gt "$rv1" ] && ok "resourceVersions keep growing after a restart" || not_ok "resourceVersions keep growing after a restart" "$rv1 then $rv2"
+cat >"$WORK/resume.py" <<'EOF'
+import sys
+from kubernetes import client, config, watch
+config.load_kube_config(sys.argv[1])
+v1 = client.CoreV1Api()
+w = watch.Watch()
+for ev in w.stream(v1.list_namespaced_config_map, "default", resource_version=sys.argv[2], field_selector="metadata.name=settings", timeout_seconds=10):
+    print(ev["type"], ev["object"].metadata.resource_version, ev["object"].data.get("mode"))
+    w.stop()
+EOF
+check_eq "a watch from a resourceVersion taken before the SIGKILL resumes with the write made after the restart (Python client)" "MODIFIED $rv2 after" "$("$PY" "$WORK/resume.py" "$KUBECONFIG" "$rv1" 2>&1 | tail -1)"
 stop_master
 
 # --- etcd: two masters share one etcd (Debian's etcd-server 3.4, its default ports) ----------------
