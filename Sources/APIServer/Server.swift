@@ -244,6 +244,11 @@ public final class APIServer: Sendable {
 
     static let nameChars = Array("bcdfghjklmnpqrstvwxz2456789")
 
+    /// `generateName` plus kube-apiserver's five random characters.
+    static func generatedName(_ prefix: String) -> String {
+        prefix + String((0..<5).map { _ in nameChars.randomElement()! })
+    }
+
     func checkNamespace(_ info: ResourceInfo, _ namespace: String?) async throws {
         guard info.namespaced, let ns = namespace else { return }
         let nsInfo = registry.lookup(group: "", version: "v1", resource: "namespaces")!
@@ -275,7 +280,7 @@ public final class APIServer: Sendable {
         var generated: String?
         if name.isEmpty, let gen = obj["metadata"]?["generateName"]?.stringValue, !gen.isEmpty {
             generated = gen
-            name = gen + String((0..<5).map { _ in Self.nameChars.randomElement()! })
+            name = Self.generatedName(gen)
             obj.set(["metadata", "name"], .string(name))
         }
         try await checkNamespace(info, namespace)
@@ -301,7 +306,7 @@ public final class APIServer: Sendable {
                 let v = try await hub.create(info.key(namespace: namespace, name: name), value: encode(info, obj))
                 return try object(info, v.value, revision: v.modRevision)
             } catch StorageError.keyExists(_) where generated != nil && attempt < 7 {
-                name = generated! + String((0..<5).map { _ in Self.nameChars.randomElement()! })
+                name = Self.generatedName(generated!)
                 obj.set(["metadata", "name"], .string(name))
             } catch let e as StorageError {
                 throw Self.statusFromStorage(e, info, name: name)
@@ -543,7 +548,7 @@ public final class APIServer: Sendable {
         if let en = e["metadata"]?["name"]?.stringValue, en != name {
             throw APIStatus.badRequest("name in URL does not match name in Eviction object")
         }
-        var opts = e["deleteOptions"] ?? .object([])
+        let opts = e["deleteOptions"] ?? .object([])
         if case .object = opts {} else { throw APIStatus.badRequest("eviction: deleteOptions must be an object") }
         let (pod, _) = try await get(info, namespace: namespace, name: name)
         if pod["metadata"]?["deletionTimestamp"] == nil {

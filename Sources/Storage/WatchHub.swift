@@ -229,10 +229,4 @@ public actor WatchHub {
     func remove(_ id: Int) { watchers[id] = nil }
 
     public var watcherCount: Int { watchers.count }
-
-    /// The oldest revision a watch may resume after (minus one), in feed mode the ring's floor.
-    public func oldestWatchable() async throws -> Int64 {
-        if log == nil { return floor + 1 }
-        return try await store.oldestRetainedRevision()
-    }
 }
