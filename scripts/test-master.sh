@@ -107,6 +107,30 @@ check_match "an invalid pod is refused with the field" 'spec.containers\[0\].ima
   "$(printf '{"apiVersion":"v1","kind":"Pod","metadata":{"name":"bad"},"spec":{"containers":[{"name":"c"}]}}' | kubectl create -f - 2>&1)"
 check_match "and nothing was created" "NotFound" "$(kubectl get pod bad 2>&1)"
 
+# unknown fields: kubectl sends fieldValidation=Strict (it finds the parameter in /openapi/v3), other clients get Warn
+cat >"$WORK/typo.yaml" <<'EOF'
+apiVersion: v1
+kind: Pod
+metadata: {name: typo}
+spec:
+  containers:
+  - {name: c, image: busybox, imagePullPolicyy: Always}
+EOF
+check_match "kubectl create refuses an unknown field, naming its path" 'strict decoding error: unknown field "spec.containers\[0\].imagePullPolicyy"' "$(kubectl create -f "$WORK/typo.yaml" 2>&1)"
+check_match "so does kubectl apply --server-side" 'unknown field "spec.containers\[0\].imagePullPolicyy"' "$(kubectl apply --server-side -f "$WORK/typo.yaml" 2>&1)"
+check_match "and nothing was created" "NotFound" "$(kubectl get pod typo 2>&1)"
+check_match "kubectl create --validate=warn creates it with a warning" 'Warning: unknown field "spec.containers\[0\].imagePullPolicyy".*pod/typo created' "$(kubectl create --validate=warn -f "$WORK/typo.yaml" 2>&1 | tr '\n' ' ')"
+check_eq "without the unknown field" "" "$(kubectl get pod typo -o json | grep imagePullPolicyy)"
+check_match "kubectl 1.20 (no fieldValidation) gets the server default, Warn" 'Warning: unknown field.*pod/typo2 created' "$(sed 's/name: typo/name: typo2/' "$WORK/typo.yaml" | "$K120" create -f - 2>&1 | tr '\n' ' ')"
+kubectl delete pod typo typo2 --wait=false >/dev/null 2>&1
+
+# kubectl explain walks /openapi/v3
+OUT=$(kubectl explain pod.spec.containers 2>&1)
+check_match "kubectl explain pod.spec.containers" 'FIELD: containers <\[\]Container>' "$OUT"
+check_match "lists the container's fields, required ones marked" 'name[[:space:]]+<string> -required-' "$OUT"
+check_match "kubectl explain deployment.spec.strategy.rollingUpdate" 'maxSurge[[:space:]]+<Object>' "$(kubectl explain deployment.spec.strategy.rollingUpdate 2>&1)"
+check_match "kubectl explain hpa (autoscaling/v2)" 'VERSION: +v2' "$(kubectl explain hpa 2>&1)"
+
 # kubectl get -w: the watch sees a change made by another client
 ( kubectl get cm settings -w --output-watch-events -o json >"$WORK/watch.out" 2>&1 & echo $! >"$WORK/watch.pid" )
 # the change is made once the watch holds the object (under load kubectl can take seconds to start)

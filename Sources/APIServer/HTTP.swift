@@ -33,7 +33,7 @@ public struct APIResponder: HTTPResponder {
         let res = await server.handle(req)
         var out = HTTPFields()
         for (k, v) in res.headers { if let n = HTTPField.Name(k) { out.append(HTTPField(name: n, value: v)) } }
-        out.append(HTTPField(name: .cacheControl, value: "no-cache, private"))
+        if out[.cacheControl] == nil { out.append(HTTPField(name: .cacheControl, value: "no-cache, private")) }
         let status = HTTPResponse.Status(code: res.status)
         let elapsed = ContinuousClock.now - start
         let ms = Double(elapsed.components.attoseconds) / 1e15 + Double(elapsed.components.seconds) * 1000

@@ -114,6 +114,17 @@ public struct APIResponse: Sendable {
 
     static func error(_ s: APIStatus) -> APIResponse { json(s.code, s.json) }
 
+    /// One RFC 7234 `Warning: 299 - "…"` header per message, as kube-apiserver sends them.
+    func warning(_ messages: [String]) -> APIResponse {
+        var r = self
+        for m in messages {
+            var text = ""
+            for c in m { if c == "\"" || c == "\\" { text.append("\\") }; text.append(c) }
+            r.headers.append(("Warning", "299 - \"" + text + "\""))
+        }
+        return r
+    }
+
     public var bodyJSON: JSON? { try? JSON.parse(body) }
 }
 

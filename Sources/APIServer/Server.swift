@@ -22,12 +22,14 @@ public final class APIServer: Sendable {
     public let store: any RevisionedStore
     public let hub: WatchHub
     let serverAddress: String
+    let openAPIDocuments: OpenAPIDocuments
 
     public init(store: any RevisionedStore, hub: WatchHub, registry: ResourceRegistry = .standard, serverAddress: String) {
         self.store = store
         self.hub = hub
         self.registry = registry
         self.serverAddress = serverAddress
+        self.openAPIDocuments = OpenAPIDocuments(registry: registry)
     }
 
     /// The namespaces every cluster has.
@@ -68,12 +70,7 @@ public final class APIServer: Sendable {
             _ = try await store.currentRevision()
             return APIResponse(status: 200, headers: [("Content-Type", "text/plain; charset=utf-8")], body: Array("ok".utf8))
         case "openapi":
-            if segs.count == 2 && segs[1] == "v2" {
-                // An empty gnostic Document: kubectl validates nothing client-side and falls back
-                // to its compiled-in patch strategies (the server validates).
-                return APIResponse(status: 200, headers: [("Content-Type", "application/octet-stream")])
-            }
-            throw APIStatus.unknownResource
+            return try openAPI(segs, req)
         case "api" where segs.count == 1:
             if accept.contains("as=APIGroupDiscoveryList") { return aggregated(legacy: true, accept: accept) }
             return .json(200, Discovery.apiVersions(serverAddress: serverAddress))
@@ -95,6 +92,28 @@ public final class APIServer: Sendable {
         default:
             throw APIStatus.unknownResource
         }
+    }
+
+    /// `/openapi/v2`: kubectl (1.20 and 1.32) asks for the gnostic protobuf, and gets an empty one — a
+    /// valid empty Document, so client-side validation and apply's patch computation fall back to what
+    /// kubectl has compiled in (the server validates); JSON when asked for JSON. `/openapi/v3`: the index
+    /// (text/plain, as kube-apiserver serves it) and one document per group version.
+    func openAPI(_ segs: [String], _ req: APIRequest) throws -> APIResponse {
+        let accept = req.header("accept") ?? ""
+        if segs.count == 2 && segs[1] == "v2" {
+            if accept.contains("application/json") && !accept.contains("protobuf") {
+                return APIResponse(status: 200, headers: [("Content-Type", "application/json")], body: openAPIDocuments.v2)
+            }
+            return APIResponse(status: 200, headers: [("Content-Type", "application/octet-stream")])
+        }
+        guard segs.count >= 2, segs[1] == "v3" else { throw APIStatus.unknownResource }
+        if segs.count == 2 {
+            return APIResponse(status: 200, headers: [("Content-Type", "text/plain; charset=utf-8")], body: openAPIDocuments.v3Index)
+        }
+        guard let doc = openAPIDocuments.v3[segs[2...].joined(separator: "/")] else { throw APIStatus.unknownResource }
+        let immutable = req.q("hash") == doc.hash
+        return APIResponse(status: 200, headers: [("Content-Type", "application/json"), ("Etag", "\"\(doc.hash)\""),
+                                                  ("Cache-Control", immutable ? "public, immutable" : "no-cache, private")], body: doc.body)
     }
 
     func aggregated(legacy: Bool, accept: String) -> APIResponse {
@@ -134,9 +153,10 @@ public final class APIServer: Sendable {
             throw APIStatus(code: 503, reason: "ServiceUnavailable", message: "pods \"\(n)\": the API server does not proxy to node agents yet", hasDetails: false)
         case ("POST", nil, nil):
             guard info.namespaced == false || namespace != nil else { throw APIStatus.methodNotAllowed }
-            let obj = try decodeObject(req, info)
+            var warnings: [String] = []
+            let obj = try checkFields(decodeObject(req, info), info, req, warnings: &warnings)
             let created = try await create(info, namespace: namespace, obj, manager: req.fieldManager, dryRun: req.dryRun)
-            return .json(201, created)
+            return .json(201, created).warning(warnings)
         case ("POST", let n?, "binding"):
             return try await bind(info, namespace: namespace, name: n, req)
         case ("POST", let n?, "eviction"):
@@ -144,13 +164,16 @@ public final class APIServer: Sendable {
         case (_, let n?, "scale") where info.subresource("scale") != nil:
             return try await scale(info, namespace: namespace, name: n, req)
         case ("PUT", let n?, let s) where s == nil || s == "status" || s == "finalize":
-            let obj = try decodeObject(req, info)
+            var warnings: [String] = []
+            let obj = try checkFields(decodeObject(req, info), info, req, warnings: &warnings)
             if let bn = obj["metadata"]?["name"]?.stringValue, bn != n {
                 throw APIStatus.badRequest("the name of the object (\(bn)) does not match the name on the URL (\(n))")
             }
-            return .json(200, try await update(info, namespace: namespace, name: n, sub: s, manager: req.fieldManager, dryRun: req.dryRun) { _ in obj })
+            return .json(200, try await update(info, namespace: namespace, name: n, sub: s, manager: req.fieldManager, dryRun: req.dryRun) { _ in obj }).warning(warnings)
         case ("PATCH", let n?, let s) where s == nil || s == "status":
-            return .json(200, try await patch(info, namespace: namespace, name: n, sub: s, req))
+            var warnings: [String] = []
+            let patched = try await patch(info, namespace: namespace, name: n, sub: s, req, warnings: &warnings)
+            return .json(200, patched).warning(warnings)
         case ("DELETE", let n?, nil):
             let opts = req.body.isEmpty ? JSON.object([]) : try Body.decode(req, kindForErrors: "DeleteOptions")
             let (obj, _) = try await delete(info, namespace: namespace, name: n, options: opts, dryRun: req.dryRun)
@@ -220,7 +243,8 @@ public final class APIServer: Sendable {
         if let v = obj["apiVersion"]?.stringValue, v != info.apiVersion {
             throw APIStatus.badRequest("\(info.kind) in version \"\(v)\" cannot be handled as a \(info.kind): the endpoint serves \(info.apiVersion)")
         }
-        if req.q("fieldValidation") == "Strict", let dup = Self.duplicateField(obj, path: "") {
+        if req.q("fieldValidation") == "Strict", APISchema.builtIn.root(apiVersion: info.apiVersion, kind: info.kind) == nil,
+           let dup = Self.duplicateField(obj, path: "") {
             throw APIStatus.badRequest("\(info.kind) in version \"\(info.version)\" cannot be handled as a \(info.kind): strict decoding error: duplicate field \"\(dup)\"")
         }
         return obj
@@ -240,6 +264,24 @@ public final class APIServer: Sendable {
         default: break
         }
         return nil
+    }
+
+    /// `fieldValidation` (kube-apiserver's default is Warn): fields the schema does not know and repeated
+    /// fields are refused under Strict; under Warn and Ignore they are dropped (the last of repeated
+    /// ones kept), Warn saying so in one `Warning` header each.
+    func checkFields(_ obj: JSON, _ info: ResourceInfo, _ req: APIRequest, warnings: inout [String]) throws -> JSON {
+        let mode = req.q("fieldValidation") ?? "Warn"
+        guard ["Strict", "Warn", "Ignore"].contains(mode) else {
+            throw APIStatus.badRequest("fieldValidation: Unsupported value: \"\(mode)\": supported values: \"Ignore\", \"Strict\", \"Warn\"")
+        }
+        guard let root = APISchema.builtIn.root(apiVersion: info.apiVersion, kind: info.kind) else { return obj }
+        let checked = APISchema.builtIn.prune(obj, root: root)
+        if mode == "Ignore" || checked.problems.isEmpty { return checked.object }
+        if mode == "Strict" {
+            throw APIStatus.badRequest("\(info.kind) in version \"\(info.version)\" cannot be handled as a \(info.kind): strict decoding error: " + checked.problems.joined(separator: ", "))
+        }
+        warnings += checked.problems
+        return checked.object
     }
 
     static let nameChars = Array("bcdfghjklmnpqrstvwxz2456789")
@@ -377,7 +419,7 @@ public final class APIServer: Sendable {
         throw APIStatus.conflict(resource: info.resource, group: info.group, name: name)
     }
 
-    func patch(_ info: ResourceInfo, namespace: String?, name: String, sub: String?, _ req: APIRequest) async throws -> JSON {
+    func patch(_ info: ResourceInfo, namespace: String?, name: String, sub: String?, _ req: APIRequest, warnings: inout [String]) async throws -> JSON {
         let ct = req.contentType
         let kinds = ["application/json-patch+json", "application/merge-patch+json", "application/strategic-merge-patch+json", "application/apply-patch+yaml"]
         guard kinds.contains(ct) else {
@@ -386,27 +428,33 @@ public final class APIServer: Sendable {
         }
         let patch = try Body.decode(req, kindForErrors: info.kind)
         if ct == "application/apply-patch+yaml" {
-            return try await apply(info, namespace: namespace, name: name, sub: sub, patch, req)
+            return try await apply(info, namespace: namespace, name: name, sub: sub, checkFields(patch, info, req, warnings: &warnings), req)
         }
-        return try await update(info, namespace: namespace, name: name, sub: sub, manager: req.fieldManager, dryRun: req.dryRun) { old in
+        var found: [String] = []
+        let result = try await update(info, namespace: namespace, name: name, sub: sub, manager: req.fieldManager, dryRun: req.dryRun) { old in
             var base = old
             base.set(["metadata", "resourceVersion"], nil)  // only a resourceVersion in the patch is a precondition
+            let patched: JSON
             do {
                 switch ct {
                 case "application/json-patch+json":
                     var o = old
                     o = try JSONPatch.apply(patch, to: o)
                     if o["metadata"]?["resourceVersion"] == old["metadata"]?["resourceVersion"] { o.set(["metadata", "resourceVersion"], nil) }
-                    return o
+                    patched = o
                 case "application/merge-patch+json":
-                    return MergePatch.apply(patch, to: base)
+                    patched = MergePatch.apply(patch, to: base)
                 default:
-                    return try StrategicMergePatch.apply(patch, to: base, schema: info.patchSchema)
+                    patched = try StrategicMergePatch.apply(patch, to: base, schema: info.patchSchema)
                 }
             } catch let e as PatchError {
                 throw APIStatus(code: 422, reason: "Invalid", message: e.message, hasDetails: false)
             }
+            found = []  // a retried write reports its last attempt only
+            return try checkFields(patched, info, req, warnings: &found)
         }
+        warnings += found
+        return result
     }
 
     /// Server-side apply: create from the configuration, or merge it into the live object
