@@ -13,10 +13,12 @@ check_eq() {
 }
 # check_match NAME REGEX ACTUAL
 check_match() {
-  if printf '%s' "$3" | grep -Eq -- "$2"; then ok "$1"; else not_ok "$1" "[$3] does not match /$2/"; fi
+  # a here-string, not a pipe: grep -q stops at the first match and, under pipefail, the writer's
+  # SIGPIPE would turn a match in a long text into a failure
+  if grep -Eq -- "$2" <<<"$3"; then ok "$1"; else not_ok "$1" "[$3] does not match /$2/"; fi
 }
 check_nomatch() {
-  if printf '%s' "$3" | grep -Eq -- "$2"; then not_ok "$1" "[$3] matches /$2/"; else ok "$1"; fi
+  if grep -Eq -- "$2" <<<"$3"; then not_ok "$1" "[$3] matches /$2/"; else ok "$1"; fi
 }
 
 summary() {

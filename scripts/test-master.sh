@@ -208,6 +208,13 @@ PY
 check_eq "an HTTP/1.0 request gets its answer and the connection closed (as ab expects)" "HTTP/1.1 200 OK closed True" "$OUT"
 check_eq "the master still answers after all that" "ok" "$(curl -s "$URL/healthz")"
 
+# /metrics on the default master (SQLite): kube-apiserver's metric names, counted for real
+M=$(kubectl get --raw /metrics 2>&1)
+check_match "kubectl get --raw /metrics: apiserver_request_total by verb and resource" 'apiserver_request_total\{code="201",.*resource="configmaps",scope="namespace",.*verb="POST",version="v1"\} [1-9]' "$M"
+check_match "apiserver_request_duration_seconds histogram" 'apiserver_request_duration_seconds_bucket\{.*resource="deployments".*le="0.005"\}' "$M"
+check_eq "apiserver_storage_objects counts what is stored" "$(kubectl get cm -A --no-headers | wc -l)" "$(printf '%s\n' "$M" | sed -n 's/^apiserver_storage_objects{resource="configmaps"} \([0-9]*\).*/\1/p')"
+check_match "the store's latency (SQLite)" 'sqlite_request_duration_seconds_count\{operation="create",type="configmaps"\} [1-9]' "$M"
+
 # --- one autoscaler at two versions (stored at autoscaling/v2, served at v1 too) -------------------
 kubectl autoscale deployment web --cpu-percent=50 --min=1 --max=3 >/dev/null 2>&1
 check_match "kubectl autoscale (protobuf, autoscaling/v1) and kubectl get hpa's columns" "web +Deployment/web +cpu: <unknown>/50% +1 +3 +0" "$(kubectl get hpa web --no-headers 2>&1)"
@@ -285,6 +292,7 @@ check_eq "both masters bootstrapped the namespaces once" "default kube-node-leas
 kubectl --kubeconfig "$KA" create configmap shared --from-literal=k=v >/dev/null
 check_eq "a configmap created through A is read through B" "v" "$(kubectl --kubeconfig "$KB" get cm shared -o jsonpath='{.data.k}')"
 check_eq "it is an etcd key in kube-apiserver's layout" "1" "$(etcd_count /registry/configmaps/default/shared)"
+check_match "an etcd master's /metrics has etcd_request_duration_seconds" 'etcd_request_duration_seconds_count\{operation="create",type="configmaps"\} [1-9]' "$(kubectl --kubeconfig "$KA" get --raw /metrics 2>&1)"
 kubectl --kubeconfig "$KB" get cm -w --output-watch-events >"$WORK/ewatch" 2>&1 &
 EW=$!
 for _ in $(seq 100); do grep -q " shared " "$WORK/ewatch" && break; sleep 0.1; done

@@ -23,6 +23,7 @@ public final class APIServer: Sendable {
     public let hub: WatchHub
     let serverAddress: String
     let openAPIDocuments: OpenAPIDocuments
+    public let metrics: MasterMetrics
 
     public init(store: any RevisionedStore, hub: WatchHub, registry: ResourceRegistry = .standard, serverAddress: String) {
         self.store = store
@@ -30,6 +31,27 @@ public final class APIServer: Sendable {
         self.registry = registry
         self.serverAddress = serverAddress
         self.openAPIDocuments = OpenAPIDocuments(registry: registry)
+        self.metrics = MasterMetrics(storageBackend: store is any ChangeFeedStore ? "etcd" : "sqlite")
+    }
+
+    /// One store call, timed into the storage latency metric.
+    func timed<T>(_ operation: String, _ info: ResourceInfo, _ call: () async throws -> T) async rethrows -> T {
+        let start = ContinuousClock.now
+        defer { metrics.observeStorage(operation: operation, type: info.qualifiedName, elapsed: ContinuousClock.now - start) }
+        return try await call()
+    }
+
+    /// Request metrics for one answered request (the front end calls this).
+    public func observe(_ req: APIRequest, status: Int, elapsed: Duration) {
+        metrics.observe(RequestClass(req, registry: registry), code: status, elapsed: elapsed)
+    }
+
+    /// `/metrics`: the object counts are taken from the store now, one count per stored resource.
+    func metricsResponse() async throws -> APIResponse {
+        for info in registry.storedOnce where info.kind != "Binding" {
+            metrics.setStoredObjects(resource: info.qualifiedName, count: try await store.count(prefix: info.prefix(namespace: nil)))
+        }
+        return APIResponse(status: 200, headers: [("Content-Type", "text/plain; version=0.0.4; charset=utf-8")], body: metrics.exposition())
     }
 
     /// The namespaces every cluster has.
@@ -49,6 +71,13 @@ public final class APIServer: Sendable {
     // MARK: routing
 
     public func handle(_ req: APIRequest) async -> APIResponse {
+        let start = ContinuousClock.now
+        let res = await answer(req)
+        observe(req, status: res.status, elapsed: ContinuousClock.now - start)
+        return res
+    }
+
+    func answer(_ req: APIRequest) async -> APIResponse {
         do {
             return try await route(req)
         } catch let s as APIStatus {
@@ -71,6 +100,8 @@ public final class APIServer: Sendable {
             return APIResponse(status: 200, headers: [("Content-Type", "text/plain; charset=utf-8")], body: Array("ok".utf8))
         case "openapi":
             return try openAPI(segs, req)
+        case "metrics" where segs.count == 1:
+            return try await metricsResponse()
         case "api" where segs.count == 1:
             if accept.contains("as=APIGroupDiscoveryList") { return aggregated(legacy: true, accept: accept) }
             return .json(200, Discovery.apiVersions(serverAddress: serverAddress))
@@ -216,7 +247,7 @@ public final class APIServer: Sendable {
     }
 
     func get(_ info: ResourceInfo, namespace: String?, name: String) async throws -> (JSON, Int64) {
-        guard let v = try await store.get(info.key(namespace: namespace, name: name)) else {
+        guard let v = try await timed("get", info, { try await store.get(info.key(namespace: namespace, name: name)) }) else {
             throw APIStatus.notFound(resource: info.resource, group: info.group, name: name)
         }
         return (try object(info, v.value, revision: v.modRevision), v.modRevision)
@@ -345,7 +376,7 @@ public final class APIServer: Sendable {
         // a generated name that is taken gets another suffix (kube-apiserver 1.32 retries 7 times)
         for attempt in 0...7 {
             do {
-                let v = try await hub.create(info.key(namespace: namespace, name: name), value: encode(info, obj))
+                let v = try await timed("create", info) { try await hub.create(info.key(namespace: namespace, name: name), value: encode(info, obj)) }
                 return try object(info, v.value, revision: v.modRevision)
             } catch StorageError.keyExists(_) where generated != nil && attempt < 7 {
                 name = Self.generatedName(generated!)
@@ -405,10 +436,10 @@ public final class APIServer: Sendable {
                 // the last finalizer removed from an object being deleted: it goes
                 let finalizers = new["metadata"]?["finalizers"]?.arrayValue ?? []
                 if new["metadata"]?["deletionTimestamp"] != nil && finalizers.isEmpty && !(info.kind == "Pod" && (new["metadata"]?["deletionGracePeriodSeconds"]?.int64Value ?? 0) > 0) {
-                    let v = try await hub.delete(key, expectedRevision: rev)
+                    let v = try await timed("delete", info) { try await hub.delete(key, expectedRevision: rev) }
                     return try object(info, v.value, revision: v.modRevision)
                 }
-                let v = try await hub.update(key, value: encode(info, new), expectedRevision: rev)
+                let v = try await timed("update", info) { try await hub.update(key, value: encode(info, new), expectedRevision: rev) }
                 return try object(info, v.value, revision: v.modRevision)
             } catch StorageError.conflict(_, _, _) where given == nil || given!.isEmpty {
                 continue
@@ -516,7 +547,7 @@ public final class APIServer: Sendable {
             if !graceful {
                 if dryRun { return (old, true) }
                 do {
-                    let v = try await hub.delete(key, expectedRevision: rev)
+                    let v = try await timed("delete", info) { try await hub.delete(key, expectedRevision: rev) }
                     return (try object(info, v.value, revision: v.modRevision), true)
                 } catch StorageError.conflict(_, _, _) { continue } catch let e as StorageError { throw Self.statusFromStorage(e, info, name: name) }
             }
@@ -530,7 +561,7 @@ public final class APIServer: Sendable {
             if obj == old { return (old, false) }
             if dryRun { return (obj, false) }
             do {
-                let v = try await hub.update(key, value: encode(info, obj), expectedRevision: rev)
+                let v = try await timed("update", info) { try await hub.update(key, value: encode(info, obj), expectedRevision: rev) }
                 if info.kind == "Namespace" { startNamespaceCleanup(name) }
                 return (try object(info, v.value, revision: v.modRevision), false)
             } catch StorageError.conflict(_, _, _) { continue } catch let e as StorageError { throw Self.statusFromStorage(e, info, name: name) }
@@ -744,7 +775,7 @@ public final class APIServer: Sendable {
         var revision: Int64 = 0
         while true {
             let chunk = limit.map { max($0 - out.count, 1) }
-            let r = try await store.list(prefix: info.prefix(namespace: namespace), limit: chunk, continueAfter: after)
+            let r = try await timed("list", info) { try await store.list(prefix: info.prefix(namespace: namespace), limit: chunk, continueAfter: after) }
             if revision == 0 { revision = r.revision }
             for item in r.items {
                 let o = try object(info, item.value, revision: item.modRevision)

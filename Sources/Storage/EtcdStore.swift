@@ -162,6 +162,14 @@ public final class EtcdStore: ChangeFeedStore {
         return ListResult(items: items, revision: header(r), continueAfter: more ? items.last?.key : nil)
     }
 
+    public func count(prefix: String) async throws -> Int {
+        let r = try await call("/v3/kv/range", ["key": Self.b64(etcdKey(prefix)), "range_end": Self.rangeEnd(etcdKey(prefix)), "count_only": true],
+                               op: "count \(prefix)")
+        // int64 fields come as strings in etcd's JSON; an empty range omits the field
+        if let s = r["count"] as? String { return Int(s) ?? 0 }
+        return (r["count"] as? Int) ?? 0
+    }
+
     func txn(_ compare: [[String: Any]], success: [[String: Any]], failure: [[String: Any]], op: String) async throws -> (Bool, [String: Any]) {
         let r = try await call("/v3/kv/txn", ["compare": compare, "success": success, "failure": failure], op: op)
         return ((r["succeeded"] as? Bool) ?? false, r)

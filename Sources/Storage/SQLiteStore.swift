@@ -93,6 +93,12 @@ public final class SQLiteStore: EventLogStore {
         }
     }
 
+    public func count(prefix: String) async throws -> Int {
+        try wrap("count \(prefix)") {
+            try db.read { try Int.fetchOne($0, sql: "SELECT COUNT(*) FROM kv WHERE key >= ? AND key < ?", arguments: [prefix, prefix + "\u{10FFFF}"]) ?? 0 }
+        }
+    }
+
     public func create(_ key: String, value: [UInt8]) async throws -> StoredValue {
         try wrap("create \(key)") {
             try db.write { db in

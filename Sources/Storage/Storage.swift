@@ -71,6 +71,8 @@ public protocol RevisionedStore: Sendable {
     func get(_ key: String) async throws -> StoredValue?
     /// Keys under `prefix` in key order, after `continueAfter`, at most `limit` (nil: all).
     func list(prefix: String, limit: Int?, continueAfter: String?) async throws -> ListResult
+    /// How many keys are under `prefix` (without reading their values).
+    func count(prefix: String) async throws -> Int
     /// Fails with `keyExists` if the key is there.
     func create(_ key: String, value: [UInt8]) async throws -> StoredValue
     /// With `expectedRevision`, fails with `conflict` unless the key's modRevision is that.

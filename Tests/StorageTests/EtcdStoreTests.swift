@@ -115,6 +115,10 @@ struct EtcdStoreTests {
             let p3 = try await s.list(prefix: "/registry/pods/ns/", limit: 2, continueAfter: p2.continueAfter)
             #expect(p3.items.map(\.key) == ["/registry/pods/ns/e"] && p3.continueAfter == nil)
             #expect(try await s.list(prefix: "/registry/pods/", limit: nil, continueAfter: nil).items.count == 6)
+            // counts without values: the prefix's own keys only (not /registry/podsx/)
+            #expect(try await s.count(prefix: "/registry/pods/") == 6)
+            #expect(try await s.count(prefix: "/registry/pods/ns/") == 5)
+            #expect(try await s.count(prefix: "/registry/nothing/") == 0)
 
             // a second cluster under its own prefix sees none of it, and its keys read back unprefixed
             let other = try EtcdStore(endpoints: [etcd.url], etcdPrefix: "/other")
