@@ -154,7 +154,7 @@ public struct APISchema: Sendable {
     }
 
     /// `x-kubernetes-group-version-kind` of the definitions that are served kinds.
-    func gvks(_ registry: ResourceRegistry) -> [String: [JSON]] {
+    func gvks() -> [String: [JSON]] {
         var out: [String: [JSON]] = [:]
         for (key, def) in roots {
             let parts = key.split(separator: "/").map(String.init)
@@ -164,8 +164,8 @@ public struct APISchema: Sendable {
         return out
     }
 
-    func schemas(_ names: [String], refPrefix: String, registry: ResourceRegistry) -> JSON {
-        let gvk = gvks(registry)
+    func schemas(_ names: [String], refPrefix: String) -> JSON {
+        let gvk = gvks()
         return .object(names.compactMap { n in
             guard let d = definitions[n] else { return nil }
             var m: [(String, JSON)] = [("type", .string("object"))]
@@ -208,17 +208,17 @@ public struct APISchema: Sendable {
             ("openapi", .string("3.0.0")),
             ("info", .object([("title", .string("Kubernetes")), ("version", .string(ServerVersion.gitVersion))])),
             ("paths", paths(infos)),
-            ("components", .object([("schemas", schemas(closure(rootNames), refPrefix: "#/components/schemas/", registry: registry))])),
+            ("components", .object([("schemas", schemas(closure(rootNames), refPrefix: "#/components/schemas/"))])),
         ])
     }
 
     /// The OpenAPI v2 (Swagger) document of everything served, in JSON.
-    public func openAPIv2(registry: ResourceRegistry) -> JSON {
+    public func openAPIv2() -> JSON {
         .object([
             ("swagger", .string("2.0")),
             ("info", .object([("title", .string("Kubernetes")), ("version", .string(ServerVersion.gitVersion))])),
             ("paths", .object([])),
-            ("definitions", schemas(closure(Array(Set(roots.values))), refPrefix: "#/definitions/", registry: registry)),
+            ("definitions", schemas(closure(Array(Set(roots.values))), refPrefix: "#/definitions/")),
         ])
     }
 }
@@ -247,7 +247,7 @@ final class OpenAPIDocuments: Sendable {
             ($0, .object([("serverRelativeURL", .string("/openapi/v3/\($0)?hash=\(docs[$0]!.hash)"))]))
         }))])
         v3Index = Array(index.serialized().utf8)
-        v2 = Array(schema.openAPIv2(registry: registry).serialized().utf8)
+        v2 = Array(schema.openAPIv2().serialized().utf8)
     }
 
     /// Two FNV-1a rounds, 128 bits in upper-case hex: an opaque content address.

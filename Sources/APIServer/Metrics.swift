@@ -63,10 +63,8 @@ public final class MasterMetrics: Sendable {
     let registry = PrometheusCollectorRegistry()
     let storageMetric: String
 
-    /// kube-apiserver's request-duration buckets (seconds).
-    static let requestBuckets: [Duration] = [0.005, 0.025, 0.05, 0.1, 0.2, 0.4, 0.6, 0.8, 1.0, 1.25, 1.5, 2, 3, 4, 5, 6, 8, 10, 15, 20, 30, 45, 60]
-        .map { .nanoseconds(Int64($0 * 1e9)) }
-    static let storageBuckets: [Duration] = [0.005, 0.025, 0.05, 0.1, 0.2, 0.4, 0.6, 0.8, 1.0, 1.25, 1.5, 2, 3, 4, 5, 6, 8, 10, 15, 20, 30, 45, 60]
+    /// kube-apiserver's buckets (seconds), the same for request and store latency.
+    static let buckets: [Duration] = [0.005, 0.025, 0.05, 0.1, 0.2, 0.4, 0.6, 0.8, 1.0, 1.25, 1.5, 2, 3, 4, 5, 6, 8, 10, 15, 20, 30, 45, 60]
         .map { .nanoseconds(Int64($0 * 1e9)) }
 
     public init(storageBackend: String) {
@@ -77,14 +75,14 @@ public final class MasterMetrics: Sendable {
         let base: [(String, String)] = [("component", "apiserver"), ("dry_run", c.dryRun), ("group", c.group), ("resource", c.resource),
                                         ("scope", c.scope), ("subresource", c.subresource), ("verb", c.verb), ("version", c.version)]
         registry.makeCounter(descriptor: Self.requests, labels: [("code", String(code))] + base).increment()
-        registry.makeDurationHistogram(descriptor: Self.durations, labels: base, buckets: Self.requestBuckets).record(elapsed)
+        registry.makeDurationHistogram(descriptor: Self.durations, labels: base, buckets: Self.buckets).record(elapsed)
     }
 
     /// One store call: `operation` is get/list/create/update/delete/count, `type` the resource.
     public func observeStorage(operation: String, type: String, elapsed: Duration) {
         registry.makeDurationHistogram(descriptor: MetricNameDescriptor(metricName: storageMetric, unitName: "",
                                                                         helpText: "Seconds per store call, by operation and resource."),
-                                       labels: [("operation", operation), ("type", type)], buckets: Self.storageBuckets).record(elapsed)
+                                       labels: [("operation", operation), ("type", type)], buckets: Self.buckets).record(elapsed)
     }
 
     public func setStoredObjects(resource: String, count: Int) {

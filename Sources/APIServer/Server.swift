@@ -274,27 +274,7 @@ public final class APIServer: Sendable {
         if let v = obj["apiVersion"]?.stringValue, v != info.apiVersion {
             throw APIStatus.badRequest("\(info.kind) in version \"\(v)\" cannot be handled as a \(info.kind): the endpoint serves \(info.apiVersion)")
         }
-        if req.q("fieldValidation") == "Strict", APISchema.builtIn.root(apiVersion: info.apiVersion, kind: info.kind) == nil,
-           let dup = Self.duplicateField(obj, path: "") {
-            throw APIStatus.badRequest("\(info.kind) in version \"\(info.version)\" cannot be handled as a \(info.kind): strict decoding error: duplicate field \"\(dup)\"")
-        }
         return obj
-    }
-
-    static func duplicateField(_ v: JSON, path: String) -> String? {
-        switch v {
-        case .object(let m):
-            var seen = Set<String>()
-            for (k, x) in m {
-                let p = path.isEmpty ? k : path + "." + k
-                if !seen.insert(k).inserted { return p }
-                if let d = duplicateField(x, path: p) { return d }
-            }
-        case .array(let a):
-            for (i, x) in a.enumerated() { if let d = duplicateField(x, path: "\(path)[\(i)]") { return d } }
-        default: break
-        }
-        return nil
     }
 
     /// `fieldValidation` (kube-apiserver's default is Warn): fields the schema does not know and repeated
