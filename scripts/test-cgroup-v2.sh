@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # cgroup v2 enforcement suite. Runs INSIDE a pure-cgroup-v2 guest:
-#   scripts/vm-run --tmpfs /var/lib/swiftlet -- scripts/test-cgroup-v2.sh [BIN_DIR]
+#   scripts/vm-run --tmpfs /var/lib/swiftlet -- scripts/test-cgroup-v2.sh [BIN_DIR] [UNIT_TEST_EXECUTABLE]
 # Real limits on real containers: memory.max -> OOMKilled, cpu.max throttling, pids.max,
 # cpu.weight, the kubelet QoS tree (Swift tests run against the live hierarchy), cleanup.
 set -uo pipefail
@@ -106,14 +106,15 @@ check_eq "unified memory.high" "49999872" "$(cat $CG/swiftlet/uni/memory.high)"
 $OCI delete -f uni
 
 echo "# kubelet QoS tree (Swift tests against the live hierarchy)"
-XCTEST=${XCTEST:-$here/../.build/debug/swiftletPackageTests.xctest}
+# the unit-test executable of scripts/build.sh --with-tests (its path: the second argument)
+XCTEST=${2:-${XCTEST:-$("$here/build.sh" --print-test-bundle)}}
 if [ -x "$XCTEST" ]; then
   out=$(SWIFTLET_CGROUP_V2_GUEST=1 "$XCTEST" --testing-library swift-testing --filter "LiveCgroupTests" 2>&1)
   printf '%s\n' "$out" | grep -E "✔|✘" | grep -v "started" | sed 's/^/  /'
   if printf '%s\n' "$out" | grep -qE "Test run with [0-9]+ tests? .*passed"; then ok "QoS tree tests on the live hierarchy"
   else not_ok "QoS tree tests on the live hierarchy" "$(printf '%s\n' "$out" | grep -E '✘|error' | head -5)"; fi
 else
-  not_ok "QoS tree tests" "$XCTEST not built (swift build --build-tests)"
+  not_ok "QoS tree tests" "$XCTEST not built (scripts/build.sh --with-tests)"
 fi
 
 summary

@@ -1,12 +1,23 @@
 #!/usr/bin/env bash
 # Root integration suite for the runtime core: real containers from a busybox rootfs through
-# `swiftlet oci`. Usage: scripts/test-runtime.sh [BIN_DIR]   (default: ./bin, see scripts/build.sh)
+# `swiftlet oci`. Usage: scripts/test-runtime.sh [BIN_DIR] [--cgroup-sections]   (default: ./bin)
 set -uo pipefail
 here=$(cd "$(dirname "$0")" && pwd)
 . "$here/lib.sh"
 require_root "the runtime integration suite"
 
-BIN=$(cd "${1:-$here/../bin}" && pwd)
+# --cgroup-sections: only the sections whose outcome depends on the cgroup hierarchy (what the
+# pure cgroup v2 VM guest runs; the host runs them all)
+SECTIONS=(identity security fds exits process createstart logs hooks resources mounts refusals badinput)
+CGROUP_SECTIONS=(security fds createstart hooks resources refusals badinput)
+BIN_ARG=""
+for a in "$@"; do
+  case "$a" in
+    --cgroup-sections) SECTIONS=("${CGROUP_SECTIONS[@]}") ;;
+    *) BIN_ARG=$a ;;
+  esac
+done
+BIN=$(cd "${BIN_ARG:-$here/../bin}" && pwd)
 S="$BIN/swiftlet"
 [ -x "$S" ] && [ -x "$BIN/swiftlet-monitor" ] || { echo "build first: scripts/build.sh" >&2; exit 1; }
 T=$(mktemp -d /tmp/swiftlet-rt.XXXXXX)
@@ -47,6 +58,7 @@ leftovers() {
   echo "$l"
 }
 
+sec_identity() {
 echo "# namespaces and identity"
 reset_cfg
 run c1 "['sh','-c','echo \$\$; hostname']"
@@ -60,7 +72,9 @@ check_nomatch "host mount points absent from mountinfo" "$T|/work|/mnt/sandboxin
 
 run c3 "['sh','-c','ls /; cat /proc/1/cgroup']"
 check_match "root is the bundle rootfs" "^bin" "$OUT"
+}
 
+sec_security() {
 echo "# security profile"
 run c4 "['sh','-c','grep -E \"^(CapEff|CapBnd|CapPrm|CapAmb|NoNewPrivs|Seccomp):\" /proc/self/status']"
 check_match "CapEff is the 14 containerd defaults" "CapEff:[[:space:]]+00000000a80425fb" "$OUT"
@@ -102,7 +116,9 @@ reset_cfg
 
 run c9 "['sh','-c','unshare -m true 2>&1; echo rc=\$?']"
 check_match "unshare denied in the default profile" "rc=[1-9]" "$OUT"
+}
 
+sec_fds() {
 echo "# fds"
 args "['sleep','3600']"
 $OCI create -b "$T/b" f1 </dev/null >/dev/null 2>&1 && $OCI start f1
@@ -125,7 +141,9 @@ for _ in $(seq 50); do [ "$($OCI state f1 | grep -c stopped)" = 1 ] && break; sl
 check_match "state is stopped after SIGKILL" '"status": "stopped"' "$($OCI state f1)"
 check_match "monitor recorded exit 137 / signal 9" '"exitCode":137,"signal":9' "$(cat "$ROOT/f1/exit.json")"
 $OCI delete f1
+}
 
+sec_exits() {
 echo "# exit codes and signals"
 run e1 "['sh','-c','exit 42']"
 check_eq "exit code passes through run" "42" "$RC"
@@ -139,7 +157,9 @@ run e3 "['sh','-c','kill -TERM \$\$; sleep 1; echo survived']"
 check_eq "init ignores signals without handlers (PID-1 semantics)" "survived" "$OUT"
 run e4 "['sh','-c','sleep 10 & kill -KILL \$!; wait \$! 2>/dev/null; echo \$?']"
 check_eq "a child killed by a signal reports 137" "137" "$OUT"
+}
 
+sec_process() {
 echo "# process settings"
 setcfg "$T/b/config.json" "
 c['process']['env'].append('FOO=bar baz')
@@ -174,7 +194,9 @@ run p3 "['sh','-c','id -u; cat /proc/self/uid_map']"
 check_match "user namespace with a mapped root" "^0
  +0 +200000 +65536" "$OUT"
 reset_cfg
+}
 
+sec_createstart() {
 echo "# create / start"
 args "['sh','-c','echo started > /dev/shm/marker; sleep 3600']"
 $OCI create -b "$T/b" --pid-file "$T/c1.pid" s1 </dev/null >/dev/null 2>&1
@@ -191,7 +213,9 @@ $OCI delete s1 2>/dev/null
 check_eq "delete of a running container without --force is refused" "1" "$?"
 $OCI delete -f s1
 check_eq "delete --force leaves nothing" "" "$(leftovers)"
+}
 
+sec_logs() {
 echo "# CRI logs and the caller's death"
 args "['sh','-c','i=0; while true; do echo out \$i; echo err \$i >&2; i=\$((i+1)); sleep 0.1; done']"
 $OCI run -b "$T/b" --cri-log "$T/l1.log" l1 >/dev/null 2>&1 &
@@ -216,7 +240,9 @@ args "['sh','-c','head -c 40000 /dev/zero | tr \"\\\\0\" a; echo; printf tail']"
 $OCI run -b "$T/b" --cri-log "$T/l2.log" l2 >/dev/null 2>&1
 check_eq "a long line is split into P fragments then F" "P P F F" "$(awk '{print $3}' "$T/l2.log" | tr '\n' ' ' | sed 's/ $//')"
 check_match "an unterminated last line is written at exit" "stdout F tail$" "$(tail -1 "$T/l2.log")"
+}
 
+sec_hooks() {
 echo "# hooks"
 cat > "$T/hook.sh" <<EOF
 #!/bin/sh
@@ -234,7 +260,9 @@ run h2 "['true']"
 check_match "a failing createRuntime hook fails create" "createRuntime hook /bin/false failed" "$OUT"
 check_eq "and leaves nothing behind" "" "$(leftovers)"
 reset_cfg
+}
 
+sec_resources() {
 echo "# resources need their cgroup v2 controllers"
 reset_cfg
 setcfg "$T/b/config.json" "
@@ -254,7 +282,9 @@ else
   check_eq "and it ran" "0" "$RC"
 fi
 reset_cfg
+}
 
+sec_mounts() {
 echo "# OCI spec details (what the runtime-tools validation suite checks, and crun does)"
 state_pid() { $OCI state "$1" 2>/dev/null | python3 -c "import json,sys; print(json.load(sys.stdin)['pid'])" 2>/dev/null; }
 for prop in shared slave unbindable private; do
@@ -295,6 +325,10 @@ run joins "['hostname']"
 check_eq "a mount namespace joined by path, and a hostname for a UTS namespace joined by path" "joined-uts 0" "$OUT $RC"
 check_eq "the joined UTS namespace got that hostname" "joined-uts" "$(nsenter -u -t $JU hostname)"
 kill $JM $JU 2>/dev/null; wait $JM $JU 2>/dev/null
+}
+
+sec_refusals() {
+echo "# OCI details whose failure would leave state or cgroups behind (big hook state, SIGTERM, refusals)"
 reset_cfg
 # (built inside python: a 300 KB argument is over the kernel's per-argument limit)
 setcfg "$T/b/config.json" "c['annotations'] = {'big': 'a' * 300000}; c['hooks'] = {'createRuntime': [{'path': '/bin/true'}], 'poststart': [{'path': '/bin/true'}], 'poststop': [{'path': '/bin/true'}]}"
@@ -327,7 +361,9 @@ else
   check_match "apparmorProfile on a host without AppArmor is refused" "process.apparmorProfile: AppArmor is not enabled on this host" "$OUT"
 fi
 check_eq "resource and profile refusals leave nothing" "" "$(leftovers)"
+}
 
+sec_badinput() {
 echo "# bad input leaves nothing behind"
 bad_case() { # NAME PYTHON-EDIT EXPECTED-REGEX [EXPECTED-RC]
   reset_cfg
@@ -361,5 +397,8 @@ $OCI delete -f dup
 OUT=$($OCI create -b "$T/b" "../x" 2>&1 </dev/null)
 check_match "invalid id refused" "invalid container id" "$OUT"
 check_eq "state dir empty at the end" "" "$(leftovers)"
+}
+
+for s in "${SECTIONS[@]}"; do "sec_$s"; done
 
 summary

@@ -74,6 +74,10 @@ public actor PodWorker {
     var postStartPending: Set<String> = []
     /// being stopped (not ready any more)
     var stopping: Set<String> = []
+    /// containers whose process has exited but whose exit the sync loop has not recorded yet:
+    /// never ready; their probe verdicts stay until `removeContainer`, so one whose startup probe
+    /// never passed does not fall back to "no probe → started" meanwhile
+    var exitedIDs: Set<String> = []
     /// why the agent killed a container (liveness, postStart), for its terminated message
     var killMessages: [String: String] = [:]
     var volumesReady = false
@@ -357,7 +361,7 @@ public actor PodWorker {
             slots.append(s)
             if isSidecar(s) {
                 // the next init container waits until the sidecar has started (postStart, startup probe)
-                if let id = record(s).containerID, !postStartPending.contains(id), startupDone[id] ?? true { continue }
+                if let id = record(s).containerID, isStarted(id), !exitedIDs.contains(id) { continue }
                 return slots
             }
             let r = record(s)
@@ -417,10 +421,20 @@ public actor PodWorker {
         }
     }
 
+    /// The container's process is gone: its probes stop, and until the sync loop records the
+    /// exit (and removes the container, forgetting the verdicts) it is not ready. Forgetting the
+    /// verdicts here would report a container whose startup probe never passed as started and
+    /// ready for that moment.
     func exited(_ id: String) {
         watched.remove(id)
-        forgetProbes(id)
+        stopProbes(id)
+        exitedIDs.insert(id)
         poke()
+    }
+
+    /// Started: postStart returned and the startup probe (if any) passed.
+    func isStarted(_ id: String) -> Bool {
+        !postStartPending.contains(id) && (startupDone[id] ?? true)
     }
 
     struct StartError: Error {
@@ -834,8 +848,9 @@ public actor PodWorker {
             cs.state = ContainerState(running: ContainerStateRunning(startedAt: rec.startedAt))
             // started: postStart done and the startup probe passed; ready: started, and the
             // readiness probe (if any) passing. A regular init container is never ready.
-            cs.started = !postStartPending.contains(id) && (startupDone[id] ?? true)
-            cs.ready = !isInitRegular(slot) && cs.started == true && (readiness[id] ?? true) && !stopping.contains(id) && !terminating
+            cs.started = isStarted(id)
+            cs.ready = !isInitRegular(slot) && cs.started == true && (readiness[id] ?? true) && !stopping.contains(id)
+                && !exitedIDs.contains(id) && !terminating
         } else if let t = rec.terminated {
             cs.state = ContainerState(terminated: t)
             cs.lastState = nil
@@ -1023,6 +1038,7 @@ extension PodWorker {
         startupDone[id] = nil
         postStartPending.remove(id)
         stopping.remove(id)
+        exitedIDs.remove(id)
     }
 
     func record(forID id: String) -> ContainerRecordState? {
