@@ -127,7 +127,7 @@ check_match "basic auth with config.json credentials" "test/busybox:1.0 sha256:"
 # --- bearer token flow -------------------------------------------------------------------------
 PT=$(free_port) PR=$(free_port)
 openssl req -x509 -newkey rsa:2048 -nodes -keyout "$T/key.pem" -out "$T/cert.pem" -days 1 -subj /CN=swiftlet-token 2>/dev/null
-python3 "$here/registry-token-server.py" "$PT" "$T/key.pem" "$T/cert.pem" bob:hunter2 swiftlet-issuer swiftlet-registry &
+/usr/bin/python3 "$here/registry-token-server.py" "$PT" "$T/key.pem" "$T/cert.pem" bob:hunter2 swiftlet-issuer swiftlet-registry &
 PIDS+=($!)
 for _ in $(seq 100); do curl -s -o /dev/null "http://127.0.0.1:$PT/token" && break; sleep 0.05; done
 registry token "$PR" "auth: {token: {realm: http://127.0.0.1:$PT/token, service: swiftlet-registry, issuer: swiftlet-issuer, rootcertbundle: $T/cert.pem}}"

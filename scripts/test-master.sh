@@ -22,7 +22,7 @@ trap cleanup EXIT
 # --- clients --------------------------------------------------------------------------------
 PY=/opt/swiftlet-py/bin/python
 if ! "$PY" -c "import kubernetes" 2>/dev/null; then
-  python3 -m venv /opt/swiftlet-py && /opt/swiftlet-py/bin/pip install -q kubernetes || { echo "cannot install the Python client"; exit 1; }
+  command python3 -m venv /opt/swiftlet-py && /opt/swiftlet-py/bin/pip install -q kubernetes || { echo "cannot install the Python client"; exit 1; }
 fi
 K120=/opt/swiftlet-kubectl-1.20/usr/bin/kubectl
 if [ ! -x "$K120" ]; then
