@@ -80,6 +80,26 @@ unmount_under() {
   for m in $(awk -v t="$1" 'index($5, t) == 1 {print $5}' /proc/self/mountinfo | sort -r); do umount -l "$m" 2>/dev/null; done
 }
 
+# Suites run side by side: a process is identified as this suite's, never by its name alone.
+# own_pids PATTERN: the init processes of this suite's containers (the pids in the runtime state
+# under $T) whose command line matches PATTERN. own_pause_pids: this suite's sandbox pause
+# processes (their PID namespaces are pinned under $T).
+own_pids() {
+  local f p
+  for f in $(find "$T" -path '*/containers/*/state.json' 2>/dev/null); do
+    p=$(sed -n 's/.*"pid": *\([0-9][0-9]*\).*/\1/p' "$f" | head -1)
+    [ -n "$p" ] && [ -r "/proc/$p/cmdline" ] && tr '\0' ' ' <"/proc/$p/cmdline" | sed 's/ $//' | grep -Eq -- "$1" && echo "$p"
+  done
+}
+own_pause_pids() {
+  local p pin
+  for p in $(pgrep -f '^swiftlet-pause pause$'); do
+    for pin in $(awk -v t="$T" 'index($5, t) == 1 && $5 ~ /\/pid$/ {print $5}' /proc/self/mountinfo); do
+      [ "$(stat -L -c %i "/proc/$p/ns/pid" 2>/dev/null)" = "$(stat -c %i "$pin")" ] && echo "$p"
+    done
+  done
+}
+
 # The node agent under test, for suites that run it in a throwaway node network namespace. They
 # set NODE (the netns), S (swiftlet), ARGS (agent flags), SOCK, T (temp dir) and M (manifests).
 # agent_start [MORE FLAGS...]: starts it (appending to $T/agent.log), waits for its socket, sets AGENT_PID.
@@ -102,11 +122,7 @@ agent_teardown() {
     kill "$AGENT_PID" 2>/dev/null; wait "$AGENT_PID" 2>/dev/null
   fi
   delete_containers "$S" "$T"/run/agent/containers "$@"
-  for p in $(pgrep -f '^swiftlet-pause pause$'); do
-    for pin in $(awk -v t="$T" 'index($5, t) == 1 && $5 ~ /\/pid$/ {print $5}' /proc/self/mountinfo); do
-      [ "$(stat -L -c %i "/proc/$p/ns/pid" 2>/dev/null)" = "$(stat -c %i "$pin")" ] && kill -9 "$p"
-    done
-  done
+  for p in $(own_pause_pids); do kill -9 "$p"; done
   unmount_under "$T"
   ip netns del "$NODE" 2>/dev/null
   remove_cgroups "$cg"

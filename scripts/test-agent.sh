@@ -115,14 +115,15 @@ manifest quitter '  restartPolicy: OnFailure
   - {name: c, image: busybox:test, command: [sh, -c, "sleep 2; exit 7"]}'
 wait_for 10 running counter-node1 1
 wait_for 10 running quitter-node1 1
-pid_before=$(pgrep -f 'httpd -f -p 8080' | head -1)
+pid_before=$(own_pids 'httpd -f -p 8080' | head -1)
 kill -9 "$AGENT_PID"; wait "$AGENT_PID" 2>/dev/null
 lines_at_kill=$(cat "$T"/logs/default_counter-node1_*/c/0.log | wc -l)
 sleep 3   # the counter keeps logging, the quitter exits with 7 while no agent runs
 lines_before_restart=$(cat "$T"/logs/default_counter-node1_*/c/0.log | wc -l)
 check_match "logs keep flowing without the agent ($lines_at_kill → $lines_before_restart)" "^[0-9]+$" "$(( lines_before_restart - lines_at_kill - 20 ))"
 agent_start
-check_eq "same container PID after restart" "$pid_before" "$(pgrep -f 'httpd -f -p 8080' | head -1)"
+check_match "the web container's process is found before the restart" "^[0-9]+$" "$pid_before"
+check_eq "same container PID after restart" "$pid_before" "$(own_pids 'httpd -f -p 8080' | head -1)"
 check_eq "no restart counted for survivors" "0 0" "$(pod_json web-node1 | jq_ '" ".join(str(c["restartCount"]) for c in d["status"]["containerStatuses"])')"
 wait_for 10 test "$(pod_json quitter-node1 | jq_ 'd["status"]["containerStatuses"][0]["restartCount"]')" = 1
 check_eq "container that exited meanwhile: real exit code, policy applied" "7 1" \
@@ -210,11 +211,12 @@ check_eq "hostNetwork: the node's interfaces (the pod bridge) are visible" "swl-
 check_eq "hostPID: the node's PID namespace" "$(readlink /proc/self/ns/pid)" "$("$S" exec --socket "$SOCK" hostns-node1 -- readlink /proc/self/ns/pid 2>&1)"
 check_eq "hostIPC: the node's IPC namespace" "$(readlink /proc/self/ns/ipc)" "$("$S" exec --socket "$SOCK" hostns-node1 -- readlink /proc/self/ns/ipc 2>&1)"
 check_eq "hostNetwork: podIP is the node IP" "192.0.2.7 192.0.2.7" "$(pod_json hostns-node1 | jq_ 'd["status"]["podIP"] + " " + d["status"]["hostIP"]')"
-pause=$(pgrep -f '^swiftlet-pause pause$' | head -1)
+pause=$(own_pause_pids | head -1)
+check_match "the shared pod's pause process is found" "^[0-9]+$" "$pause"
 kill -9 "$AGENT_PID"; wait "$AGENT_PID" 2>/dev/null
 agent_start
 check_eq "adoption keeps the pause process and the containers" "$pause 2" \
-  "$(pgrep -f '^swiftlet-pause pause$' | head -1) $(pod_json shared-node1 | jq_ 'sum(1 for c in d["status"]["containerStatuses"] if "running" in c["state"] and c["restartCount"] == 0)')"
+  "$(own_pause_pids | head -1) $(pod_json shared-node1 | jq_ 'sum(1 for c in d["status"]["containerStatuses"] if "running" in c["state"] and c["restartCount"] == 0)')"
 rm "$M/shared.yaml" "$M/hostns.yaml"
 wait_for 20 sh -c "! kill -0 $pause 2>/dev/null && [ \$(ls $T/root/pods | wc -l) = 0 ]"
 check_eq "removal ends the pause process and leaves no pod dir" "gone 0" \
@@ -225,7 +227,9 @@ manifest nopull '  containers:
   - {name: c, image: "127.0.0.1:9/nothing/here:1", imagePullPolicy: Always}'
 reason() { pod_json nopull-node1 | jq_ 'd["status"]["containerStatuses"][0]["state"]["waiting"]["reason"]'; }
 seen=""
-for _ in $(seq 300); do
+# (a deadline, not an iteration count: how long one look takes depends on the machine's load)
+end=$((SECONDS + 120))
+while [ $SECONDS -lt $end ]; do
   r=$(reason)
   case " $seen " in *" $r "*) ;; *) [ -n "$r" ] && seen="$seen $r" ;; esac
   case "$seen" in *ImagePullBackOff*) break ;; esac
@@ -292,7 +296,7 @@ manifest keep '  containers:
   - {name: c, image: busybox:test, command: [sleep, "3600"]}'
 wait_for 10 running keep-node1 1
 kill -TERM "$AGENT_PID"; wait "$AGENT_PID" 2>/dev/null
-check_match "SIGTERM: agent exits, pod keeps running" "^[0-9]+$" "$(pgrep -f '^sleep 3600$' | head -1)"
+check_match "SIGTERM: agent exits, pod keeps running" "^[0-9]+$" "$(own_pids '^sleep 3600$' | head -1)"
 agent_start
 check_eq "and is adopted again" "1" "$(pod_json keep-node1 | jq_ 'sum(1 for c in d["status"]["containerStatuses"] if "running" in c["state"])')"
 

@@ -23,7 +23,15 @@ S="$BIN/swiftlet"
 T=$(mktemp -d /tmp/swiftlet-rt.XXXXXX)
 chmod 755 "$T"   # a user-namespaced root (host uid 200000) must be able to reach the rootfs
 ROOT="$T/state"
-OCI="$S oci --root $ROOT"
+OCI_CMD="$S oci --root $ROOT"
+# `$OCI VERB ...`: the runtime, noting the id of every container this suite creates (the last
+# argument of create and run), so the leftover check looks at this suite's cgroups only — other
+# suites' containers live under the same cgroup parent at the same time
+OCI=oci_
+oci_() {
+  case "$1" in create|run) local last; for last in "$@"; do :; done; echo "$last" >>"$T/ids" ;; esac
+  $OCI_CMD "$@"
+}
 CG2=$(awk '$9 == "cgroup2" {print $5; exit}' /proc/self/mountinfo)
 
 cleanup() {
@@ -53,7 +61,9 @@ run() {
 leftovers() {
   local l=""
   [ -n "$(ls -A "$ROOT" 2>/dev/null)" ] && l="$l state:$(ls "$ROOT")"
-  [ -n "$CG2" ] && [ -d "$CG2/swiftlet" ] && [ -n "$(ls -d "$CG2"/swiftlet/*/ 2>/dev/null)" ] && l="$l cgroups:$(ls -d "$CG2"/swiftlet/*/)"
+  local id cg=""
+  for id in $(sort -u "$T/ids" 2>/dev/null); do [ -n "$CG2" ] && [ -d "$CG2/swiftlet/$id" ] && cg="$cg $id"; done
+  [ -n "$cg" ] && l="$l cgroups:$cg"
   grep -q "$T/rootfs" /proc/self/mountinfo && l="$l mounts"
   echo "$l"
 }
@@ -218,7 +228,9 @@ check_eq "delete --force leaves nothing" "" "$(leftovers)"
 sec_logs() {
 echo "# CRI logs and the caller's death"
 args "['sh','-c','i=0; while true; do echo out \$i; echo err \$i >&2; i=\$((i+1)); sleep 0.1; done']"
-$OCI run -b "$T/b" --cri-log "$T/l1.log" l1 >/dev/null 2>&1 &
+# (the runtime itself in the background, not a function around it: its pid is the caller killed)
+echo l1 >>"$T/ids"
+$OCI_CMD run -b "$T/b" --cri-log "$T/l1.log" l1 >/dev/null 2>&1 &
 BG=$!
 for _ in $(seq 100); do [ -s "$T/l1.log" ] && break; sleep 0.02; done
 sleep 0.3
@@ -339,13 +351,15 @@ check_eq "and nothing is left" "" "$(leftovers)"
 reset_cfg
 setcfg "$T/b/config.json" "c['hooks'] = {'createRuntime': [{'path': '/bin/sleep', 'args': ['sleep', '2']}]}"
 args "['true']"
-$OCI create -b "$T/b" sig </dev/null >/dev/null 2>&1 & CP=$!
+echo sig >>"$T/ids"
+$OCI_CMD create -b "$T/b" sig </dev/null >/dev/null 2>&1 & CP=$!
 sleep 0.7; kill -TERM $CP; wait $CP; RC=$?
 check_eq "SIGTERM during create: the runtime finishes, undoes it and dies by the signal" "143" "$RC"
 check_eq "SIGTERM during create: nothing left" "" "$(leftovers)"
 reset_cfg
 setcfg "$T/b/config.json" "c['process']['capabilities']['bounding'].append('CAP_SYS_RESOURCE')"
-OUT=$(setpriv --bounding-set -sys_resource $OCI run -b "$T/b" nocap 2>&1; echo "rc=$?")
+echo nocap >>"$T/ids"
+OUT=$(setpriv --bounding-set -sys_resource $OCI_CMD run -b "$T/b" nocap 2>&1; echo "rc=$?")
 check_match "a capability the runtime does not hold is an error" "process.capabilities: not available to this runtime .*CAP_SYS_RESOURCE" "$OUT"
 check_match "refused with exit 1" "rc=1$" "$OUT"
 reset_cfg

@@ -272,7 +272,10 @@ public actor PodWorker {
             }
             return nb
         }
-        // start (again)
+        // start (again). The record goes back to the actor first: starting awaits, and until then
+        // status() must see the exited container gone, not its id with its probe verdicts
+        // already forgotten (which would read as running, started and ready).
+        setRecord(slot, rec)
         let isRestart = rec.lastTerminated != nil
         do {
             try await startContainer(c, &rec)

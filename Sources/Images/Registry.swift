@@ -166,6 +166,9 @@ public final class RegistryClient: Sendable {
         var c = HTTPClient.Configuration()
         c.timeout = .init(connect: .seconds(10), read: .seconds(60))
         c.redirectConfiguration = .follow(max: 5, allowCycles: false)
+        // a refused or failed connection is an error at once (our own retries back off and report
+        // it, as containerd does); the pool's own retrying would hold it until the connect timeout
+        c.connectionPool.retryConnectionEstablishment = false
         return HTTPClient(eventLoopGroupProvider: .singleton, configuration: c)
     }()
 
