@@ -16,15 +16,26 @@ final class EtcdProcess {
             }
             return nil
         }
-        let e = try EtcdProcess(bin: bin)
-        try await e.waitReady()
-        return e
+        // Ports are picked at random below the kernel's ephemeral range (where other suites'
+        // connections take theirs); one taken anyway makes etcd exit at once: then another pair.
+        var lastError: (any Error)?
+        for _ in 0..<5 {
+            let e = try EtcdProcess(bin: bin)
+            do {
+                try await e.waitReady()
+                return e
+            } catch {
+                lastError = error
+                guard e.processRef?.isRunning == false else { throw error }
+            }
+        }
+        throw lastError ?? StorageError.backend("etcd did not start")
     }
 
     init(bin: String) throws {
         dir = FileManager.default.temporaryDirectory.appendingPathComponent("swiftlet-etcd-\(UUID().uuidString)").path
         try FileManager.default.createDirectory(atPath: dir, withIntermediateDirectories: true)
-        let client = Int.random(in: 20000..<40000)
+        let client = 2 * Int.random(in: 5000..<16000)
         let peer = client + 1
         url = "http://127.0.0.1:\(client)"
         let p = Process()
