@@ -461,10 +461,13 @@ public actor PodWorker {
         let id = containerID(c, attempt: attempt)
         // leftovers of an interrupted earlier attempt with the same id
         let rt = ctx.runtime, snaps = ctx.snapshots
-        _ = try? await offload {
-            try? rt.delete(id: id, force: true)
-            try? snaps.remove(id: id)
+        let leftover: String? = await offload {
+            var problems: [String] = []
+            do { try rt.delete(id: id, force: true) } catch RuntimeError.notFound(_) { } catch { problems.append("container: \(error)") }
+            do { try snaps.remove(id: id) } catch { problems.append("snapshot: \(error)") }
+            return problems.isEmpty ? nil : problems.joined(separator: "; ")
         }
+        if let leftover { log.warning("removing what an interrupted start left failed", metadata: ["container": "\(c.name)", "id": "\(id)", "error": "\(leftover)"]) }
         let config: ImageConfig
         do { config = try ImageConfig.parse(try ctx.store.readBlob(image.config)) } catch {
             throw StartError(reason: "CreateContainerError", message: "image config of \(image.name): \(error)")
