@@ -135,11 +135,15 @@ rm "$M/counter.yaml" "$M/quitter.yaml"
 # --- graceful stop: TERM handled vs ignored (SIGKILL at the grace deadline) ---------------------
 manifest polite '  terminationGracePeriodSeconds: 10
   containers:
-  - {name: c, image: busybox:test, command: [sh, -c, "trap \"exit 0\" TERM; while true; do sleep 0.1; done"]}'
+  - {name: c, image: busybox:test, command: [sh, -c, "trap \"exit 0\" TERM; echo trap-set; while true; do sleep 0.1; done"]}'
 manifest stubborn '  terminationGracePeriodSeconds: 2
   containers:
-  - {name: c, image: busybox:test, command: [sh, -c, "trap \"\" TERM; while true; do sleep 0.1; done"]}'
+  - {name: c, image: busybox:test, command: [sh, -c, "trap \"\" TERM; echo trap-set; while true; do sleep 0.1; done"]}'
 wait_for 10 running polite-node1 1; wait_for 10 running stubborn-node1 1
+# "running" comes before the shell has run its trap: TERM sent earlier would kill it at once
+trap_set() { grep -qs trap-set "$T"/logs/default_"$1"_*/c/0.log; }
+wait_for 10 trap_set polite-node1 || not_ok "polite installed its TERM trap" "$(ps_)"
+wait_for 10 trap_set stubborn-node1 || not_ok "stubborn installed its TERM trap" "$(ps_)"
 gone() { ! ps_ | grep -q "$1"; }
 t0=$(date +%s%N); rm "$M/polite.yaml"; wait_for 15 gone polite-node1; t1=$(date +%s%N)
 check_match "TERM handled: stopped well inside the grace period ($(( (t1 - t0) / 1000000 )) ms)" "^[0-9]{1,4}$" "$(( (t1 - t0) / 1000000 ))"

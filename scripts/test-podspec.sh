@@ -64,12 +64,12 @@ spec:
   - name: logshipper
     image: busybox:test
     restartPolicy: Always
-    command: [sh, -c, "trap 'echo sidecar-stopped >> /work-dir/order; exit 0' TERM; while true; do sleep 0.1; done"]
+    command: [sh, -c, "trap 'echo sidecar-stopped >> /work-dir/order; exit 0' TERM; touch /work-dir/trap-set; while true; do sleep 0.1; done"]
     volumeMounts: [{name: workdir, mountPath: /work-dir}]
   containers:
   - name: app
     image: busybox:test
-    command: [sh, -c, "echo app >> /work-dir/order; sleep 0.3; ls /proc | grep -c '^[0-9]'; cat /work-dir/order; cat /work-dir/index.html"]
+    command: [sh, -c, "until [ -f /work-dir/trap-set ]; do sleep 0.05; done; echo app >> /work-dir/order; sleep 0.3; ls /proc | grep -c '^[0-9]'; cat /work-dir/order; cat /work-dir/index.html"]
     volumeMounts: [{name: workdir, mountPath: /work-dir}]
   terminationGracePeriodSeconds: 5
   volumes:
