@@ -20,6 +20,8 @@ let package = Package(
         .package(url: "https://github.com/hummingbird-project/hummingbird", from: "2.0.0"),
         .package(url: "https://github.com/apple/swift-http-types", from: "1.0.0"),
         .package(url: "https://github.com/swift-server/swift-prometheus", from: "2.0.0"),
+        .package(url: "https://github.com/apple/swift-certificates", from: "1.6.0"),
+        .package(url: "https://github.com/apple/swift-asn1", from: "1.3.0"),
     ],
     targets: [
         // C: everything between clone3 and execve, seccomp BPF building, spawn helpers.
@@ -59,6 +61,17 @@ let package = Package(
         // What every API user shares (the master, the agent, controllers): selectors, the patch
         // kinds; pure.
         .target(name: "APIMachinery", dependencies: ["LinuxSystem"]),
+        // Identities and permissions: the cluster CA and certificates, service-account and
+        // bootstrap tokens, RBAC and the Node authorizer's decisions; values, no I/O but key files.
+        .target(
+            name: "Auth",
+            dependencies: [
+                "LinuxSystem",
+                .product(name: "Crypto", package: "swift-crypto"),
+                .product(name: "X509", package: "swift-certificates"),
+                .product(name: "SwiftASN1", package: "swift-asn1"),
+            ]
+        ),
         // The master's revisioned key-value storage: one protocol; SQLite (GRDB) embedded, etcd v3.
         .target(
             name: "Storage",
@@ -73,9 +86,12 @@ let package = Package(
         .target(
             name: "APIServer",
             dependencies: [
-                "APIMachinery", "Storage", "KubeModel", "LinuxSystem",
+                "APIMachinery", "Storage", "KubeModel", "LinuxSystem", "Auth",
                 .product(name: "Yams", package: "Yams"),
                 .product(name: "Hummingbird", package: "hummingbird"),
+                .product(name: "HummingbirdTLS", package: "hummingbird"),
+                .product(name: "NIOSSL", package: "swift-nio-ssl"),
+                .product(name: "X509", package: "swift-certificates"),
                 .product(name: "HTTPTypes", package: "swift-http-types"),
                 .product(name: "NIOHTTP1", package: "swift-nio"),
             ]
@@ -105,6 +121,7 @@ let package = Package(
                 "Images",
                 "Agent",
                 "APIServer",
+                "Auth",
                 "Storage",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ]
@@ -118,7 +135,8 @@ let package = Package(
         .testTarget(name: "AgentTests", dependencies: ["Agent"]),
         .testTarget(name: "APIMachineryTests", dependencies: ["APIMachinery", "LinuxSystem"]),
         .testTarget(name: "StorageTests", dependencies: ["Storage"]),
-        .testTarget(name: "APIServerTests", dependencies: ["APIServer", "Storage", "APIMachinery", "LinuxSystem"]),
+        .testTarget(name: "AuthTests", dependencies: ["Auth", "LinuxSystem", .product(name: "X509", package: "swift-certificates"), .product(name: "Crypto", package: "swift-crypto")]),
+        .testTarget(name: "APIServerTests", dependencies: ["APIServer", "Storage", "APIMachinery", "LinuxSystem", "Auth"]),
     ],
     swiftLanguageModes: [.v6]
 )

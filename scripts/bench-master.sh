@@ -36,8 +36,13 @@ start() { # NAME PORT [args]
   for _ in $(seq 300); do grep -q "master ready" "$T/$name.log" 2>/dev/null && return 0; sleep 0.1; done
   echo "master $name did not start"; cat "$T/$name.log"; exit 1
 }
-start sqlite 16481
-start etcd 16482 --etcd-servers $EP
+start sqlite 16481 --insecure-http
+start etcd 16482 --etcd-servers $EP --insecure-http
+# the default: HTTPS, a bearer token authenticated, RBAC authorizing (a plain user bound to edit)
+echo 'bench-token-0123456789,bench,1001' >"$T/tokens.csv"
+start secure 16483 --token-auth-file "$T/tokens.csv"
+KUBECONFIG="$T/secure/admin.kubeconfig" kubectl create rolebinding bench-edit --clusterrole=edit --user=bench >/dev/null
+AUTH="Authorization: Bearer bench-token-0123456789"
 
 rps() { awk '/Requests per second/ {print $4}'; }
 p50() { awk '/^ +50%/ {print $2}'; }
@@ -64,13 +69,18 @@ for side in sqlite etcd; do
   R[$side.get]=$(run_ab -n "$N" -c "$C" "$base/$one")
   R[$side.list]=$(run_ab -n 40 -c 4 "$base")
 done
+base=https://127.0.0.1:16483/api/v1/namespaces/default/configmaps
+R[secure.create]=$(run_ab -H "$AUTH" -n "$N" -c "$C" -p "$T/cm.json" -T application/json "$base")
+one=$(curl -sk -H "$AUTH" "$base?limit=1" | python3 -c 'import json,sys; print(json.load(sys.stdin)["items"][0]["metadata"]["name"])')
+R[secure.get]=$(run_ab -H "$AUTH" -n "$N" -c "$C" "$base/$one")
+R[secure.list]=$(run_ab -H "$AUTH" -n 40 -c 4 "$base")
 R[peer.create]=$(run_ab -n "$N" -c "$C" -p "$T/put.json" -T application/json "$EP/v3/kv/put")
 R[peer.get]=$(run_ab -n "$N" -c "$C" -p "$T/range.json" -T application/json "$EP/v3/kv/range")
 
 echo "swiftlet master, $N requests at concurrency $C (lists: 40 at 4, of $N ConfigMaps), loopback"
-printf '%-8s %-24s %-24s %-24s\n' "" "SQLite master" "etcd master" "etcd v3 API (peer)"
+printf '%-8s %-24s %-24s %-24s %-24s\n' "" "SQLite master (HTTP)" "etcd master (HTTP)" "etcd v3 API (peer)" "SQLite, HTTPS+token+RBAC"
 for op in create get list; do
-  row=("${R[sqlite.$op]}" "${R[etcd.$op]}" "${R[peer.$op]:-- - -}")
+  row=("${R[sqlite.$op]}" "${R[etcd.$op]}" "${R[peer.$op]:-- - -}" "${R[secure.$op]}")
   printf '%-8s' "$op"
   for r in "${row[@]}"; do set -- $r; printf ' %-24s' "$1/s p50 ${2}ms fail $3"; done
   echo
@@ -78,4 +88,6 @@ done
 ratio() { python3 -c "import sys; a, b = float(sys.argv[1]), float(sys.argv[2]); print(f'{a / b:.2f}' if b else '-')" "$1" "$2"; }
 set -- ${R[etcd.create]}; ec=$1; set -- ${R[peer.create]}; pc=$1; set -- ${R[sqlite.create]}; sc=$1
 set -- ${R[etcd.get]}; eg=$1; set -- ${R[peer.get]}; pg=$1
+set -- ${R[secure.get]}; xg=$1; set -- ${R[sqlite.get]}; sg=$1; set -- ${R[secure.create]}; xc=$1
+echo "ratios: HTTPS+token+RBAC / plain HTTP (SQLite): gets $(ratio "$xg" "$sg"), creates $(ratio "$xc" "$sc")"
 echo "ratios: etcd-master creates / etcd puts = $(ratio "$ec" "$pc"); etcd-master gets / etcd ranges = $(ratio "$eg" "$pg"); SQLite master creates / etcd master creates = $(ratio "$sc" "$ec")"

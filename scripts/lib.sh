@@ -128,3 +128,22 @@ agent_teardown() {
   remove_cgroups "$cg"
   rm -rf "$T"
 }
+
+# kube_clients WORKDIR: the official Python client (a venv at /opt/swiftlet-py, $PY) and Debian's
+# kubectl 1.20 (extracted from kubernetes-client to /opt/swiftlet-kubectl-1.20, $K120), installed
+# once; the master and auth suites drive the master with them.
+kube_clients() {
+  PY=/opt/swiftlet-py/bin/python
+  K120=/opt/swiftlet-kubectl-1.20/usr/bin/kubectl
+  (
+    exec 9>/tmp/swiftlet-kube-clients.lock
+    flock 9
+    if ! "$PY" -c "import kubernetes" 2>/dev/null; then
+      command python3 -m venv /opt/swiftlet-py && /opt/swiftlet-py/bin/pip install -q kubernetes || { echo "cannot install the Python client"; exit 1; }
+    fi
+    if [ ! -x "$K120" ]; then
+      (cd "$1" && { apt-get download kubernetes-client >/dev/null 2>&1 || { apt-get update -qq && apt-get download kubernetes-client >/dev/null 2>&1; }; } && dpkg-deb -x kubernetes-client_*.deb /opt/swiftlet-kubectl-1.20) \
+        || { echo "cannot fetch Debian's kubernetes-client (kubectl 1.20)"; exit 1; }
+    fi
+  )
+}

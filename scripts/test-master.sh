@@ -20,15 +20,7 @@ cleanup() {
 trap cleanup EXIT
 
 # --- clients --------------------------------------------------------------------------------
-PY=/opt/swiftlet-py/bin/python
-if ! "$PY" -c "import kubernetes" 2>/dev/null; then
-  command python3 -m venv /opt/swiftlet-py && /opt/swiftlet-py/bin/pip install -q kubernetes || { echo "cannot install the Python client"; exit 1; }
-fi
-K120=/opt/swiftlet-kubectl-1.20/usr/bin/kubectl
-if [ ! -x "$K120" ]; then
-  (cd "$WORK" && { apt-get download kubernetes-client >/dev/null 2>&1 || { apt-get update -qq && apt-get download kubernetes-client >/dev/null 2>&1; }; } && dpkg-deb -x kubernetes-client_*.deb /opt/swiftlet-kubectl-1.20) \
-    || { echo "cannot fetch Debian's kubernetes-client (kubectl 1.20)"; exit 1; }
-fi
+kube_clients "$WORK" || exit 1
 
 start_master() { # DATA_DIR [args...]
   local dir=$1; shift
@@ -185,17 +177,21 @@ check_eq "Python client: create, list, patch, delete, watch from a resourceVersi
 
 # --- the other side: hostile requests change nothing ------------------------------------------
 URL=$(sed -n 's/ *server: //p' "$KUBECONFIG")
+check_match "the default master serves HTTPS" "^https://" "$URL"
+# curl as the admin the kubeconfig names (the cluster CA's client certificate)
+curl() { command curl --cacert "$D/pki/ca.crt" --cert "$D/pki/admin.crt" --key "$D/pki/admin.key" "$@"; }
 code() { curl -s -o /dev/null -w '%{http_code}' "$@"; }
-check_eq "a path-traversal name is not found" "404" "$(code "$URL/api/v1/namespaces/default/configmaps/..%2f..%2fsecrets")"
+check_eq "a path-traversal name (encoded slashes) is a 400" "400" "$(code "$URL/api/v1/namespaces/default/configmaps/..%2f..%2fsecrets")"
 check_eq "a create whose name is a path is refused" "422" "$(code -X POST -H 'Content-Type: application/json' -d '{"metadata":{"name":"../x"}}' "$URL/api/v1/namespaces/default/configmaps")"
 check_eq "malformed JSON is a 400" "400" "$(code -X POST -H 'Content-Type: application/json' -d '{"metadata":' "$URL/api/v1/namespaces/default/configmaps")"
 head -c 4194304 /dev/zero | tr '\0' 'a' >"$WORK/big"
 check_eq "a body over 3 MiB is a 413" "413" "$(code -X POST -H 'Content-Type: application/json' --data-binary @"$WORK/big" "$URL/api/v1/namespaces/default/configmaps")"
 check_eq "a create in a missing namespace is a 404" "404" "$(code -X POST -H 'Content-Type: application/json' -d '{"metadata":{"name":"x"}}' "$URL/api/v1/namespaces/nope/configmaps")"
-OUT=$(python3 - "${URL#http://}" <<'PY'
-import socket, sys
+OUT=$(python3 - "${URL#https://}" "$D/pki/ca.crt" <<'PY'
+import socket, ssl, sys
 host, port = sys.argv[1].rsplit(":", 1)
-s = socket.create_connection((host, int(port))); s.settimeout(10)
+ctx = ssl.create_default_context(cafile=sys.argv[2])
+s = ctx.wrap_socket(socket.create_connection((host, int(port))), server_hostname=host); s.settimeout(10)
 s.sendall(b"GET /healthz HTTP/1.0\r\nHost: x\r\n\r\n")
 data = b""
 while True:
@@ -282,9 +278,9 @@ OUT=$("$SW" master --data-dir "$WORK/nowhere" --secure-port 0 --etcd-servers htt
 check_match "no etcd listening: the master refuses to start, naming etcd" "etcd http://127.0.0.1:2379: .*no endpoint answered" "$OUT"
 check_eq "and exits 1" "1" "$RC"
 start_etcd || not_ok "etcd starts" "see $WORK/etcd.log"
-start_master "$WORK/ea" --etcd-servers http://127.0.0.1:2379 || not_ok "master A on etcd starts" "see log"
+start_master "$WORK/ea" --etcd-servers http://127.0.0.1:2379 --pki-dir "$WORK/epki" || not_ok "master A on etcd starts" "see log"
 A_PID=$MASTER_PID
-start_master "$WORK/eb" --etcd-servers http://127.0.0.1:2379 --secure-port 6444 || not_ok "master B on the same etcd starts" "see log"
+start_master "$WORK/eb" --etcd-servers http://127.0.0.1:2379 --pki-dir "$WORK/epki" --secure-port 6444 || not_ok "master B on the same etcd starts" "see log"
 B_PID=$MASTER_PID; MASTER_PID=""
 OTHER_PIDS+=("$A_PID" "$B_PID")
 KA="$WORK/ea/admin.kubeconfig"; KB="$WORK/eb/admin.kubeconfig"
@@ -321,7 +317,7 @@ present=$(kubectl --kubeconfig "$KB" get cm -o name | sed 's,configmap/,,' | gre
 n_acked=$(echo "$acked" | grep -c . || true)
 [ "$n_acked" -gt 0 ] && ok "writers got acknowledgements before the kill ($n_acked)" || not_ok "writers got acknowledgements before the kill" "none"
 check_eq "every acknowledged write survived kill -9 of its master" "" "$(comm -23 <(echo "$acked") <(echo "$present"))"
-start_master "$WORK/ea" --etcd-servers http://127.0.0.1:2379 || not_ok "master A restarts on etcd" "see log"
+start_master "$WORK/ea" --etcd-servers http://127.0.0.1:2379 --pki-dir "$WORK/epki" || not_ok "master A restarts on etcd" "see log"
 A_PID=$MASTER_PID; MASTER_PID=""; OTHER_PIDS+=("$A_PID")
 check_eq "after the restart A and B list the same objects" "$(kubectl --kubeconfig "$KB" get cm -o name | xargs)" "$(kubectl --kubeconfig "$KA" get cm -o name | xargs)"
 

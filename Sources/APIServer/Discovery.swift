@@ -39,7 +39,7 @@ public enum Discovery {
             o.set("singularName", r.singular)
             o.set("namespaced", .bool(r.namespaced))
             o.set("kind", r.kind)
-            o.set("verbs", r.kind == "Binding" ? strings(["create"]) : strings(ResourceInfo.verbs))
+            o.set("verbs", strings(r.verbs))
             if !r.shortNames.isEmpty { o.set("shortNames", strings(r.shortNames)) }
             if !r.categories.isEmpty { o.set("categories", strings(r.categories)) }
             out.append(o.json)
@@ -73,7 +73,7 @@ public enum Discovery {
                 o.set("responseKind", kindRef("", "", r.kind))
                 o.set("scope", r.namespaced ? "Namespaced" : "Cluster")
                 o.set("singularResource", r.singular)
-                o.set("verbs", strings(ResourceInfo.verbs))
+                o.set("verbs", strings(r.verbs))
                 if !r.shortNames.isEmpty { o.set("shortNames", strings(r.shortNames)) }
                 if !r.categories.isEmpty { o.set("categories", strings(r.categories)) }
                 if !r.subresources.isEmpty {

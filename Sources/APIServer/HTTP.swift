@@ -1,15 +1,43 @@
+import APIMachinery
+import Auth
 import Foundation
 import Hummingbird
+import HummingbirdCore
+import HummingbirdTLS
+import NIOSSL
+import X509
 import LinuxSystem
 import Logging
 import HTTPTypes
 import NIOCore
 import NIOHTTP1
 
-/// The API server on the wire: Hummingbird 2 (HTTP/1.1; chunked, flushed-per-event bodies for
-/// watches) in front of `APIServer.handle`, with a request log line per call.
+/// Hummingbird's request context plus the connection, whose TLS handler knows the verified
+/// client certificate.
+public struct MasterRequestContext: RequestContext {
+    public var coreContext: CoreRequestContextStorage
+    let channel: any Channel
+
+    public init(source: ApplicationRequestContextSource) {
+        coreContext = .init(source: source)
+        channel = source.channel
+    }
+
+    /// The identity of the client certificate (CN = user, O = groups), if one was presented;
+    /// the TLS layer has checked it against the cluster CA, or the handshake failed.
+    func peerUser() async -> UserInfo? {
+        guard let cert = try? await channel.nioSSL_peerCertificate().get(),
+              let der = try? cert.toDERBytes(), let parsed = try? Certificate(derEncoded: der) else { return nil }
+        let user = parsed.kubernetesUser
+        return user.name.isEmpty ? nil : user
+    }
+}
+
+/// The API server on the wire: Hummingbird 2 (HTTP/1.1 over TLS, or plain for `--insecure-http`;
+/// chunked, flushed-per-event bodies for watches) in front of `APIServer.handle`, with a request
+/// log line per call.
 public struct APIResponder: HTTPResponder {
-    public typealias Context = BasicRequestContext
+    public typealias Context = MasterRequestContext
     let server: APIServer
     let logger: Logger
 
@@ -18,18 +46,21 @@ public struct APIResponder: HTTPResponder {
         self.logger = logger
     }
 
-    public func respond(to request: Request, context: BasicRequestContext) async throws -> Response {
+    public func respond(to request: Request, context: MasterRequestContext) async throws -> Response {
         let start = ContinuousClock.now
         var headers: [String: String] = [:]
         for f in request.headers { headers[f.name.canonicalName] = f.value }
+        let peer = await context.peerUser()
+        // a body over the limit is not read on: 413 at once, and the connection closes
+        if let declared = headers["content-length"].flatMap(Int.init), declared > Body.maxBytes {
+            return Self.tooLarge(declared)
+        }
         var body: [UInt8] = []
-        var tooLarge = false
         for try await chunk in request.body {
-            if body.count + chunk.readableBytes > Body.maxBytes + 1 { tooLarge = true; continue }
+            if body.count + chunk.readableBytes > Body.maxBytes { return Self.tooLarge(body.count + chunk.readableBytes) }
             body.append(contentsOf: chunk.readableBytesView)
         }
-        if tooLarge { body = [UInt8](repeating: 0x20, count: Body.maxBytes + 1) }
-        let req = APIRequest(method: request.method.rawValue, target: request.uri.description, headers: headers, body: body)
+        let req = APIRequest(method: request.method.rawValue, target: request.uri.description, headers: headers, body: body, peerUser: peer)
         let res = await server.handle(req)
         var out = HTTPFields()
         for (k, v) in res.headers { if let n = HTTPField.Name(k) { out.append(HTTPField(name: n, value: v)) } }
@@ -50,14 +81,53 @@ public struct APIResponder: HTTPResponder {
         out.append(HTTPField(name: .contentLength, value: String(res.body.count)))
         return Response(status: status, headers: out, body: ResponseBody(byteBuffer: ByteBuffer(bytes: res.body)))
     }
+
+    static func tooLarge(_ bytes: Int) -> Response {
+        let s = APIStatus(code: 413, reason: "RequestEntityTooLarge", message: "the request is too large: more than \(Body.maxBytes) bytes (\(bytes) seen)", hasDetails: false)
+        let body = Array((s.json.serialized() + "\n").utf8)
+        return Response(status: .contentTooLarge, headers: [.contentType: "application/json", .connection: "close", .contentLength: String(body.count)],
+                        body: ResponseBody(byteBuffer: ByteBuffer(bytes: body)))
+    }
+}
+
+/// The serving side of the cluster PKI: the API server's certificate and key, and the CA whose
+/// client certificates are accepted (presenting one is optional; a bad one fails the handshake).
+public struct MasterTLS: Sendable {
+    public var certificatePEM: String
+    public var keyPEM: String
+    public var clientCAPEM: String
+
+    public init(certificatePEM: String, keyPEM: String, clientCAPEM: String) {
+        self.certificatePEM = certificatePEM
+        self.keyPEM = keyPEM
+        self.clientCAPEM = clientCAPEM
+    }
+
+    func configuration() throws -> TLSConfiguration {
+        let chain = try NIOSSLCertificate.fromPEMBytes(Array(certificatePEM.utf8)).map { NIOSSLCertificateSource.certificate($0) }
+        let key = try NIOSSLPrivateKey(bytes: Array(keyPEM.utf8), format: .pem)
+        var c = TLSConfiguration.makeServerConfiguration(certificateChain: chain, privateKey: .privateKey(key))
+        c.minimumTLSVersion = .tlsv12
+        c.certificateVerification = .optionalVerification
+        c.trustRoots = .certificates(try NIOSSLCertificate.fromPEMBytes(Array(clientCAPEM.utf8)))
+        c.sendCANameList = true
+        return c
+    }
 }
 
 public enum MasterHTTP {
     /// Serves until the task is cancelled. `onReady` runs once the port is bound.
-    public static func run(server: APIServer, host: String, port: Int, logger: Logger, onReady: @escaping @Sendable (Int) async -> Void) async throws {
+    /// Connections idle this long between requests (or while a request head dribbles in) are
+    /// closed: a slow-loris client cannot hold connections forever. Responses being written
+    /// (watches) are not idle.
+    public static let idleTimeout: TimeAmount = .seconds(60)
+
+    public static func run(server: APIServer, host: String, port: Int, tls: MasterTLS?, logger: Logger,
+                           onReady: @escaping @Sendable (Int) async -> Void) async throws {
+        let http1 = HTTPServerBuilder.http1(configuration: .init(additionalChannelHandlers: [HTTP10Close.Installer()], idleTimeout: idleTimeout))
         let app = Application(
             responder: APIResponder(server: server, logger: logger),
-            server: .http1(configuration: .init(additionalChannelHandlers: [HTTP10Close.Installer()])),
+            server: try tls.map { try .tls(http1, tlsConfiguration: $0.configuration()) } ?? http1,
             configuration: .init(address: .hostname(host, port: port), serverName: nil),
             onServerRunning: { channel in await onReady(channel.localAddress?.port ?? port) },
             logger: logger)

@@ -274,7 +274,29 @@ enum KubeProtobuf {
     static let rollingUpdate = Schema([1: ("maxUnavailable", .intOrString), 2: ("maxSurge", .intOrString)])
 
     /// By kind, or by `apiVersion/kind` where versions of a kind number their fields differently.
+    static let policyRule = Schema([1: ("verbs", .list(.string)), 2: ("apiGroups", .list(.string)), 3: ("resources", .list(.string)),
+                                    4: ("resourceNames", .list(.string)), 5: ("nonResourceURLs", .list(.string))])
+    static let rbacSubject = Schema([1: ("kind", .string), 2: ("apiGroup", .string), 3: ("name", .string), 4: ("namespace", .string)])
+    static let roleRef = Schema([1: ("apiGroup", .string), 2: ("kind", .string), 3: ("name", .string)])
+
     static let kinds: [String: Schema] = [
+        // kubectl create role/clusterrole/rolebinding/clusterrolebinding
+        "rbac.authorization.k8s.io/v1/Role": Schema([1: ("metadata", .message(objectMeta)), 2: ("rules", .list(.message(policyRule)))]),
+        "rbac.authorization.k8s.io/v1/ClusterRole": Schema([1: ("metadata", .message(objectMeta)), 2: ("rules", .list(.message(policyRule)))]),
+        "rbac.authorization.k8s.io/v1/RoleBinding": Schema([1: ("metadata", .message(objectMeta)), 2: ("subjects", .list(.message(rbacSubject))), 3: ("roleRef", .message(roleRef))]),
+        "rbac.authorization.k8s.io/v1/ClusterRoleBinding": Schema([1: ("metadata", .message(objectMeta)), 2: ("subjects", .list(.message(rbacSubject))), 3: ("roleRef", .message(roleRef))]),
+        // kubectl auth whoami / can-i, kubectl create token
+        "authentication.k8s.io/v1/SelfSubjectReview": Schema([1: ("metadata", .message(objectMeta))]),
+        "authorization.k8s.io/v1/SelfSubjectAccessReview": Schema([1: ("metadata", .message(objectMeta)), 2: ("spec", .message(Schema([
+            1: ("resourceAttributes", .message(Schema([1: ("namespace", .string), 2: ("verb", .string), 3: ("group", .string), 4: ("version", .string),
+                                                      5: ("resource", .string), 6: ("subresource", .string), 7: ("name", .string)]))),
+            2: ("nonResourceAttributes", .message(Schema([1: ("path", .string), 2: ("verb", .string)]))),
+        ])))]),
+        "authorization.k8s.io/v1/SelfSubjectRulesReview": Schema([1: ("metadata", .message(objectMeta)), 2: ("spec", .message(Schema([1: ("namespace", .string)])))]),
+        "authentication.k8s.io/v1/TokenRequest": Schema([1: ("metadata", .message(objectMeta)), 2: ("spec", .message(Schema([
+            1: ("audiences", .list(.string)), 4: ("expirationSeconds", .intPtr),
+            3: ("boundObjectRef", .message(Schema([1: ("kind", .string), 2: ("apiVersion", .string), 3: ("name", .string), 4: ("uid", .string)]))),
+        ])))]),
         // kubectl autoscale
         "autoscaling/v1/HorizontalPodAutoscaler": Schema([1: ("metadata", .message(objectMeta)), 2: ("spec", .message(Schema([
             1: ("scaleTargetRef", .message(Schema([1: ("kind", .string), 2: ("name", .string), 3: ("apiVersion", .string)]))),

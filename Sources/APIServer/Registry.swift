@@ -18,6 +18,9 @@ public struct ResourceInfo: Sendable {
     public var subresources: [Subresource]
     /// Where the objects are stored (kube-apiserver's etcd layout: `/registry/<resource>/`).
     public var storagePrefix: String
+    /// What discovery lists; virtual resources (reviews) take `create` only and are never stored.
+    public var verbs: [String]
+    public var virtual: Bool { !verbs.contains("get") }
 
     public struct Subresource: Sendable {
         public var name: String
@@ -29,8 +32,9 @@ public struct ResourceInfo: Sendable {
 
     public init(group: String, version: String, resource: String, kind: String, namespaced: Bool,
                 shortNames: [String] = [], categories: [String] = [], subresources: [Subresource] = [],
-                storage: String? = nil) {
+                storage: String? = nil, verbs: [String] = ResourceInfo.verbs) {
         self.group = group
+        self.verbs = verbs
         self.version = version
         self.resource = resource
         self.singular = kind.lowercased()
@@ -45,7 +49,7 @@ public struct ResourceInfo: Sendable {
 
     /// Groups whose resources kube-apiserver stores under `/registry/<resource>/` (the rest go
     /// under `/registry/<group>/<resource>/`).
-    static let kubeStoredBare: Set<String> = ["apps", "batch", "coordination.k8s.io", "discovery.k8s.io", "autoscaling", "events.k8s.io"]
+    static let kubeStoredBare: Set<String> = ["apps", "rbac.authorization.k8s.io", "certificates.k8s.io", "batch", "coordination.k8s.io", "discovery.k8s.io", "autoscaling", "events.k8s.io"]
 
     public var apiVersion: String { group.isEmpty ? version : group + "/" + version }
     public var groupVersion: String { apiVersion }
@@ -112,14 +116,14 @@ public struct ResourceRegistry: Sendable {
     /// Every resource stored under `storagePrefix` once (for namespace cleanup).
     public var storedOnce: [ResourceInfo] {
         var seen = Set<String>()
-        return resources.filter { seen.insert($0.storagePrefix).inserted }
+        return resources.filter { !$0.virtual && seen.insert($0.storagePrefix).inserted }
     }
 
     /// The resources kube-apiserver 1.28 serves for the kinds this project uses.
     public static let standard: ResourceRegistry = {
         typealias S = ResourceInfo.Subresource
         let core: [ResourceInfo] = [
-            ResourceInfo(group: "", version: "v1", resource: "bindings", kind: "Binding", namespaced: true),
+            ResourceInfo(group: "", version: "v1", resource: "bindings", kind: "Binding", namespaced: true, verbs: ["create"]),
             ResourceInfo(group: "", version: "v1", resource: "configmaps", kind: "ConfigMap", namespaced: true, shortNames: ["cm"]),
             ResourceInfo(group: "", version: "v1", resource: "endpoints", kind: "Endpoints", namespaced: true, shortNames: ["ep"],
                          storage: "services/endpoints"),
@@ -179,6 +183,16 @@ public struct ResourceRegistry: Sendable {
                          subresources: [.status("Job")]),
             ResourceInfo(group: "coordination.k8s.io", version: "v1", resource: "leases", kind: "Lease", namespaced: true),
             ResourceInfo(group: "discovery.k8s.io", version: "v1", resource: "endpointslices", kind: "EndpointSlice", namespaced: true),
+            ResourceInfo(group: "rbac.authorization.k8s.io", version: "v1", resource: "clusterrolebindings", kind: "ClusterRoleBinding", namespaced: false),
+            ResourceInfo(group: "rbac.authorization.k8s.io", version: "v1", resource: "clusterroles", kind: "ClusterRole", namespaced: false),
+            ResourceInfo(group: "rbac.authorization.k8s.io", version: "v1", resource: "rolebindings", kind: "RoleBinding", namespaced: true),
+            ResourceInfo(group: "rbac.authorization.k8s.io", version: "v1", resource: "roles", kind: "Role", namespaced: true),
+            ResourceInfo(group: "authentication.k8s.io", version: "v1", resource: "selfsubjectreviews", kind: "SelfSubjectReview", namespaced: false, verbs: ["create"]),
+            ResourceInfo(group: "authentication.k8s.io", version: "v1", resource: "tokenreviews", kind: "TokenReview", namespaced: false, verbs: ["create"]),
+            ResourceInfo(group: "authorization.k8s.io", version: "v1", resource: "localsubjectaccessreviews", kind: "LocalSubjectAccessReview", namespaced: true, verbs: ["create"]),
+            ResourceInfo(group: "authorization.k8s.io", version: "v1", resource: "selfsubjectaccessreviews", kind: "SelfSubjectAccessReview", namespaced: false, verbs: ["create"]),
+            ResourceInfo(group: "authorization.k8s.io", version: "v1", resource: "selfsubjectrulesreviews", kind: "SelfSubjectRulesReview", namespaced: false, verbs: ["create"]),
+            ResourceInfo(group: "authorization.k8s.io", version: "v1", resource: "subjectaccessreviews", kind: "SubjectAccessReview", namespaced: false, verbs: ["create"]),
         ]
         return ResourceRegistry(core + apps + others)
     }()

@@ -1,4 +1,5 @@
 import APIMachinery
+import Auth
 import LinuxSystem
 import Yams
 
@@ -11,24 +12,33 @@ public struct APIRequest: Sendable {
     /// Lower-cased names.
     public var headers: [String: String]
     public var body: [UInt8]
+    /// The path as sent, before percent-decoding (checked for encoded slashes and dot segments).
+    public var rawPath: String
+    /// The identity of a client certificate the TLS layer verified against the cluster CA.
+    public var peerUser: UserInfo?
+    /// Who the request runs as, once authenticated (nil on an `--insecure-http` server).
+    public var user: UserInfo?
 
-    public init(method: String, path: String, query: [(String, String)] = [], headers: [String: String] = [:], body: [UInt8] = []) {
+    public init(method: String, path: String, query: [(String, String)] = [], headers: [String: String] = [:], body: [UInt8] = [],
+                rawPath: String? = nil, peerUser: UserInfo? = nil) {
         self.method = method.uppercased()
         self.path = path
+        self.rawPath = rawPath ?? path
+        self.peerUser = peerUser
         self.query = query
         self.headers = headers
         self.body = body
     }
 
     /// Splits `path?query` (percent-decoding the query).
-    public init(method: String, target: String, headers: [String: String] = [:], body: [UInt8] = []) {
+    public init(method: String, target: String, headers: [String: String] = [:], body: [UInt8] = [], peerUser: UserInfo? = nil) {
         var path = target
         var query: [(String, String)] = []
         if let q = target.firstIndex(of: "?") {
             path = String(target[..<q])
             query = Self.parseQuery(String(target[target.index(after: q)...]))
         }
-        self.init(method: method, path: Self.percentDecode(path, plus: false), query: query, headers: headers, body: body)
+        self.init(method: method, path: Self.percentDecode(path, plus: false), query: query, headers: headers, body: body, rawPath: path, peerUser: peerUser)
     }
 
     public static func parseQuery(_ q: String) -> [(String, String)] {

@@ -1,4 +1,5 @@
 import APIMachinery
+import Auth
 import Foundation
 import LinuxSystem
 import Storage
@@ -24,8 +25,13 @@ public final class APIServer: Sendable {
     let serverAddress: String
     let openAPIDocuments: OpenAPIDocuments
     public let metrics: MasterMetrics
+    /// nil: `--insecure-http`, every caller is an administrator.
+    public let security: SecurityConfig?
+    let rbac = RBACCache()
 
-    public init(store: any RevisionedStore, hub: WatchHub, registry: ResourceRegistry = .standard, serverAddress: String) {
+    public init(store: any RevisionedStore, hub: WatchHub, registry: ResourceRegistry = .standard, serverAddress: String,
+                security: SecurityConfig? = nil) {
+        self.security = security
         self.store = store
         self.hub = hub
         self.registry = registry
@@ -66,13 +72,22 @@ public final class APIServer: Sendable {
                 // another master sharing the store created it first
             }
         }
+        try await bootstrapPolicy()
+        for name in ["default", "kube-system", "kube-public", "kube-node-lease"] { await ensureDefaultServiceAccount(name) }
     }
 
     // MARK: routing
 
     public func handle(_ req: APIRequest) async -> APIResponse {
         let start = ContinuousClock.now
-        let res = await answer(req)
+        let res: APIResponse
+        if let problem = req.pathProblem {
+            res = .error(APIStatus.badRequest(problem))
+        } else if let sec = security {
+            res = await secured(req, sec)
+        } else {
+            res = await answer(req)
+        }
         observe(req, status: res.status, elapsed: ContinuousClock.now - start)
         return res
     }
@@ -182,6 +197,20 @@ public final class APIServer: Sendable {
             let (pod, _) = try await get(info, namespace: namespace, name: n)
             if (pod["spec"]?["nodeName"]?.stringValue ?? "").isEmpty { return APIResponse(status: 204) }
             throw APIStatus(code: 503, reason: "ServiceUnavailable", message: "pods \"\(n)\": the API server does not proxy to node agents yet", hasDetails: false)
+        case ("POST", nil, nil) where info.virtual:
+            guard info.namespaced == false || namespace != nil else { throw APIStatus.methodNotAllowed }
+            if info.kind == "Binding" {
+                let b = try Body.decode(req, kindForErrors: "Binding")
+                guard let n = b["metadata"]?["name"]?.stringValue, !n.isEmpty else {
+                    throw APIStatus.invalid(kind: "Binding", name: "", causes: [.init(reason: "FieldValueRequired", message: "Required value: name or generateName is required", field: "metadata.name")])
+                }
+                return try await bind(registry.lookup(group: "", version: "v1", resource: "pods")!, namespace: namespace, name: n, req)
+            }
+            return try await review(info, namespace: namespace, req)
+        case (_, _, _) where info.virtual:
+            throw APIStatus.methodNotAllowed
+        case ("POST", let n?, "token") where info.resource == "serviceaccounts":
+            return try await tokenRequest(info, namespace: namespace ?? "", name: n, req)
         case ("POST", nil, nil):
             guard info.namespaced == false || namespace != nil else { throw APIStatus.methodNotAllowed }
             var warnings: [String] = []
@@ -352,11 +381,13 @@ public final class APIServer: Sendable {
             obj = ManagedFields.record(obj, old: nil, manager: manager, operation: "Update", apiVersion: info.apiVersion, time: now, subresource: nil)
         }
         obj = obj.withTypeMetaFirst()
+        try admit(info, new: obj, old: nil)
         if dryRun { return obj }
         // a generated name that is taken gets another suffix (kube-apiserver 1.32 retries 7 times)
         for attempt in 0...7 {
             do {
                 let v = try await timed("create", info) { try await hub.create(info.key(namespace: namespace, name: name), value: encode(info, obj)) }
+                if info.kind == "Namespace" { await ensureDefaultServiceAccount(name) }
                 return try object(info, v.value, revision: v.modRevision)
             } catch StorageError.keyExists(_) where generated != nil && attempt < 7 {
                 name = Self.generatedName(generated!)
@@ -396,6 +427,7 @@ public final class APIServer: Sendable {
             // a binding is the one write allowed to set a pod's nodeName
             let causes = Strategy.validate(info, new, old: sub == "binding" ? nil : old)
             if !causes.isEmpty { throw APIStatus.invalid(kind: info.kind, group: info.group, name: name, causes: causes) }
+            try admit(info, new: new, old: old)
             let now = Timestamp(seconds: Timestamp.now().seconds, nanoseconds: 0).rfc3339Nano
             var probe = new
             probe.set(["metadata", "resourceVersion"], old["metadata"]?["resourceVersion"])

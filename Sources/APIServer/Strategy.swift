@@ -279,6 +279,10 @@ public enum Strategy {
             if !PodValidation.isDNS1123Label(name) {
                 invalid("metadata.name", "Invalid value: \"\(name)\": a lowercase RFC 1123 label must consist of lower case alphanumeric characters or '-', and must start and end with an alphanumeric character (e.g. 'my-name',  or '123-abc', regex used for validation is '[a-z0-9]([-a-z0-9]*[a-z0-9])?')")
             }
+        } else if info.group == "rbac.authorization.k8s.io" {
+            // RBAC names are path segments (system:node, system:kube-scheduler, …)
+            if name == "." || name == ".." { invalid("metadata.name", "Invalid value: \"\(name)\": may not be '\(name)'") }
+            for bad in ["/", "%"] where name.contains(bad) { invalid("metadata.name", "Invalid value: \"\(name)\": may not contain '\(bad)'") }
         } else if !PodValidation.isDNS1123Subdomain(name) && info.kind != "Pod" {
             invalid("metadata.name", "Invalid value: \"\(name)\": " + subdomainMessage)
         }

@@ -1,5 +1,6 @@
 import APIServer
 import ArgumentParser
+import Auth
 import Foundation
 import LinuxSystem
 import Logging
@@ -18,15 +19,120 @@ struct MasterError: Error, CustomStringConvertible {
 struct MasterCommand: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "master",
-        abstract: "Run the Kubernetes API server (state in embedded SQLite under --data-dir, or in etcd with --etcd-servers).")
+        abstract: "The Kubernetes API server (state in embedded SQLite under --data-dir, or in etcd with --etcd-servers).",
+        subcommands: [MasterServe.self, MasterKubeconfig.self], defaultSubcommand: MasterServe.self)
+}
 
-    @Option(help: "Directory for the database and admin.kubeconfig.") var dataDir = "/var/lib/swiftlet/master"
-    @Option(help: "Address to listen on (loopback by default: there is no authentication yet).") var bindAddress = "127.0.0.1"
+/// `https://host:port` as a URL (IPv6 bracketed; a wildcard bind is reached on loopback).
+func serverURL(_ host: String, _ port: Int, tls: Bool) -> String {
+    let h = (host == "0.0.0.0" || host == "::" || host.isEmpty) ? "127.0.0.1" : host
+    return "\(tls ? "https" : "http")://\(h.contains(":") ? "[\(h)]" : h):\(port)"
+}
+
+/// A kubeconfig for one user of the cluster at `server` (client certificate, or none for plain HTTP).
+func kubeconfigText(server: String, caPEM: String?, certPEM: String?, keyPEM: String?, user: String) -> String {
+    func b64(_ s: String) -> String { Data(s.utf8).base64EncodedString() }
+    var cluster = "    server: \(server)\n"
+    if let caPEM { cluster += "    certificate-authority-data: \(b64(caPEM))\n" }
+    var creds = "{}"
+    if let certPEM, let keyPEM {
+        creds = "\n    client-certificate-data: \(b64(certPEM))\n    client-key-data: \(b64(keyPEM))"
+    }
+    return """
+        apiVersion: v1
+        kind: Config
+        clusters:
+        - name: swiftlet
+          cluster:
+        \(cluster)contexts:
+        - name: swiftlet
+          context:
+            cluster: swiftlet
+            user: \(user)
+            namespace: default
+        current-context: swiftlet
+        users:
+        - name: \(user)
+          user: \(creds)
+
+        """
+}
+
+/// The host's own IPv4/IPv6 addresses (what a wildcard-bound serving certificate must name).
+func localAddresses() -> [String] {
+    var out: [String] = []
+    var list: UnsafeMutablePointer<ifaddrs>?
+    guard getifaddrs(&list) == 0 else { return out }
+    defer { freeifaddrs(list) }
+    var p = list
+    while let ifa = p {
+        defer { p = ifa.pointee.ifa_next }
+        guard let sa = ifa.pointee.ifa_addr else { continue }
+        var buf = [CChar](repeating: 0, count: Int(INET6_ADDRSTRLEN))
+        if sa.pointee.sa_family == UInt16(AF_INET) {
+            var a = sa.withMemoryRebound(to: sockaddr_in.self, capacity: 1) { $0.pointee.sin_addr }
+            if inet_ntop(AF_INET, &a, &buf, socklen_t(buf.count)) != nil { out.append(String(cString: buf)) }
+        } else if sa.pointee.sa_family == UInt16(AF_INET6) {
+            var a = sa.withMemoryRebound(to: sockaddr_in6.self, capacity: 1) { $0.pointee.sin6_addr }
+            if a.__in6_u.__u6_addr8.0 == 0xfe && (a.__in6_u.__u6_addr8.1 & 0xc0) == 0x80 { continue }  // link-local: no SAN
+            if inet_ntop(AF_INET6, &a, &buf, socklen_t(buf.count)) != nil { out.append(String(cString: buf)) }
+        }
+    }
+    return Array(Set(out)).sorted()
+}
+
+/// Writes `text` to `path` through a 0600 temporary file and a rename.
+func writePrivate(_ path: String, _ text: String) throws {
+    do { try ClusterPKI.writeSecret(path, text) } catch { throw MasterError("write \(path): \(error)") }
+}
+
+struct MasterKubeconfig: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "kubeconfig",
+        abstract: "Issue a client certificate from the cluster CA (CN = user, O = groups) and print a kubeconfig for it.")
+
+    @Option(help: "The master's PKI directory (ca.crt, ca.key).") var pkiDir = "/var/lib/swiftlet/master/pki"
+    @Option(help: "The user name (certificate CN), e.g. jane or system:node:worker-1.") var user: String
+    @Option(name: .customLong("group"), help: "A group (certificate O); repeat for more, e.g. system:nodes.") var groups: [String] = []
+    @Option(help: "The API server URL.") var server = "https://127.0.0.1:6443"
+    @Option(help: "Certificate lifetime in days.") var days = 365
+    @Option(help: "Write the kubeconfig here (0600) instead of stdout.") var output: String?
+
+    func run() throws {
+        guard !user.isEmpty, !user.contains("\n") else { throw MasterError("kubeconfig: --user must be a non-empty single line") }
+        let ca: CertificateAuthority
+        let issued: (certificatePEM: String, keyPEM: String)
+        do {
+            ca = try CertificateAuthority.load(directory: pkiDir)
+            issued = try ca.issueClient(user: user, groups: groups, validity: TimeInterval(days) * 86400)
+        } catch {
+            throw MasterError("kubeconfig for \(user): \(error)")
+        }
+        let text = kubeconfigText(server: server, caPEM: ca.certificate.pem, certPEM: issued.certificatePEM, keyPEM: issued.keyPEM, user: user)
+        if let output { try writePrivate(output, text) } else { stdoutWrite(text) }
+    }
+}
+
+struct MasterServe: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "serve",
+        abstract: "Run the API server: HTTPS with client certificates and tokens, RBAC, node restriction (the default subcommand).")
+
+    @Option(help: "Directory for the database, pki/ and admin.kubeconfig.") var dataDir = "/var/lib/swiftlet/master"
+    @Option(help: "Address to listen on.") var bindAddress = "127.0.0.1"
     @Option(help: "Port (0 picks a free one; the kubeconfig names the one bound).") var securePort = 6443
     @Option(help: "Revisions of history kept for watches before compaction.") var historyWindow = 10000
     @Option(help: ArgumentHelp("etcd client URLs, comma-separated (http://127.0.0.1:2379): keep the state in etcd instead of SQLite, shared by every master given the same servers.", valueName: "urls"))
     var etcdServers: String?
     @Option(help: "The etcd key prefix of this cluster's objects.") var etcdPrefix = "/registry"
+    @Option(help: "The cluster CA, serving and admin certificates and the service-account signing key (created when missing; default <data-dir>/pki). Masters sharing an etcd share it.")
+    var pkiDir: String?
+    @Option(help: ArgumentHelp("Extra names and addresses the serving certificate covers, comma-separated.", valueName: "names"))
+    var tlsSan: String?
+    @Option(help: ArgumentHelp("Static bearer tokens: CSV lines token,user,uid[,\"group1,group2\"].", valueName: "file"))
+    var tokenAuthFile: String?
+    @Flag(help: "Serve plain HTTP with no authentication or authorization (every client is cluster-admin): tests and benchmarks on loopback only.")
+    var insecureHTTP = false
     @Flag(help: "Log every request.") var verbose = false
 
     func run() throws {
@@ -42,6 +148,33 @@ struct MasterCommand: ParsableCommand {
         let host = bindAddress
         let port = securePort
         let window = Int64(historyWindow)
+        if insecureHTTP, !(host.hasPrefix("127.") || host == "::1" || host == "localhost") {
+            throw MasterError("--insecure-http serves every client as cluster-admin: it binds loopback only, not \(host)")
+        }
+        var security: SecurityConfig?
+        var tls: MasterTLS?
+        var pki: ClusterPKI?
+        if !insecureHTTP {
+            var names = [ProcessInfo.processInfo.hostName]
+            var ips = (host == "0.0.0.0" || host == "::") ? localAddresses() : [host]
+            for n in (tlsSan ?? "").split(separator: ",").map({ $0.trimmingCharacters(in: .whitespaces) }) where !n.isEmpty {
+                if CertificateAuthority.isIPAddress(n) { ips.append(n) } else { names.append(n) }
+            }
+            let p: ClusterPKI
+            do { p = try ClusterPKI.loadOrCreate(directory: pkiDir ?? dir + "/pki", dnsNames: names, ipAddresses: ips) } catch {
+                throw MasterError("master PKI: \(error)")
+            }
+            var tokens: [String: UserInfo] = [:]
+            if let f = tokenAuthFile {
+                do { tokens = try TokenFile.parse(try String(contentsOfFile: f, encoding: .utf8)) } catch { throw MasterError("--token-auth-file \(f): \(error)") }
+            }
+            security = SecurityConfig(serviceAccountTokens: ServiceAccountTokens(key: p.serviceAccountKey), staticTokens: tokens, caPEM: p.ca.certificate.pem)
+            tls = MasterTLS(certificatePEM: p.serving.pem, keyPEM: p.servingKey.pemRepresentation, clientCAPEM: p.ca.certificate.pem)
+            pki = p
+        }
+        let sec = security
+        let serverTLS = tls
+        let adminPKI = pki
         SignalThread.start { sig in
             logger.notice("signal \(sig): stopping (every acknowledged write is on disk)")
             _exit(0)
@@ -61,7 +194,7 @@ struct MasterCommand: ParsableCommand {
                 store = sqlite
                 hub = WatchHub(store: sqlite, currentRevision: try await sqlite.currentRevision())
             }
-            let server = APIServer(store: store, hub: hub, serverAddress: "\(host):\(port)")
+            let server = APIServer(store: store, hub: hub, serverAddress: "\(host):\(port)", security: sec)
             try await server.bootstrap()
             // history older than the window is compacted (watches from before it get 410)
             Task.detached {
@@ -70,36 +203,14 @@ struct MasterCommand: ParsableCommand {
                     if let rev = try? await store.currentRevision(), rev > window { try? await store.compact(through: rev - window) }
                 }
             }
-            try await MasterHTTP.run(server: server, host: host, port: port, logger: logger) { bound in
-                let kubeconfig = """
-                    apiVersion: v1
-                    kind: Config
-                    clusters:
-                    - name: swiftlet
-                      cluster:
-                        server: http://\(host.contains(":") ? "[\(host)]" : host):\(bound)
-                    contexts:
-                    - name: swiftlet
-                      context:
-                        cluster: swiftlet
-                        user: admin
-                        namespace: default
-                    current-context: swiftlet
-                    users:
-                    - name: admin
-                      user: {}
-
-                    """
+            try await MasterHTTP.run(server: server, host: host, port: port, tls: serverTLS, logger: logger) { bound in
+                let url = serverURL(host, bound, tls: adminPKI != nil)
+                let text = kubeconfigText(server: url, caPEM: adminPKI?.ca.certificate.pem, certPEM: adminPKI?.admin.pem,
+                                          keyPEM: adminPKI?.adminKey.pemRepresentation, user: "admin")
                 let path = dir + "/admin.kubeconfig"
-                let tmp = path + ".tmp"
-                let fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0o600)
-                if fd >= 0 {
-                    _ = kubeconfig.withCString { write(fd, $0, strlen($0)) }
-                    close(fd)
-                    rename(tmp, path)
-                }
-                logger.notice("master ready", metadata: ["address": "\(host):\(bound)", "kubeconfig": "\(path)"])
-                stderrLine("swiftlet master: serving on http://\(host):\(bound); kubeconfig \(path)")
+                do { try writePrivate(path, text) } catch { logger.error("\(error)") }
+                logger.notice("master ready", metadata: ["address": "\(url)", "kubeconfig": "\(path)"])
+                stderrLine("swiftlet master: serving on \(url)\(adminPKI == nil ? " (insecure: no authentication)" : ""); kubeconfig \(path)")
             }
         }
     }
