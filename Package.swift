@@ -72,6 +72,19 @@ let package = Package(
                 .product(name: "SwiftASN1", package: "swift-asn1"),
             ]
         ),
+        // The API's clients (agent, scheduler, controllers): kubeconfig, REST on JSON, list+watch
+        // with bookmarks, resume and relist, informers and a work queue.
+        .target(
+            name: "KubeClient",
+            dependencies: [
+                "APIMachinery", "LinuxSystem",
+                .product(name: "AsyncHTTPClient", package: "async-http-client"),
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOHTTP1", package: "swift-nio"),
+                .product(name: "NIOSSL", package: "swift-nio-ssl"),
+                .product(name: "Yams", package: "Yams"),
+            ]
+        ),
         // The master's revisioned key-value storage: one protocol; SQLite (GRDB) embedded, etcd v3.
         .target(
             name: "Storage",
@@ -135,6 +148,7 @@ let package = Package(
         .testTarget(name: "AgentTests", dependencies: ["Agent"]),
         .testTarget(name: "APIMachineryTests", dependencies: ["APIMachinery", "LinuxSystem"]),
         .testTarget(name: "StorageTests", dependencies: ["Storage"]),
+        .testTarget(name: "KubeClientTests", dependencies: ["KubeClient", "APIServer", "Storage", "APIMachinery", "LinuxSystem"]),
         .testTarget(name: "AuthTests", dependencies: ["Auth", "LinuxSystem", .product(name: "X509", package: "swift-certificates"), .product(name: "Crypto", package: "swift-crypto")]),
         .testTarget(name: "APIServerTests", dependencies: ["APIServer", "Storage", "APIMachinery", "LinuxSystem", "Auth"]),
     ],
