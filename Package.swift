@@ -115,7 +115,7 @@ let package = Package(
         .target(
             name: "Agent",
             dependencies: [
-                "CShims", "LinuxSystem", "Cgroups", "Runtime", "Networking", "Images", "KubeModel",
+                "CShims", "LinuxSystem", "Cgroups", "Runtime", "Networking", "Images", "KubeModel", "KubeClient",
                 .product(name: "Crypto", package: "swift-crypto"),
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "Yams", package: "Yams"),
@@ -133,6 +133,7 @@ let package = Package(
                 "Networking",
                 "Images",
                 "Agent",
+                "KubeClient",
                 "APIServer",
                 "Auth",
                 "Storage",

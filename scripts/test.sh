@@ -22,6 +22,7 @@ SUITES=(
   "unit|unit|scripts/build.sh --unit-tests"
   "master|unit|scripts/test-master.sh \$BIN"
   "auth|unit|scripts/test-auth.sh \$BIN"
+  "cluster|unit|scripts/test-cluster.sh \$BIN"
   "runtime|host1|scripts/test-runtime.sh \$BIN"
   "agent|host1|scripts/test-agent.sh \$BIN"
   "podspec|host1|scripts/test-podspec.sh \$BIN"

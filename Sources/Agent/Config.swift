@@ -53,6 +53,17 @@ public struct AgentConfig: Codable, Sendable, Equatable {
     /// How often the node is measured for pressure (kubelet housekeeping: 10 s).
     public var housekeepingIntervalSeconds: Double = 10
 
+    /// The master: a kubeconfig (server, CA, client certificate or token). nil: static pods only.
+    public var kubeconfig: String?
+    /// Labels the Node is registered with (besides kubernetes.io/hostname, os, arch).
+    public var nodeLabels: [String: String] = [:]
+    /// Taints the Node is registered with: `key[=value]:Effect`.
+    public var registerWithTaints: [String] = []
+    /// The pods this node takes (status.capacity.pods).
+    public var maxPods: Int = 110
+    /// How often the node's status is computed (sent when it changed, or every 5 minutes).
+    public var nodeStatusUpdateFrequencySeconds: Double = 10
+
     /// A `swiftlet run` instance: its own pods/containers/sandboxes dirs under run/<instance>
     /// (not a config-file setting). nil: the agent.
     public var instance: String?
@@ -104,7 +115,8 @@ public struct AgentConfig: Codable, Sendable, Equatable {
              backoffResetSeconds, bridge, podSubnet, clusterDNS, clusterDomain, insecureRegistries, registryConfig,
              allowUnenforcedResources, logLevel, cgroupRoot, nodeIP, seccompProfileRoot, allowedUnsafeSysctls, objectsDir,
              imageGCHighThresholdPercent, imageGCLowThresholdPercent, imageMinimumGCAgeSeconds, evictionHard,
-             evictionPressureTransitionSeconds, housekeepingIntervalSeconds
+             evictionPressureTransitionSeconds, housekeepingIntervalSeconds, kubeconfig, nodeLabels, registerWithTaints, maxPods,
+             nodeStatusUpdateFrequencySeconds
     }
 
     public init(from decoder: any Decoder) throws {
@@ -144,6 +156,11 @@ public struct AgentConfig: Codable, Sendable, Equatable {
         evictionHard = try c.decodeIfPresent([String].self, forKey: .evictionHard) ?? d.evictionHard
         evictionPressureTransitionSeconds = try c.decodeIfPresent(Double.self, forKey: .evictionPressureTransitionSeconds) ?? d.evictionPressureTransitionSeconds
         housekeepingIntervalSeconds = try c.decodeIfPresent(Double.self, forKey: .housekeepingIntervalSeconds) ?? d.housekeepingIntervalSeconds
+        kubeconfig = try c.decodeIfPresent(String.self, forKey: .kubeconfig)
+        nodeLabels = try c.decodeIfPresent([String: String].self, forKey: .nodeLabels) ?? [:]
+        registerWithTaints = try c.decodeIfPresent([String].self, forKey: .registerWithTaints) ?? []
+        maxPods = try c.decodeIfPresent(Int.self, forKey: .maxPods) ?? d.maxPods
+        nodeStatusUpdateFrequencySeconds = try c.decodeIfPresent(Double.self, forKey: .nodeStatusUpdateFrequencySeconds) ?? d.nodeStatusUpdateFrequencySeconds
     }
 
     /// The parsed eviction thresholds; the image store keeps its own threshold's share free.

@@ -1,6 +1,7 @@
 import Agent
 import ArgumentParser
 import FoundationEssentials
+import KubeClient
 import KubeModel
 import LinuxSystem
 import Logging
@@ -37,6 +38,14 @@ struct AgentOptions: ParsableArguments {
     @Option(name: .customLong("allowed-unsafe-sysctls"), help: "A sysctl (or prefix.*) pods may set beyond the safe set; repeatable.") var unsafeSysctls: [String] = []
     @Option(name: .customLong("objects-dir"), help: "More ConfigMap/Secret files for static pods.") var objectsDir: String?
     @Flag(name: .customLong("allow-unenforced-resources")) var allowUnenforced = false
+    @Option(name: .customLong("kubeconfig"), help: "Join the master this kubeconfig names: register the Node, renew its Lease, report its status.") var kubeconfig: String?
+    @Option(name: .customLong("server"), help: "The master's URL (with --token; instead of --kubeconfig).") var server: String?
+    @Option(name: .customLong("token"), help: "A bearer token for --server.") var token: String?
+    @Option(name: .customLong("certificate-authority"), help: "PEM CA file the master's certificate must chain to (with --server).") var certificateAuthority: String?
+    @Option(name: .customLong("node-labels"), help: "Labels to register the Node with: k=v,k2=v2.") var nodeLabels: String?
+    @Option(name: .customLong("register-with-taints"), help: "Taints to register the Node with: key[=value]:Effect, comma-separated.") var taints: String?
+    @Option(name: .customLong("max-pods"), help: "Pods this node takes (110).") var maxPods: Int?
+    @Option(name: .customLong("node-status-update-frequency"), help: "Seconds between node status computations (10).") var statusEvery: Double?
     @Option(name: .customLong("image-gc-high-threshold"), help: "Percent of the image filesystem used that starts image GC (85).") var gcHigh: Int?
     @Option(name: .customLong("image-gc-low-threshold"), help: "Percent image GC brings the usage down to (80).") var gcLow: Int?
     @Option(name: .customLong("minimum-image-ttl-duration"), help: "Seconds an unused image is kept before GC may remove it (120).") var gcMinAge: Double?
@@ -78,8 +87,37 @@ struct AgentOptions: ParsableArguments {
         if let evictionHard { c.evictionHard = evictionHard.split(separator: ",").map(String.init) }
         if let pressureTransition { c.evictionPressureTransitionSeconds = pressureTransition }
         if let housekeeping { c.housekeepingIntervalSeconds = housekeeping }
+        if let kubeconfig { c.kubeconfig = kubeconfig }
+        if let nodeLabels {
+            for pair in nodeLabels.split(separator: ",") {
+                let kv = pair.split(separator: "=", maxSplits: 1).map(String.init)
+                guard kv.count == 2, !kv[0].isEmpty else { throw ConfigError("--node-labels: \"\(pair)\" is not key=value") }
+                c.nodeLabels[kv[0]] = kv[1]
+            }
+        }
+        if let taints { c.registerWithTaints = taints.split(separator: ",").map(String.init) }
+        if let maxPods { c.maxPods = maxPods }
+        if let statusEvery { c.nodeStatusUpdateFrequencySeconds = statusEvery }
         _ = try c.evictionThresholds()
+        for t in c.registerWithTaints { _ = try NodeReport.parseTaint(t) }
+        guard (1...10000).contains(c.maxPods) else { throw ConfigError("maxPods must be between 1 and 10000 (got \(c.maxPods))") }
+        guard c.nodeStatusUpdateFrequencySeconds >= 0.1 else { throw ConfigError("nodeStatusUpdateFrequencySeconds must be at least 0.1") }
+        if server != nil && c.kubeconfig != nil { throw ConfigError("--server and --kubeconfig: give one of them") }
+        if token != nil && server == nil { throw ConfigError("--token needs --server") }
         return c
+    }
+
+    /// How to reach the master, or nil (static pods only).
+    func masterConfig(_ c: AgentConfig) throws -> KubeConfig? {
+        if let server {
+            var k = KubeConfig(server: server, token: token)
+            if let certificateAuthority {
+                k.certificateAuthorityPEM = Array(try Files.read(certificateAuthority))
+            }
+            return k
+        }
+        guard let path = c.kubeconfig else { return nil }
+        return try KubeConfig.load(path: path)
     }
 }
 
@@ -100,7 +138,8 @@ struct AgentCommand: ParsableCommand {
 
     func run() throws {
         let config: AgentConfig
-        do { config = try options.resolved() } catch { fail(error) }
+        let master: KubeConfig?
+        do { config = try options.resolved(); master = try options.masterConfig(config) } catch { fail(error) }
         let logger = makeLogger(level: config.logLevel)
         let monitor = Files.executableDirectory() + "/swiftlet-monitor"
         signal(SIGPIPE, SIG_IGN)
@@ -120,6 +159,18 @@ struct AgentCommand: ParsableCommand {
                 try await agent.start()
                 try await AgentAPI(agent: agent).serve(socketPath: config.apiSocket, healthzHost: config.healthzAddress,
                                                       healthzPort: config.healthzPort, logger: logger)
+                if let master {
+                    let client = try KubeClient(config: master, userAgent: "swiftlet-agent/\(Swiftlet.configuration.version) (\(config.nodeName))")
+                    let facts = NodeFacts.measure(name: config.nodeName, rootDir: config.rootDir, internalIP: agent.ctx.nodeIP,
+                                                  maxPods: config.maxPods, version: Swiftlet.configuration.version)
+                    let sync = NodeSync(client: client, agent: agent, facts: facts,
+                                        labels: NodeReport.labels(facts, extra: config.nodeLabels),
+                                        taints: try config.registerWithTaints.map { try NodeReport.parseTaint($0) },
+                                        thresholds: try config.evictionThresholds(),
+                                        statusEvery: .milliseconds(Int64(config.nodeStatusUpdateFrequencySeconds * 1000)), logger: logger)
+                    await sync.start()
+                    logger.info("joining the master", metadata: ["server": "\(master.server)"])
+                }
                 logger.info("agent ready", metadata: ["node": "\(config.nodeName)", "manifests": "\(config.manifestsDir)",
                                                       "socket": "\(config.apiSocket)"])
                 while true { try await Task.sleep(for: .seconds(3600)) }

@@ -1,0 +1,147 @@
+#!/usr/bin/env bash
+# Root suite: the agent joining the master (issue 27). The master (HTTPS, the defaults) and the agent
+# run in a throwaway "node" network namespace and talk over its loopback; kubectl 1.32 and 1.20 look
+# at what the agent registered. Checks: the Node (labels, taints, capacity/allocatable from this
+# machine, nodeInfo, addresses, Ready), its Lease (owner, renewals), an idle node's writes, an agent
+# restart (same Node, labels reconciled), the Node deleted under the agent, the master away and back,
+# and agents that must not get in (another node's certificate, no credentials, a missing kubeconfig).
+#   scripts/test-cluster.sh [BIN_DIR]
+set -uo pipefail
+here=$(cd "$(dirname "$0")" && pwd)
+. "$here/lib.sh"
+require_root "the cluster suite"
+BIN=$(cd "${1:-$here/../bin}" && pwd)
+S="$BIN/swiftlet"
+NODE=swl-cluster-$$
+T=$(mktemp -d /tmp/swiftlet-cluster.XXXXXX)
+M=$T/manifests
+mkdir -p "$M"
+SOCK=$T/run/agent.sock
+AGENT_PID=
+MASTER_PID=
+PORT=6643
+ARGS=(--node-name node1 --manifests "$M" --root-dir "$T/root" --run-dir "$T/run" --pod-logs-dir "$T/logs"
+      --healthz-port 0 --allow-unenforced-resources --bridge swl-clu0 --pod-subnet 10.91.0.0/24
+      --cgroup-root "swiftlet-test-$$" --node-ip 192.0.2.9)
+cleanup() {
+  [ -n "$MASTER_PID" ] && kill "$MASTER_PID" 2>/dev/null && wait "$MASTER_PID" 2>/dev/null
+  agent_teardown "swiftlet-test-$$" "$T"/run/run/*/containers
+}
+trap cleanup EXIT
+kube_clients "$T/clients" || exit 1
+ip netns add "$NODE" && ip -n "$NODE" link set lo up
+
+wait_for() {  # wait_for SECONDS CMD... : until CMD succeeds (or the time is up)
+  local end=$(( $(date +%s%N) + $1 * 1000000000 )); shift
+  while [ "$(date +%s%N)" -lt "$end" ]; do "$@" >/dev/null 2>&1 && return 0; sleep 0.1; done
+  return 1
+}
+in_node() { nsenter --net=/run/netns/$NODE "$@"; }
+k() { in_node kubectl --kubeconfig "$T/master/admin.kubeconfig" "$@"; }
+k120() { in_node "$K120" --kubeconfig "$T/master/admin.kubeconfig" "$@"; }
+jp() { k get "$1" "$2" ${3:+-n "$3"} -o jsonpath="$4" 2>&1; }
+master_start() {
+  nsenter --net=/run/netns/$NODE "$S" master --data-dir "$T/master" --secure-port $PORT --verbose >>"$T/master.log" 2>&1 &   # not in_node: $! must be the master
+  MASTER_PID=$!
+  wait_for 30 grep -q "master ready" "$T/master.log" && return 0
+  echo "master did not start: $(tail -5 "$T/master.log")" >&2; return 1
+}
+master_stop() { kill "$MASTER_PID"; wait "$MASTER_PID" 2>/dev/null; MASTER_PID=; : >"$T/master.log"; }
+node_kubeconfig() {  # USER FILE: a client certificate for USER in the group system:nodes
+  "$S" master kubeconfig --pki-dir "$T/master/pki" --user "$1" --group system:nodes --server https://127.0.0.1:$PORT --output "$2"
+}
+ready() { [ "$(jp node node1 "" '{.status.conditions[?(@.type=="Ready")].status}')" = True ]; }
+
+master_start || { not_ok "master starts" "$(cat "$T/master.log")"; summary; exit 1; }
+node_kubeconfig system:node:node1 "$T/node1.kc"
+node_kubeconfig system:node:node2 "$T/node2.kc"
+
+# --- bad input: nothing registered, a clear message ------------------------------------------------
+out=$(in_node "$S" agent "${ARGS[@]}" --kubeconfig "$T/missing.kc" 2>&1); rc=$?
+check_match "a missing kubeconfig: refused at start, named" "kubeconfig $T/missing.kc: cannot read the file" "$out (exit $rc)"
+out=$(in_node "$S" agent "${ARGS[@]}" --kubeconfig "$T/node1.kc" --register-with-taints "gpu:Sometimes" 2>&1); rc=$?
+check_match "a malformed taint: refused at start" "taint \"gpu:Sometimes\": expected key\[=value\]:Effect" "$out"
+check_eq "… and no Node was registered" "NotFound" "$(k get node node1 -o name 2>&1 | grep -o NotFound)"
+
+# --- the defaults: registration, status, lease ------------------------------------------------------
+agent_start --kubeconfig "$T/node1.kc" --node-labels tier=test,zone=a --register-with-taints dedicated=test:NoSchedule || { summary; exit 1; }
+wait_for 15 ready && ok "node1 registers and is Ready" || not_ok "node1 Ready" "$(k get node node1 -o yaml 2>&1 | tail -30; tail -5 "$T/agent.log")"
+check_match "kubectl 1.32 get nodes" "^node1 +Ready +<none> +[0-9]+s +v1\.32\.0$" "$(k get nodes --no-headers 2>&1)"
+check_match "kubectl 1.20 get nodes" "^node1 +Ready +<none> +[0-9]+s +v1\.32\.0$" "$(k120 get nodes --no-headers 2>&1)"
+mem_ki=$(awk '/^MemTotal:/ {print $2}' /proc/meminfo)
+check_eq "capacity: this machine's CPUs, memory (Ki), pods" "$(nproc) ${mem_ki}Ki 110" "$(jp node node1 "" '{.status.capacity.cpu} {.status.capacity.memory} {.status.capacity.pods}')"
+check_eq "allocatable memory: capacity minus memory.available<100Mi" "$((mem_ki - 102400))Ki" "$(jp node node1 "" '{.status.allocatable.memory}')"
+check_match "ephemeral-storage capacity from the root dir's filesystem" "^[0-9]+Ki$" "$(jp node node1 "" '{.status.capacity.ephemeral-storage}')"
+check_eq "labels: hostname, os, arch, --node-labels" "node1 linux amd64 test a" \
+  "$(jp node node1 "" '{.metadata.labels.kubernetes\.io/hostname} {.metadata.labels.kubernetes\.io/os} {.metadata.labels.kubernetes\.io/arch} {.metadata.labels.tier} {.metadata.labels.zone}')"
+check_eq "--register-with-taints" "dedicated=test:NoSchedule" "$(jp node node1 "" '{.spec.taints[0].key}={.spec.taints[0].value}:{.spec.taints[0].effect}')"
+check_eq "nodeInfo: runtime, kernel, OS, machine and boot ids" "swiftlet://0.1.0 $(uname -r) linux $(cat /etc/machine-id) $(cat /proc/sys/kernel/random/boot_id)" \
+  "$(jp node node1 "" '{.status.nodeInfo.containerRuntimeVersion} {.status.nodeInfo.kernelVersion} {.status.nodeInfo.operatingSystem} {.status.nodeInfo.machineID} {.status.nodeInfo.bootID}')"
+check_eq "addresses and the kubelet endpoint" "InternalIP=192.0.2.9 Hostname=node1 10250" \
+  "$(jp node node1 "" '{range .status.addresses[*]}{.type}={.address} {end}{.status.daemonEndpoints.kubeletEndpoint.Port}')"
+check_eq "pressure conditions False with the kubelet's reasons" "KubeletHasSufficientMemory KubeletHasNoDiskPressure KubeletHasSufficientPID KubeletReady" \
+  "$(jp node node1 "" '{range .status.conditions[*]}{.reason} {end}' | xargs)"
+uid=$(jp node node1 "" '{.metadata.uid}')
+wait_for 10 k -n kube-node-lease get lease node1
+check_eq "Lease: holder, 40 s, owned by the Node" "node1 40 Node/node1/$uid" \
+  "$(jp lease node1 kube-node-lease '{.spec.holderIdentity} {.spec.leaseDurationSeconds} {.metadata.ownerReferences[0].kind}/{.metadata.ownerReferences[0].name}/{.metadata.ownerReferences[0].uid}')"
+check_match "renewTime is a MicroTime" "^[0-9-]{10}T[0-9:]{8}\.[0-9]{6}Z$" "$(jp lease node1 kube-node-lease '{.spec.renewTime}')"
+
+# an idle node: the Lease renewed every 10 s, no status write while nothing changes
+r0=$(jp lease node1 kube-node-lease '{.spec.renewTime}')
+w0=$(grep -c '"PUT /apis/coordination.k8s.io/v1/namespaces/kube-node-lease/leases/node1"\|PUT /apis/coordination.k8s.io/v1/namespaces/kube-node-lease/leases/node1 ' "$T/master.log")
+s0=$(grep -c 'PATCH /api/v1/nodes/node1/status' "$T/master.log")
+sleep 31
+check_match "the Lease is renewed (renewTime moves)" "^[0-9-]{10}T" "$( [ "$(jp lease node1 kube-node-lease '{.spec.renewTime}')" != "$r0" ] && echo "$r0")"
+w1=$(grep -c '"PUT /apis/coordination.k8s.io/v1/namespaces/kube-node-lease/leases/node1"\|PUT /apis/coordination.k8s.io/v1/namespaces/kube-node-lease/leases/node1 ' "$T/master.log")
+s1=$(grep -c 'PATCH /api/v1/nodes/node1/status' "$T/master.log")
+check_match "an idle node in 31 s: 3 or 4 Lease renewals, no status patch" "^(3|4) 0$" "$((w1 - w0)) $((s1 - s0))"
+
+# --- restart: the same Node taken over, labels reconciled --------------------------------------------
+kill -9 "$AGENT_PID"; wait "$AGENT_PID" 2>/dev/null
+agent_start --kubeconfig "$T/node1.kc" --node-labels tier=prod || { summary; exit 1; }
+wait_for 10 sh -c "[ \"\$(nsenter --net=/run/netns/$NODE kubectl --kubeconfig $T/master/admin.kubeconfig get node node1 -o jsonpath='{.metadata.labels.tier}')\" = prod ]"
+check_eq "after a restart: the same Node (uid), its label updated, Ready" "$uid prod True" \
+  "$(jp node node1 "" '{.metadata.uid} {.metadata.labels.tier} {.status.conditions[?(@.type=="Ready")].status}')"
+check_match "… the restart's registration met the existing Node (409) and took it over" "POST /api/v1/nodes.* 409" "$(cat "$T/master.log")"
+
+# --- the Node deleted under a running agent: registered again ---------------------------------------
+k delete node node1 >/dev/null 2>&1
+wait_for 20 sh -c "nsenter --net=/run/netns/$NODE kubectl --kubeconfig $T/master/admin.kubeconfig get node node1 -o jsonpath='{.metadata.uid}' | grep -qv '^$uid\$'"
+uid2=$(jp node node1 "" '{.metadata.uid}')
+check_match "a deleted Node is registered again (a new uid) within a status period" "^[0-9a-f-]{36}$" "$( [ "$uid2" != "$uid" ] && echo "$uid2")"
+wait_for 15 sh -c "[ \"\$(nsenter --net=/run/netns/$NODE kubectl --kubeconfig $T/master/admin.kubeconfig -n kube-node-lease get lease node1 -o jsonpath='{.metadata.ownerReferences[0].uid}')\" = \"$uid2\" ]"
+check_eq "… and its Lease names the new Node as owner" "$uid2" "$(jp lease node1 kube-node-lease '{.metadata.ownerReferences[0].uid}')"
+
+# --- the master away: the agent keeps going, and catches up ------------------------------------------
+master_stop
+sleep 12
+check_eq "the agent outlives its master" "alive" "$(kill -0 "$AGENT_PID" 2>/dev/null && echo alive)"
+check_match "… and says why it cannot renew" "renewing the node's Lease: .*(refused|connect)" "$(cat "$T/agent.log")"
+master_start || { summary; exit 1; }
+r0=$(jp lease node1 kube-node-lease '{.spec.renewTime}')
+wait_for 25 sh -c "[ \"\$(nsenter --net=/run/netns/$NODE kubectl --kubeconfig $T/master/admin.kubeconfig -n kube-node-lease get lease node1 -o jsonpath='{.spec.renewTime}')\" != \"$r0\" ]" \
+  && ok "the master back: the Lease is renewed again" || not_ok "Lease renewed after the master's return" "$(tail -5 "$T/agent.log")"
+check_eq "… the node still Ready" "True" "$(jp node node1 "" '{.status.conditions[?(@.type=="Ready")].status}')"
+
+# --- agents that must not get in -----------------------------------------------------------------------
+kill "$AGENT_PID"; wait "$AGENT_PID" 2>/dev/null
+: >"$T/agent.log"
+agent_start --kubeconfig "$T/node2.kc" --node-labels evil=1 || { summary; exit 1; }
+wait_for 10 grep -q "registering node node1" "$T/agent.log"
+check_match "node2's certificate as node1: registration forbidden by NodeRestriction" \
+  "registering node node1: .*node \"node2\" is not allowed to modify node \"node1\"" "$(cat "$T/agent.log")"
+check_eq "… node1 untouched (no label from it)" "" "$(jp node node1 "" '{.metadata.labels.evil}')"
+kill "$AGENT_PID"; wait "$AGENT_PID" 2>/dev/null
+: >"$T/agent.log"
+agent_start --server https://127.0.0.1:$PORT --certificate-authority "$T/master/pki/ca.crt" || { summary; exit 1; }
+wait_for 10 grep -q "registering node node1" "$T/agent.log"
+check_match "no credentials: 401, logged" "registering node node1: Unauthorized \(401" "$(cat "$T/agent.log")"
+kill "$AGENT_PID"; wait "$AGENT_PID" 2>/dev/null
+: >"$T/agent.log"
+agent_start --server https://127.0.0.1:$PORT || { summary; exit 1; }
+wait_for 10 grep -q "registering node node1" "$T/agent.log"
+check_match "a master whose certificate the agent cannot verify: refused (TLS)" "registering node node1: .*(certificate|handshake|TLS|SSL)" "$(cat "$T/agent.log")"
+kill "$AGENT_PID"; wait "$AGENT_PID" 2>/dev/null; AGENT_PID=
+
+summary
