@@ -30,6 +30,8 @@ cleanup() {
 trap cleanup EXIT
 kube_clients "$T/clients" || exit 1
 ip netns add "$NODE" && ip -n "$NODE" link set lo up
+python3 "$here/make-images.py" "$T/imgs" >/dev/null || { echo "image build failed" >&2; exit 1; }
+"$S" images import --store "$T/root/images" --name busybox:test "$T/imgs/busybox" >/dev/null
 
 wait_for() {  # wait_for SECONDS CMD... : until CMD succeeds (or the time is up)
   local end=$(( $(date +%s%N) + $1 * 1000000000 )); shift
@@ -97,9 +99,74 @@ w1=$(grep -c '"PUT /apis/coordination.k8s.io/v1/namespaces/kube-node-lease/lease
 s1=$(grep -c 'PATCH /api/v1/nodes/node1/status' "$T/master.log")
 check_match "an idle node in 31 s: 3 or 4 Lease renewals, no status patch" "^(3|4) 0$" "$((w1 - w0)) $((s1 - s0))"
 
-# --- restart: the same Node taken over, labels reconciled --------------------------------------------
+# --- pods from the master -------------------------------------------------------------------------
+ps_() { timeout 10 "$S" ps --socket "$SOCK" "$@" 2>&1; }
+cat >"$T/web.yaml" <<'YAML'
+apiVersion: v1
+kind: ConfigMap
+metadata: {name: web-config}
+data: {greeting: hello-from-the-api}
+---
+apiVersion: v1
+kind: Pod
+metadata: {name: web, labels: {app: web}}
+spec:
+  nodeName: node1
+  terminationGracePeriodSeconds: 20
+  containers:
+  - name: c
+    image: busybox:test
+    command: [sh, -c, "trap 'echo got-TERM; exit 0' TERM; echo started $GREETING; while true; do sleep 0.1; done"]
+    env: [{name: GREETING, valueFrom: {configMapKeyRef: {name: web-config, key: greeting}}}]
+    volumeMounts: [{name: cfg, mountPath: /etc/cfg}]
+  volumes: [{name: cfg, configMap: {name: web-config}}]
+---
+apiVersion: v1
+kind: Pod
+metadata: {name: once}
+spec:
+  nodeName: node1
+  restartPolicy: Never
+  containers: [{name: c, image: busybox:test, command: [sh, -c, "echo bye; exit 3"]}]
+---
+apiVersion: v1
+kind: Pod
+metadata: {name: elsewhere}
+spec:
+  nodeName: node2
+  containers: [{name: c, image: busybox:test, command: [sleep, "3600"]}]
+YAML
+check_match "kubectl apply: a ConfigMap and pods bound to node1 and node2" "pod/elsewhere created" "$(k apply -f "$T/web.yaml" 2>&1)"
+k wait --for=condition=Ready pod/web --timeout=30s >/dev/null 2>&1 && ok "the pod bound to node1 runs and is Ready (status from the agent)" \
+  || not_ok "pod web Ready" "$(k get pod web -o yaml 2>&1 | sed -n '/^status/,$p'; tail -5 "$T/agent.log")"
+check_match "kubectl get pods -o wide: Running, the pod IP, node1" "^web +1/1 +Running +0 +[0-9]+s +10\.91\.0\.[0-9]+ +node1 " "$(k get pod web -o wide --no-headers 2>&1)"
+check_match "kubectl 1.20 sees it Running too" "^web +1/1 +Running" "$(k120 get pod web --no-headers 2>&1)"
+check_eq "hostIP is the node's" "192.0.2.9" "$(jp pod web default '{.status.hostIP}')"
+check_eq "a ConfigMap from the API: env and volume" "hello-from-the-api hello-from-the-api" \
+  "$("$S" exec --socket "$SOCK" web -- sh -c 'echo $GREETING $(cat /etc/cfg/greeting)' 2>&1)"
+k patch cm web-config -p '{"data":{"greeting":"changed"}}' >/dev/null
+wait_for 30 sh -c "\"$S\" exec --socket $SOCK web -- cat /etc/cfg/greeting | grep -qx changed" \
+  && ok "a ConfigMap edit reaches the mounted file" || not_ok "ConfigMap edit reaches the file" "$("$S" exec --socket "$SOCK" web -- cat /etc/cfg/greeting 2>&1)"
+wait_for 30 sh -c "[ \"\$(nsenter --net=/run/netns/$NODE kubectl --kubeconfig $T/master/admin.kubeconfig get pod once -o jsonpath='{.status.phase}')\" = Failed ]"
+check_eq "restartPolicy Never, exit 3: Failed with the exit code" "Failed 3" "$(jp pod once default '{.status.phase} {.status.containerStatuses[0].state.terminated.exitCode}')"
+check_eq "a pod bound to node2 is not run here" "" "$(ps_ | grep elsewhere)"
+check_eq "… and has no status from node1" "Pending " "$(jp pod elsewhere default '{.status.phase} {.status.hostIP}')"
+web_pid=$(own_pids 'echo started' | head -1)
+
+# --- restart: the same Node taken over, labels reconciled; pods adopted ---------------------------------
 kill -9 "$AGENT_PID"; wait "$AGENT_PID" 2>/dev/null
+k patch cm web-config -p '{"data":{"greeting":"while-away"}}' >/dev/null
 agent_start --kubeconfig "$T/node1.kc" --node-labels tier=prod || { summary; exit 1; }
+check_match "the web container's process is found before the restart" "^[0-9]+$" "$web_pid"
+check_eq "after an agent restart: the same container process, no restart counted" "$web_pid 0" \
+  "$(own_pids 'echo started' | head -1) $(jp pod web default '{.status.containerStatuses[0].restartCount}')"
+wait_for 30 sh -c "\"$S\" exec --socket $SOCK web -- cat /etc/cfg/greeting | grep -qx while-away" \
+  && ok "an edit made while the agent was down reaches the file" || not_ok "edit while down" "$("$S" exec --socket "$SOCK" web -- cat /etc/cfg/greeting 2>&1)"
+t0=$(date +%s%N)
+check_eq "kubectl delete returns once the pod is gone" 'pod "web" deleted' "$(k delete pod web --timeout=60s 2>&1)"
+t1=$(date +%s%N)
+check_eq "… its containers stopped (TERM handled), nothing left on the node" "" "$(ps_ -a | grep -w web)"
+check_match "… well inside its 20 s grace period ($(( (t1 - t0) / 1000000 )) ms)" "^[0-9]{1,4}$" "$(( (t1 - t0) / 1000000 ))"
 wait_for 10 sh -c "[ \"\$(nsenter --net=/run/netns/$NODE kubectl --kubeconfig $T/master/admin.kubeconfig get node node1 -o jsonpath='{.metadata.labels.tier}')\" = prod ]"
 check_eq "after a restart: the same Node (uid), its label updated, Ready" "$uid prod True" \
   "$(jp node node1 "" '{.metadata.uid} {.metadata.labels.tier} {.status.conditions[?(@.type=="Ready")].status}')"
@@ -114,15 +181,29 @@ wait_for 15 sh -c "[ \"\$(nsenter --net=/run/netns/$NODE kubectl --kubeconfig $T
 check_eq "… and its Lease names the new Node as owner" "$uid2" "$(jp lease node1 kube-node-lease '{.metadata.ownerReferences[0].uid}')"
 
 # --- the master away: the agent keeps going, and catches up ------------------------------------------
+printf '%s\n' 'apiVersion: v1' 'kind: Pod' 'metadata: {name: steady}' 'spec:' '  nodeName: node1' '  terminationGracePeriodSeconds: 1' \
+  '  containers: [{name: c, image: busybox:test, command: [sh, -c, "echo steady-up; exec sleep 3600"]}]' '---' \
+  'apiVersion: v1' 'kind: Pod' 'metadata: {name: crasher}' 'spec:' '  nodeName: node1' '  terminationGracePeriodSeconds: 1' \
+  '  containers: [{name: c, image: busybox:test, command: [sh, -c, "sleep 0.5; exit 1"]}]' | k apply -f - >/dev/null
+k wait --for=condition=Ready pod/steady --timeout=30s >/dev/null 2>&1
+steady_pid=$(own_pids 'sleep 3600' | head -1)
+restarts() { "$S" inspect --socket "$SOCK" "$1" 2>/dev/null | python3 -c 'import json,sys; print(json.load(sys.stdin)["status"]["containerStatuses"][0]["restartCount"])' 2>/dev/null; }
 master_stop
+before=$(restarts crasher)
 sleep 12
 check_eq "the agent outlives its master" "alive" "$(kill -0 "$AGENT_PID" 2>/dev/null && echo alive)"
+check_match "… its pods keep running (same process)" "^[0-9]+ [0-9]+$" "$( [ "$(own_pids 'sleep 3600' | head -1)" = "$steady_pid" ] && echo "$steady_pid $steady_pid")"
+after=$(restarts crasher)
+check_match "… a crashing container is still restarted ($before → $after)" "^[1-9][0-9]*$" "$(( ${after:-0} - ${before:-0} ))"
 check_match "… and says why it cannot renew" "renewing the node's Lease: .*(refused|connect)" "$(cat "$T/agent.log")"
 master_start || { summary; exit 1; }
 r0=$(jp lease node1 kube-node-lease '{.spec.renewTime}')
 wait_for 25 sh -c "[ \"\$(nsenter --net=/run/netns/$NODE kubectl --kubeconfig $T/master/admin.kubeconfig -n kube-node-lease get lease node1 -o jsonpath='{.spec.renewTime}')\" != \"$r0\" ]" \
   && ok "the master back: the Lease is renewed again" || not_ok "Lease renewed after the master's return" "$(tail -5 "$T/agent.log")"
 check_eq "… the node still Ready" "True" "$(jp node node1 "" '{.status.conditions[?(@.type=="Ready")].status}')"
+wait_for 15 sh -c "[ \"\$(nsenter --net=/run/netns/$NODE kubectl --kubeconfig $T/master/admin.kubeconfig get pod crasher -o jsonpath='{.status.containerStatuses[0].restartCount}')\" -ge \"$after\" ]"
+check_match "… and the status the master shows caught up (restarts ≥ $after)" "^[0-9]+$" \
+  "$(n=$(jp pod crasher default '{.status.containerStatuses[0].restartCount}'); [ "${n:-0}" -ge "${after:-1}" ] && echo "$n")"
 
 # --- agents that must not get in -----------------------------------------------------------------------
 kill "$AGENT_PID"; wait "$AGENT_PID" 2>/dev/null

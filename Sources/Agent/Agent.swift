@@ -157,6 +157,16 @@ public actor Agent {
 
     /// `swiftlet run`: exactly these pods, no manifests directory.
     let fixedPods: [Pod]?
+    /// Pods the master binds to this node, by UID, as its watch last showed them (pods being
+    /// deleted are not in it: their grace period is in `apiGrace`).
+    var apiPods: [String: Pod] = [:]
+    var apiGrace: [String: Int64] = [:]
+    /// Pods of the master found on disk at start are kept running until the master's first list
+    /// says whether they are still bound here.
+    var expectsAPIPods = false
+    public func expectAPIPods() { expectsAPIPods = true }
+    /// Called once a pod has stopped, with its final state (the master's pods: final status, DELETE).
+    var onPodStopped: (@Sendable (Pod) async -> Void)?
 
     public init(config: AgentConfig, logger: Logger, monitorPath: String, fixedPods: [Pod]? = nil, objects: [ConfigObject] = []) throws {
         ctx = try AgentContext(config: config, logger: logger, monitorPath: monitorPath)
@@ -195,6 +205,9 @@ public actor Agent {
             }
             restored[uid] = (pod, st)
         }
+        if expectsAPIPods {
+            for (uid, (pod, _)) in restored where pod.metadata.annotations?["kubernetes.io/config.source"] == "api" { apiPods[uid] = pod }
+        }
         let desired = relistDesired()
         for (uid, (pod, st)) in restored {
             if desired[uid] != nil {
@@ -206,7 +219,7 @@ public actor Agent {
             } else {
                 log.info("pod no longer desired: stopping", metadata: ["pod": "\(pod.metadata.name ?? "")", "uid": "\(uid)"])
                 let w = PodWorker(ctx: ctx, pod: pod, restored: st)
-                stopping[uid] = (fullName(pod), Task { await w.terminate(); await self.stopped(uid) }, w)
+                stopping[uid] = (fullName(pod), Task { await w.terminate(); await self.stopped(uid, w) }, w)
             }
         }
         // orphans: sandboxes, containers, snapshots and addresses nothing refers to
@@ -293,6 +306,7 @@ public actor Agent {
             }
         }
         invalid = bad
+        for (uid, p) in apiPods { desired[uid] = p }
         // two files naming the same pod: the first (by file name) wins
         var byName: [String: String] = [:]
         for (uid, p) in desired.sorted(by: { ($0.value.metadata.annotations?["swiftlet.io/manifest"] ?? "") < ($1.value.metadata.annotations?["swiftlet.io/manifest"] ?? "") }) {
@@ -310,10 +324,30 @@ public actor Agent {
         apply(relistDesired())
     }
 
+    /// The master's pods for this node (the API source), replacing the last set.
+    public func setAPIPods(_ pods: [String: Pod], grace: [String: Int64]) {
+        apiPods = pods
+        apiGrace = grace
+        relist()
+    }
+
+    /// ConfigMaps/Secrets changed: every pod's volumes are written again.
+    public func refreshAllVolumes() {
+        for w in workers.values { Task { await w.refreshVolumes() } }
+    }
+
+    public func setOnPodStopped(_ h: @escaping @Sendable (Pod) async -> Void) { onPodStopped = h }
+
+    /// The running workers of the master's pods.
+    public func apiWorkers() -> [(uid: String, worker: PodWorker)] {
+        workers.filter { apiPods[$0.key] != nil }.map { ($0.key, $0.value) }
+    }
+
     func apply(_ desired: [String: Pod]) {
         for (uid, w) in workers where desired[uid] == nil {
             workers[uid] = nil
-            stopping[uid] = (names[uid] ?? "", Task { await w.terminate(); await self.stopped(uid) }, w)
+            let grace = apiGrace[uid]
+            stopping[uid] = (names[uid] ?? "", Task { await w.terminate(grace: grace); await self.stopped(uid, w) }, w)
             names[uid] = nil
         }
         for (uid, pod) in desired where workers[uid] == nil {
@@ -329,7 +363,10 @@ public actor Agent {
         }
     }
 
-    func stopped(_ uid: String) { stopping[uid] = nil }
+    func stopped(_ uid: String, _ w: PodWorker) async {
+        stopping[uid] = nil
+        if let h = onPodStopped { await h(await w.snapshot()) }
+    }
 
     func fullName(_ p: Pod) -> String { "\(p.metadata.namespace ?? "")/\(p.metadata.name ?? "")" }
 

@@ -25,8 +25,23 @@ public final class ObjectStore: Sendable {
         }
     }
 
+    /// ConfigMaps and Secrets read from the master for its pods (they win over files).
+    let fromAPI = Mutex<[String: ConfigObject]>([:])
+
+    /// Replaces the master's set; true when it changed.
+    @discardableResult
+    public func replaceFromAPI(_ list: [ConfigObject]) -> Bool {
+        let new = Dictionary(list.map { ($0.key, $0) }, uniquingKeysWith: { a, _ in a })
+        return fromAPI.withLock { cur in
+            if cur == new { return false }
+            cur = new
+            return true
+        }
+    }
+
     public func get(_ kind: ConfigObject.Kind, namespace: String, name: String) -> ConfigObject? {
-        objects.withLock { $0[ConfigObject.key(kind, namespace, name)] }
+        let key = ConfigObject.key(kind, namespace, name)
+        return fromAPI.withLock { $0[key] } ?? objects.withLock { $0[key] }
     }
 }
 

@@ -156,11 +156,20 @@ struct AgentCommand: ParsableCommand {
         do {
             try blockOn {
                 let agent = try Agent(config: config, logger: logger, monitorPath: monitor)
+                var client: KubeClient?
+                var podSync: PodSync?
+                if let master {
+                    let c = try KubeClient(config: master, userAgent: "swiftlet-agent/\(Swiftlet.configuration.version) (\(config.nodeName))")
+                    client = c
+                    // pods of the master's on disk stay up until its first list says otherwise
+                    await agent.expectAPIPods()
+                    podSync = PodSync(client: c, agent: agent, nodeName: config.nodeName, logger: logger)
+                    await podSync?.attach()
+                }
                 try await agent.start()
                 try await AgentAPI(agent: agent).serve(socketPath: config.apiSocket, healthzHost: config.healthzAddress,
                                                       healthzPort: config.healthzPort, logger: logger)
-                if let master {
-                    let client = try KubeClient(config: master, userAgent: "swiftlet-agent/\(Swiftlet.configuration.version) (\(config.nodeName))")
+                if let master, let client {
                     let facts = NodeFacts.measure(name: config.nodeName, rootDir: config.rootDir, internalIP: agent.ctx.nodeIP,
                                                   maxPods: config.maxPods, version: Swiftlet.configuration.version)
                     let sync = NodeSync(client: client, agent: agent, facts: facts,
@@ -169,6 +178,7 @@ struct AgentCommand: ParsableCommand {
                                         thresholds: try config.evictionThresholds(),
                                         statusEvery: .milliseconds(Int64(config.nodeStatusUpdateFrequencySeconds * 1000)), logger: logger)
                     await sync.start()
+                    await podSync?.start()
                     logger.info("joining the master", metadata: ["server": "\(master.server)"])
                 }
                 logger.info("agent ready", metadata: ["node": "\(config.nodeName)", "manifests": "\(config.manifestsDir)",

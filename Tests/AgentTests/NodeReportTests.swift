@@ -91,3 +91,36 @@ struct NodeReportTests {
         #expect(AgentContext.repository("localhost:5000/app:1") == "localhost:5000/app" && AgentContext.repository("busybox") == "busybox")
     }
 }
+
+@Suite("Pods from the master (pure)")
+struct PodSyncTests {
+    @Test("every ConfigMap and Secret a pod names: volumes, projected sources, env, envFrom")
+    func references() throws {
+        let pod = try JSON.parse("""
+            {"metadata":{"name":"p","namespace":"team"},"spec":{
+              "volumes":[{"name":"a","configMap":{"name":"cm1"}},{"name":"b","secret":{"secretName":"s1"}},
+                         {"name":"c","projected":{"sources":[{"configMap":{"name":"cm2"}},{"secret":{"name":"s2"}}]}}],
+              "containers":[{"name":"x","env":[{"name":"E","valueFrom":{"secretKeyRef":{"name":"s3","key":"k"}}},
+                                              {"name":"F","valueFrom":{"configMapKeyRef":{"name":"cm3","key":"k"}}}],
+                             "envFrom":[{"configMapRef":{"name":"cm4"}},{"secretRef":{"name":"s4"}}]}]}}
+            """)
+        var refs = Set<String>()
+        PodSync.references(pod, into: &refs)
+        #expect(refs == ["ConfigMap/team/cm1", "ConfigMap/team/cm2", "ConfigMap/team/cm3", "ConfigMap/team/cm4",
+                         "Secret/team/s1", "Secret/team/s2", "Secret/team/s3", "Secret/team/s4"])
+    }
+
+    @Test("the master's pod as the workers run it: marked as from the API, its status dropped, defaults applied")
+    func decode() throws {
+        let o = try JSON.parse("""
+            {"kind":"Pod","apiVersion":"v1","metadata":{"name":"web","namespace":"default","uid":"u-1","resourceVersion":"7"},
+             "spec":{"nodeName":"node1","containers":[{"name":"c","image":"busybox"}]},"status":{"phase":"Running"}}
+            """)
+        let p = try #require(PodSync.pod(o))
+        #expect(p.metadata.uid == "u-1" && p.spec.nodeName == "node1")
+        #expect(p.metadata.annotations?["kubernetes.io/config.source"] == "api")
+        #expect(p.status == nil)
+        #expect(p.spec.restartPolicy == "Always")
+        #expect(PodSync.pod(.object([("kind", .string("Pod"))])) == nil)
+    }
+}

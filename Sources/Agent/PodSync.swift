@@ -1,0 +1,216 @@
+import Foundation
+import KubeClient
+import KubeModel
+import LinuxSystem
+import Logging
+
+/// The master as a pod source and the pods' status toward it (the kubelet's API config source and
+/// status manager): pods bound to this node (`spec.nodeName`) are watched and run by the same pod
+/// workers as static pods; their status is PATCHed when it changes (strategic merge, the pod's UID
+/// as precondition); a pod being deleted is stopped within the grace period the API gives and then
+/// removed (`DELETE`, grace 0, UID precondition); the ConfigMaps and Secrets they use are read
+/// from the API and refreshed.
+public actor PodSync {
+    let client: KubeClient
+    let agent: Agent
+    let nodeName: String
+    let log: Logger
+    let informer: Informer
+    let statusEvery: Duration
+    let objectsEvery: Duration
+    /// Decoded pods by UID with the resourceVersion they were decoded at.
+    var decoded: [String: (rv: String, pod: Pod?, raw: JSON)] = [:]
+    var lastSent: [String: JSON] = [:]
+    var pokes: AsyncStream<Void>.Continuation?
+    var tasks: [Task<Void, Never>] = []
+    public private(set) var statusPatches = 0
+    public private(set) var lastError: String?
+
+    public init(client: KubeClient, agent: Agent, nodeName: String, statusEvery: Duration = .seconds(1),
+                objectsEvery: Duration = .seconds(10), logger: Logger) {
+        self.client = client
+        self.agent = agent
+        self.nodeName = nodeName
+        self.log = logger
+        self.statusEvery = statusEvery
+        self.objectsEvery = objectsEvery
+        informer = Informer(client: client, resource: .pods, fieldSelector: "spec.nodeName=" + nodeName)
+    }
+
+    /// Before the agent starts: its stopped pods are reported here.
+    public func attach() async {
+        await agent.setOnPodStopped { [self] pod in await self.finished(pod) }
+    }
+
+    public func start() async {
+        let (stream, cont) = AsyncStream<Void>.makeStream(bufferingPolicy: .bufferingNewest(1))
+        pokes = cont
+        await informer.addHandler { [self] e in await self.observe(e) }
+        tasks.append(Task { await informer.run() })
+        tasks.append(Task {
+            await informer.waitForSync()
+            for await _ in stream { await publish() }
+        })
+        tasks.append(Task {
+            await informer.waitForSync()
+            while !Task.isCancelled {
+                await syncStatuses()
+                try? await Task.sleep(for: statusEvery)
+            }
+        })
+        tasks.append(Task {
+            await informer.waitForSync()
+            while !Task.isCancelled {
+                try? await Task.sleep(for: objectsEvery)
+                await refreshObjects()
+            }
+        })
+    }
+
+    public func stop() {
+        for t in tasks { t.cancel() }
+        pokes?.finish()
+    }
+
+    func observe(_ e: InformerEvent) {
+        let o = e.object
+        let uid = o.meta("uid")
+        switch e {
+        case .deleted:
+            decoded[uid] = nil
+        case .added, .updated:
+            let rv = o.meta("resourceVersion")
+            if decoded[uid]?.rv != rv { decoded[uid] = (rv, Self.pod(o), o) }
+        }
+        pokes?.yield()
+    }
+
+    /// The Pod the workers run: the master's object with the agent's defaults, marked as from the API.
+    static func pod(_ o: JSON) -> Pod? {
+        guard var p = try? PodManifest.decode(Array(o.serialized().utf8)) else { return nil }
+        p.status = nil
+        var ann = p.metadata.annotations ?? [:]
+        ann["kubernetes.io/config.source"] = "api"
+        p.metadata.annotations = ann
+        return PodDefaults.apply(p)
+    }
+
+    /// Hands the current set to the agent (pods being deleted leave it, with their grace period).
+    func publish() async {
+        var pods: [String: Pod] = [:]
+        var grace: [String: Int64] = [:]
+        for (uid, d) in decoded {
+            guard let p = d.pod else {
+                report("pod \(d.raw.objectKey) cannot be decoded: not run", nil)
+                continue
+            }
+            if p.metadata.deletionTimestamp != nil {
+                grace[uid] = p.metadata.deletionGracePeriodSeconds ?? p.spec.terminationGracePeriodSeconds ?? 30
+            } else {
+                pods[uid] = p
+            }
+        }
+        await refreshObjects()
+        await agent.setAPIPods(pods, grace: grace)
+    }
+
+    func report(_ what: String, _ error: (any Error)?) {
+        let m = error.map { "\(what): \($0)" } ?? what
+        if lastError != m { log.warning("\(m)") }
+        lastError = m
+    }
+
+    /// The ConfigMaps and Secrets the pods refer to (volumes, projected sources, env, envFrom),
+    /// read from the master; a change is written into the mounted volumes.
+    func refreshObjects() async {
+        var wanted = Set<String>()
+        for d in decoded.values { Self.references(d.raw, into: &wanted) }
+        var out: [ConfigObject] = []
+        for ref in wanted.sorted() {
+            let parts = ref.split(separator: "/", maxSplits: 2).map(String.init)
+            let r: Resource = parts[0] == "Secret" ? .secrets : .configMaps
+            do {
+                let o = try await client.get(r, namespace: parts[1], name: parts[2])
+                out.append(try ObjectManifest.decodeObject(o.serialized()))
+            } catch let e as KubeError where e.isNotFound {
+                // optional references may be missing; a required one fails the container's start
+            } catch {
+                report("reading \(parts[0]) \(parts[1])/\(parts[2])", error)
+            }
+        }
+        if agent.ctx.objects.replaceFromAPI(out) { await agent.refreshAllVolumes() }
+    }
+
+    /// `Kind/namespace/name` of every ConfigMap and Secret a pod object names.
+    static func references(_ pod: JSON, into out: inout Set<String>) {
+        let ns = pod.meta("namespace")
+        func name(_ o: JSON?, _ key: String) -> String? { if case .string(let s)? = o?[key], !s.isEmpty { return s }; return nil }
+        func walk(_ j: JSON) {
+            switch j {
+            case .object(let m):
+                for (k, v) in m {
+                    switch k {
+                    case "configMap", "configMapKeyRef", "configMapRef":
+                        if let n = name(v, "name") { out.insert("ConfigMap/\(ns)/\(n)") }
+                    case "secret":
+                        if let n = name(v, "secretName") ?? name(v, "name") { out.insert("Secret/\(ns)/\(n)") }
+                    case "secretKeyRef", "secretRef":
+                        if let n = name(v, "name") { out.insert("Secret/\(ns)/\(n)") }
+                    default: break
+                    }
+                    walk(v)
+                }
+            case .array(let a): for x in a { walk(x) }
+            default: break
+            }
+        }
+        if let spec = pod["spec"] { walk(spec) }
+    }
+
+    /// PATCHes each pod's status that changed since it was last sent.
+    func syncStatuses() async {
+        for (uid, w) in await agent.apiWorkers() {
+            let pod = await w.snapshot()
+            guard let status = pod.status, let json = Self.json(status) else { continue }
+            if lastSent[uid] == json { continue }
+            await send(pod, json)
+        }
+        let live = Set(decoded.keys)
+        for uid in lastSent.keys where !live.contains(uid) { lastSent[uid] = nil }
+    }
+
+    func send(_ pod: Pod, _ status: JSON) async {
+        let uid = pod.metadata.uid ?? ""
+        let body = JSON.object([("metadata", .object([("uid", .string(uid))])), ("status", status)])
+        do {
+            _ = try await client.patch(.pods, namespace: pod.metadata.namespace ?? "default", name: pod.metadata.name ?? "",
+                                       type: .strategic, body, subresource: "status")
+            lastSent[uid] = status
+            statusPatches += 1
+        } catch let e as KubeError where e.isNotFound || e.isConflict {
+            lastSent[uid] = status  // gone, or another pod of that name now: nothing to report
+        } catch {
+            report("updating the status of pod \(pod.metadata.namespace ?? "")/\(pod.metadata.name ?? "")", error)
+        }
+    }
+
+    static func json(_ s: PodStatus) -> JSON? {
+        guard let data = try? JSONEncoder().encode(s) else { return nil }
+        return try? JSON.parse(Array(data))
+    }
+
+    /// A stopped pod of the master's: its final status, then the object removed (if it is the
+    /// one being deleted: same UID).
+    func finished(_ pod: Pod) async {
+        guard pod.metadata.annotations?["kubernetes.io/config.source"] == "api", let uid = pod.metadata.uid else { return }
+        let ns = pod.metadata.namespace ?? "default", name = pod.metadata.name ?? ""
+        guard let d = decoded[uid], d.raw.meta("deletionTimestamp") != "" else { return }
+        if let status = pod.status, let json = Self.json(status) { await send(pod, json) }
+        do {
+            _ = try await client.delete(.pods, namespace: ns, name: name, gracePeriodSeconds: 0, uid: uid)
+        } catch let e as KubeError where e.isNotFound || e.isConflict {
+        } catch {
+            report("removing pod \(ns)/\(name) after it stopped", error)
+        }
+    }
+}
