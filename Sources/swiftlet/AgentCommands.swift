@@ -155,37 +155,53 @@ struct AgentCommand: ParsableCommand {
         }
         do {
             try blockOn {
-                let agent = try Agent(config: config, logger: logger, monitorPath: monitor)
-                var client: KubeClient?
-                var podSync: PodSync?
-                if let master {
-                    let c = try KubeClient(config: master, userAgent: "swiftlet-agent/\(Swiftlet.configuration.version) (\(config.nodeName))")
-                    client = c
-                    // pods of the master's on disk stay up until its first list says otherwise
-                    await agent.expectAPIPods()
-                    podSync = PodSync(client: c, agent: agent, nodeName: config.nodeName, logger: logger)
-                    await podSync?.attach()
-                }
-                try await agent.start()
-                try await AgentAPI(agent: agent).serve(socketPath: config.apiSocket, healthzHost: config.healthzAddress,
-                                                      healthzPort: config.healthzPort, logger: logger)
-                if let master, let client {
-                    let facts = NodeFacts.measure(name: config.nodeName, rootDir: config.rootDir, internalIP: agent.ctx.nodeIP,
-                                                  maxPods: config.maxPods, version: Swiftlet.configuration.version)
-                    let sync = NodeSync(client: client, agent: agent, facts: facts,
-                                        labels: NodeReport.labels(facts, extra: config.nodeLabels),
-                                        taints: try config.registerWithTaints.map { try NodeReport.parseTaint($0) },
-                                        thresholds: try config.evictionThresholds(),
-                                        statusEvery: .milliseconds(Int64(config.nodeStatusUpdateFrequencySeconds * 1000)), logger: logger)
-                    await sync.start()
-                    await podSync?.start()
-                    logger.info("joining the master", metadata: ["server": "\(master.server)"])
-                }
-                logger.info("agent ready", metadata: ["node": "\(config.nodeName)", "manifests": "\(config.manifestsDir)",
-                                                      "socket": "\(config.apiSocket)"])
-                while true { try await Task.sleep(for: .seconds(3600)) }
+                try await holdForever(try await runAgent(config: config, master: master, logger: logger, monitor: monitor))
             }
         } catch { fail(error) }
+    }
+}
+
+/// The agent's services: pods (static, and the master's), its local API, and with a master its
+/// Node, Lease and pod status. Returns once everything is started, with what must stay alive.
+func runAgent(config: AgentConfig, master: KubeConfig?, logger: Logger, monitor: String) async throws -> [any Sendable] {
+    var keep: [any Sendable] = []
+    let agent = try Agent(config: config, logger: logger, monitorPath: monitor)
+    var client: KubeClient?
+    var podSync: PodSync?
+    if let master {
+        let c = try KubeClient(config: master, userAgent: "swiftlet-agent/\(Swiftlet.configuration.version) (\(config.nodeName))")
+        client = c
+        // pods of the master's on disk stay up until its first list says otherwise
+        await agent.expectAPIPods()
+        podSync = PodSync(client: c, agent: agent, nodeName: config.nodeName, logger: logger)
+        await podSync?.attach()
+    }
+    try await agent.start()
+    try await AgentAPI(agent: agent).serve(socketPath: config.apiSocket, healthzHost: config.healthzAddress,
+                                          healthzPort: config.healthzPort, logger: logger)
+    if let master, let client {
+        let facts = NodeFacts.measure(name: config.nodeName, rootDir: config.rootDir, internalIP: agent.ctx.nodeIP,
+                                      maxPods: config.maxPods, version: Swiftlet.configuration.version)
+        let sync = NodeSync(client: client, agent: agent, facts: facts,
+                            labels: NodeReport.labels(facts, extra: config.nodeLabels),
+                            taints: try config.registerWithTaints.map { try NodeReport.parseTaint($0) },
+                            thresholds: try config.evictionThresholds(),
+                            statusEvery: .milliseconds(Int64(config.nodeStatusUpdateFrequencySeconds * 1000)), logger: logger)
+        await sync.start()
+        await podSync?.start()
+        keep += [sync, podSync as any Sendable]
+        logger.info("joining the master", metadata: ["server": "\(master.server)"])
+    }
+    logger.info("agent ready", metadata: ["node": "\(config.nodeName)", "manifests": "\(config.manifestsDir)",
+                                          "socket": "\(config.apiSocket)"])
+    return keep + [agent]
+}
+
+/// Keeps `running` alive for as long as the process runs.
+func holdForever(_ running: [any Sendable]) async throws {
+    while true {
+        try await Task.sleep(for: .seconds(3600))
+        withExtendedLifetime(running) {}
     }
 }
 

@@ -136,18 +136,49 @@ struct MasterServe: ParsableCommand {
     @Flag(help: "Log every request.") var verbose = false
 
     func run() throws {
+        let master = try MasterRunner(dataDir: dataDir, bindAddress: bindAddress, securePort: securePort, historyWindow: historyWindow,
+                                      etcdServers: etcdServers, etcdPrefix: etcdPrefix, pkiDir: pkiDir, tlsSan: tlsSan,
+                                      tokenAuthFile: tokenAuthFile, insecureHTTP: insecureHTTP, verbose: verbose)
+        let logger = master.logger
+        SignalThread.start { sig in
+            logger.notice("signal \(sig): stopping (every acknowledged write is on disk)")
+            _exit(0)
+        }
+        try blockOn { try await master.serve { _ in } }
+    }
+}
+
+/// The API server set up (data dir, PKI, tokens) and served: `swiftlet master` and `swiftlet up`.
+struct MasterRunner: Sendable {
+    let logger: Logger
+    let dir: String
+    let host: String
+    let port: Int
+    let window: Int64
+    let etcdServers: String?
+    let etcdPrefix: String
+    let security: SecurityConfig?
+    let tls: MasterTLS?
+    let pki: ClusterPKI?
+
+    init(dataDir: String, bindAddress: String, securePort: Int, historyWindow: Int, etcdServers: String?, etcdPrefix: String,
+         pkiDir: String?, tlsSan: String?, tokenAuthFile: String?, insecureHTTP: Bool, verbose: Bool) throws {
         var log = Logger(label: "swiftlet.master")
         log.logLevel = verbose ? .info : .notice
-        let logger = log
+        logger = log
         let dir = dataDir
+        self.dir = dir
         do {
             try FileManager.default.createDirectory(atPath: dir, withIntermediateDirectories: true, attributes: [.posixPermissions: 0o700])
         } catch {
             throw MasterError("create data dir \(dir): \(error)")
         }
         let host = bindAddress
-        let port = securePort
-        let window = Int64(historyWindow)
+        self.host = host
+        port = securePort
+        window = Int64(historyWindow)
+        self.etcdServers = etcdServers
+        self.etcdPrefix = etcdPrefix
         if insecureHTTP, !(host.hasPrefix("127.") || host == "::1" || host == "localhost") {
             throw MasterError("--insecure-http serves every client as cluster-admin: it binds loopback only, not \(host)")
         }
@@ -172,14 +203,16 @@ struct MasterServe: ParsableCommand {
             tls = MasterTLS(certificatePEM: p.serving.pem, keyPEM: p.servingKey.pemRepresentation, clientCAPEM: p.ca.certificate.pem)
             pki = p
         }
-        let sec = security
-        let serverTLS = tls
-        let adminPKI = pki
-        SignalThread.start { sig in
-            logger.notice("signal \(sig): stopping (every acknowledged write is on disk)")
-            _exit(0)
-        }
-        try blockOn {
+        self.security = security
+        self.tls = tls
+        self.pki = pki
+    }
+
+    /// Serves until the process ends; `ready` gets the URL once the port is bound and the admin
+    /// kubeconfig written.
+    func serve(ready: @escaping @Sendable (String) -> Void) async throws {
+        let sec = security, serverTLS = tls, adminPKI = pki, logger = logger, dir = dir, host = host, port = port, window = window
+        do {
             let store: any RevisionedStore
             let hub: WatchHub
             if let servers = etcdServers {
@@ -211,6 +244,7 @@ struct MasterServe: ParsableCommand {
                 do { try writePrivate(path, text) } catch { logger.error("\(error)") }
                 logger.notice("master ready", metadata: ["address": "\(url)", "kubeconfig": "\(path)"])
                 stderrLine("swiftlet master: serving on \(url)\(adminPKI == nil ? " (insecure: no authentication)" : ""); kubeconfig \(path)")
+                ready(url)
             }
         }
     }
