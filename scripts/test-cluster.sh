@@ -89,16 +89,6 @@ check_eq "Lease: holder, 40 s, owned by the Node" "node1 40 Node/node1/$uid" \
   "$(jp lease node1 kube-node-lease '{.spec.holderIdentity} {.spec.leaseDurationSeconds} {.metadata.ownerReferences[0].kind}/{.metadata.ownerReferences[0].name}/{.metadata.ownerReferences[0].uid}')"
 check_match "renewTime is a MicroTime" "^[0-9-]{10}T[0-9:]{8}\.[0-9]{6}Z$" "$(jp lease node1 kube-node-lease '{.spec.renewTime}')"
 
-# an idle node: the Lease renewed every 10 s, no status write while nothing changes
-r0=$(jp lease node1 kube-node-lease '{.spec.renewTime}')
-w0=$(grep -c '"PUT /apis/coordination.k8s.io/v1/namespaces/kube-node-lease/leases/node1"\|PUT /apis/coordination.k8s.io/v1/namespaces/kube-node-lease/leases/node1 ' "$T/master.log")
-s0=$(grep -c 'PATCH /api/v1/nodes/node1/status' "$T/master.log")
-sleep 31
-check_match "the Lease is renewed (renewTime moves)" "^[0-9-]{10}T" "$( [ "$(jp lease node1 kube-node-lease '{.spec.renewTime}')" != "$r0" ] && echo "$r0")"
-w1=$(grep -c '"PUT /apis/coordination.k8s.io/v1/namespaces/kube-node-lease/leases/node1"\|PUT /apis/coordination.k8s.io/v1/namespaces/kube-node-lease/leases/node1 ' "$T/master.log")
-s1=$(grep -c 'PATCH /api/v1/nodes/node1/status' "$T/master.log")
-check_match "an idle node in 31 s: 3 or 4 Lease renewals, no status patch" "^(3|4) 0$" "$((w1 - w0)) $((s1 - s0))"
-
 # --- pods from the master -------------------------------------------------------------------------
 ps_() { timeout 10 "$S" ps --socket "$SOCK" "$@" 2>&1; }
 cat >"$T/web.yaml" <<'YAML'
@@ -152,6 +142,17 @@ check_eq "restartPolicy Never, exit 3: Failed with the exit code" "Failed 3" "$(
 check_eq "a pod bound to node2 is not run here" "" "$(ps_ | grep elsewhere)"
 check_eq "… and has no status from node1" "Pending " "$(jp pod elsewhere default '{.status.phase} {.status.hostIP}')"
 web_pid=$(own_pids 'echo started' | head -1)
+
+# an idle node with pods: the Lease renewed every 10 s, no Node or pod status write while nothing changes
+r0=$(jp lease node1 kube-node-lease '{.spec.renewTime}')
+w0=$(grep -c '"PUT /apis/coordination.k8s.io/v1/namespaces/kube-node-lease/leases/node1"\|PUT /apis/coordination.k8s.io/v1/namespaces/kube-node-lease/leases/node1 ' "$T/master.log")
+s0=$(grep -c 'PATCH /api/v1/nodes/node1/status\|PATCH /api/v1/namespaces/default/pods/.*/status' "$T/master.log")
+sleep 31
+check_match "the Lease is renewed (renewTime moves)" "^[0-9-]{10}T" "$( [ "$(jp lease node1 kube-node-lease '{.spec.renewTime}')" != "$r0" ] && echo "$r0")"
+w1=$(grep -c '"PUT /apis/coordination.k8s.io/v1/namespaces/kube-node-lease/leases/node1"\|PUT /apis/coordination.k8s.io/v1/namespaces/kube-node-lease/leases/node1 ' "$T/master.log")
+s1=$(grep -c 'PATCH /api/v1/nodes/node1/status\|PATCH /api/v1/namespaces/default/pods/.*/status' "$T/master.log")
+check_match "an idle node with a running pod, 31 s: 3 or 4 Lease renewals, no Node or pod status patch" "^(3|4) 0$" "$((w1 - w0)) $((s1 - s0))"
+
 
 # --- restart: the same Node taken over, labels reconciled; pods adopted ---------------------------------
 kill -9 "$AGENT_PID"; wait "$AGENT_PID" 2>/dev/null

@@ -65,6 +65,9 @@ public final class AgentContext: Sendable {
     let imageUsage: ImageUsage
     public let objects = ObjectStore()
     let handlers: HandlerRunner
+    /// Fired when a pod's status may have changed (a container started or exited, readiness,
+    /// termination): the master's status sync listens instead of polling.
+    public let statusSignal = StatusSignal()
     let userns: UserNSAllocator
     let logger: Logger
     let memoryCapacity: Int64
@@ -423,4 +426,19 @@ public actor Agent {
         }
         for t in stopping.values { await t.task.value }
     }
+}
+
+/// A coalescing "something changed" signal: `fire` from anywhere; one subscriber gets at most one
+/// pending wake-up however often it fired.
+public final class StatusSignal: Sendable {
+    let continuation = Mutex<AsyncStream<Void>.Continuation?>(nil)
+    public init() {}
+
+    public func subscribe() -> AsyncStream<Void> {
+        let (stream, c) = AsyncStream<Void>.makeStream(bufferingPolicy: .bufferingNewest(1))
+        continuation.withLock { $0 = c }
+        return stream
+    }
+
+    public func fire() { _ = continuation.withLock { $0?.yield() } }
 }

@@ -26,7 +26,7 @@ public actor PodSync {
     public private(set) var statusPatches = 0
     public private(set) var lastError: String?
 
-    public init(client: KubeClient, agent: Agent, nodeName: String, statusEvery: Duration = .seconds(1),
+    public init(client: KubeClient, agent: Agent, nodeName: String, statusEvery: Duration = .seconds(10),
                 objectsEvery: Duration = .seconds(10), logger: Logger) {
         self.client = client
         self.agent = agent
@@ -51,11 +51,17 @@ public actor PodSync {
             await informer.waitForSync()
             for await _ in stream { await publish() }
         })
+        // status: on every change the workers signal, and every `statusEvery` for what changes by time
+        let changes = agent.ctx.statusSignal.subscribe()
+        tasks.append(Task {
+            await informer.waitForSync()
+            for await _ in changes { await syncStatuses() }
+        })
         tasks.append(Task {
             await informer.waitForSync()
             while !Task.isCancelled {
-                await syncStatuses()
                 try? await Task.sleep(for: statusEvery)
+                agent.ctx.statusSignal.fire()
             }
         })
         tasks.append(Task {
@@ -195,7 +201,10 @@ public actor PodSync {
     }
 
     static func json(_ s: PodStatus) -> JSON? {
-        guard let data = try? JSONEncoder().encode(s) else { return nil }
+        // sorted keys: the same status is the same JSON (compared with the last one sent)
+        let enc = JSONEncoder()
+        enc.outputFormatting = [.sortedKeys]
+        guard let data = try? enc.encode(s) else { return nil }
         return try? JSON.parse(Array(data))
     }
 

@@ -783,6 +783,7 @@ public actor PodWorker {
         for slot in allSlots { if let id = record(slot).containerID { removeContainer(id) } }
         teardownSandbox()
         terminated = true
+        ctx.statusSignal.fire()
         log.info("pod removed")
     }
 
@@ -835,6 +836,7 @@ public actor PodWorker {
     // MARK: - status and persistence
 
     func persist() {
+        ctx.statusSignal.fire()
         guard !terminated, Files.isDirectory(podDir) || ((try? Files.makeDirectories(podDir, mode: 0o700)) != nil) else { return }
         let enc = JSONEncoder()
         enc.outputFormatting = [.sortedKeys]
@@ -1116,6 +1118,7 @@ extension PodWorker {
     func setReady(_ id: String, _ ready: Bool, message: String) {
         guard readiness[id] != nil else { return }
         readiness[id] = ready
+        ctx.statusSignal.fire()
         log.info(ready ? "container ready" : "container not ready",
                  metadata: ["container": "\(slot(forID: id).map { container($0).name } ?? id)", "message": "\(message)"])
     }
