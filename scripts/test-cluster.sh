@@ -143,6 +143,22 @@ check_eq "a pod bound to node2 is not run here" "" "$(ps_ | grep elsewhere)"
 check_eq "… and has no status from node1" "Pending " "$(jp pod elsewhere default '{.status.phase} {.status.hostIP}')"
 web_pid=$(own_pids 'echo started' | head -1)
 
+# static pods show up as mirror pods
+printf '%s\n' 'apiVersion: v1' 'kind: Pod' 'metadata: {name: static, labels: {tier: node}}' 'spec:' '  terminationGracePeriodSeconds: 1' \
+  '  containers: [{name: c, image: busybox:test, command: [sh, -c, "echo static-up; exec sleep 3601"]}]' >"$M/static.yaml"
+wait_for 30 sh -c "[ \"\$(nsenter --net=/run/netns/$NODE kubectl --kubeconfig $T/master/admin.kubeconfig get pod static-node1 -o jsonpath='{.status.phase}')\" = Running ]"
+check_eq "a static pod's mirror pod: Running, on node1, marked as a mirror, owned by the Node" "Running node1 true Node/node1" \
+  "$(jp pod static-node1 default '{.status.phase} {.spec.nodeName} {.metadata.annotations.kubernetes\.io/config\.mirror}' | sed 's/ [0-9a-f]\{32\}$/ true/') $(jp pod static-node1 default '{.metadata.ownerReferences[0].kind}/{.metadata.ownerReferences[0].name}')"
+static_pid=$(own_pids 'sleep 3601' | head -1)
+muid=$(jp pod static-node1 default '{.metadata.uid}')
+k delete pod static-node1 --wait=false >/dev/null 2>&1
+wait_for 30 sh -c "nsenter --net=/run/netns/$NODE kubectl --kubeconfig $T/master/admin.kubeconfig get pod static-node1 -o jsonpath='{.metadata.uid}' | grep -q . && ! nsenter --net=/run/netns/$NODE kubectl --kubeconfig $T/master/admin.kubeconfig get pod static-node1 -o jsonpath='{.metadata.uid}' | grep -qx '$muid'"
+check_match "a deleted mirror pod comes back (new uid); the static pod itself keeps running" "^[0-9]+$" \
+  "$( [ "$(jp pod static-node1 default '{.metadata.uid}')" != "$muid" ] && [ "$(own_pids 'sleep 3601' | head -1)" = "$static_pid" ] && echo "$static_pid")"
+rm "$M/static.yaml"
+wait_for 30 sh -c "! nsenter --net=/run/netns/$NODE kubectl --kubeconfig $T/master/admin.kubeconfig get pod static-node1 >/dev/null 2>&1" \
+  && ok "the manifest removed: the mirror pod is gone too" || not_ok "mirror removed" "$(k get pod static-node1 2>&1)"
+
 # an idle node with pods: the Lease renewed every 10 s, no Node or pod status write while nothing changes
 r0=$(jp lease node1 kube-node-lease '{.spec.renewTime}')
 w0=$(grep -c '"PUT /apis/coordination.k8s.io/v1/namespaces/kube-node-lease/leases/node1"\|PUT /apis/coordination.k8s.io/v1/namespaces/kube-node-lease/leases/node1 ' "$T/master.log")

@@ -341,6 +341,11 @@ public actor Agent {
 
     public func setOnPodStopped(_ h: @escaping @Sendable (Pod) async -> Void) { onPodStopped = h }
 
+    /// The running workers of static pods (manifest files): the master shows them as mirror pods.
+    public func staticWorkers() -> [(uid: String, worker: PodWorker)] {
+        workers.filter { apiPods[$0.key] == nil }.map { ($0.key, $0.value) }
+    }
+
     /// The running workers of the master's pods.
     public func apiWorkers() -> [(uid: String, worker: PodWorker)] {
         workers.filter { apiPods[$0.key] != nil }.map { ($0.key, $0.value) }

@@ -62,6 +62,7 @@ public actor PodSync {
             while !Task.isCancelled {
                 try? await Task.sleep(for: statusEvery)
                 agent.ctx.statusSignal.fire()
+                await syncMirrors()
             }
         })
         tasks.append(Task {
@@ -106,6 +107,8 @@ public actor PodSync {
         var pods: [String: Pod] = [:]
         var grace: [String: Int64] = [:]
         for (uid, d) in decoded {
+            // a mirror pod is this node's own picture of a static pod: never run from the API
+            if Self.isMirror(d.raw) { continue }
             guard let p = d.pod else {
                 report("pod \(d.raw.objectKey) cannot be decoded: not run", nil)
                 continue
@@ -118,6 +121,72 @@ public actor PodSync {
         }
         await refreshObjects()
         await agent.setAPIPods(pods, grace: grace)
+        await syncMirrors()
+    }
+
+    static func isMirror(_ o: JSON) -> Bool { o["metadata"]?["annotations"]?["kubernetes.io/config.mirror"] != nil }
+
+    /// The mirror pod of a static pod, as the kubelet makes it: the pod's metadata and spec, the
+    /// config hash in `kubernetes.io/config.mirror`, owned by the Node; no status.
+    static func mirror(_ pod: Pod, nodeUID: String?) -> JSON? {
+        var p = pod
+        p.status = nil
+        p.metadata.uid = nil
+        p.metadata.resourceVersion = nil
+        p.metadata.creationTimestamp = nil
+        var ann = p.metadata.annotations ?? [:]
+        ann["kubernetes.io/config.mirror"] = ann["kubernetes.io/config.hash"] ?? ""
+        ann["swiftlet.io/manifest"] = nil
+        p.metadata.annotations = ann
+        p.spec.serviceAccountName = nil
+        let enc = JSONEncoder()
+        enc.outputFormatting = [.sortedKeys]
+        guard let data = try? enc.encode(p), case .object(var m) = try? JSON.parse(Array(data)) else { return nil }
+        m.removeAll { $0.0 == "status" }
+        if let nodeUID, let i = m.firstIndex(where: { $0.0 == "metadata" }), case .object(var meta) = m[i].1 {
+            meta.append(("ownerReferences", .array([.object([("apiVersion", .string("v1")), ("kind", .string("Node")), ("name", .string(pod.spec.nodeName ?? "")),
+                                                             ("uid", .string(nodeUID)), ("controller", .bool(true))])])))
+            m[i].1 = .object(meta)
+        }
+        return .object(m)
+    }
+
+    var nodeUID: String?
+
+    /// Mirror pods: one per static pod (created, or replaced when the manifest changed), none for
+    /// a static pod that is gone.
+    func syncMirrors() async {
+        if nodeUID == nil { nodeUID = try? await client.get(.nodes, name: nodeName).meta("uid") }
+        var wanted: [String: Pod] = [:]
+        for (_, w) in await agent.staticWorkers() {
+            let p = await w.pod
+            wanted[(p.metadata.namespace ?? "default") + "/" + (p.metadata.name ?? "")] = p
+        }
+        var present: [String: JSON] = [:]
+        for d in decoded.values where Self.isMirror(d.raw) { present[d.raw.objectKey] = d.raw }
+        for (key, m) in present {
+            let hash: String = if case .string(let h)? = m["metadata"]?["annotations"]?["kubernetes.io/config.mirror"] { h } else { "" }
+            // kept while it matches its static pod; one being deleted (kubectl delete) is removed at
+            // once and made again, as the kubelet does: the static pod itself is not touched
+            let deleting = !m.meta("deletionTimestamp").isEmpty
+            if !deleting, let p = wanted[key], p.metadata.annotations?["kubernetes.io/config.hash"] == hash { continue }
+            do {
+                _ = try await client.delete(.pods, namespace: m.meta("namespace"), name: m.meta("name"), gracePeriodSeconds: 0, uid: m.meta("uid"))
+            } catch let e as KubeError where e.isNotFound || e.isConflict {
+            } catch {
+                report("removing mirror pod \(key)", error)
+            }
+        }
+        for (key, p) in wanted where present[key] == nil {
+            guard let body = Self.mirror(p, nodeUID: nodeUID) else { continue }
+            do {
+                _ = try await client.create(.pods, namespace: p.metadata.namespace ?? "default", body)
+            } catch let e as KubeError where e.isConflict {
+                // one exists already (the watch has not shown it yet, or an old one being deleted)
+            } catch {
+                report("creating mirror pod \(key)", error)
+            }
+        }
     }
 
     func report(_ what: String, _ error: (any Error)?) {
@@ -179,6 +248,16 @@ public actor PodSync {
             let pod = await w.snapshot()
             guard let status = pod.status, let json = Self.json(status) else { continue }
             if lastSent[uid] == json { continue }
+            await send(pod, json)
+        }
+        // a static pod's status goes to its mirror pod (that object's UID as the precondition)
+        var mirrors: [String: String] = [:]
+        for d in decoded.values where Self.isMirror(d.raw) && d.raw.meta("deletionTimestamp").isEmpty { mirrors[d.raw.objectKey] = d.raw.meta("uid") }
+        for (_, w) in await agent.staticWorkers() {
+            var pod = await w.snapshot()
+            guard let muid = mirrors[(pod.metadata.namespace ?? "default") + "/" + (pod.metadata.name ?? "")],
+                  let status = pod.status, let json = Self.json(status), lastSent[muid] != json else { continue }
+            pod.metadata.uid = muid
             await send(pod, json)
         }
         let live = Set(decoded.keys)

@@ -1,5 +1,6 @@
 import LinuxSystem
 import Testing
+import KubeModel
 @testable import Agent
 
 @Suite("Node registration and status (pure)")
@@ -122,5 +123,18 @@ struct PodSyncTests {
         #expect(p.status == nil)
         #expect(p.spec.restartPolicy == "Always")
         #expect(PodSync.pod(.object([("kind", .string("Pod"))])) == nil)
+    }
+
+    @Test("a static pod's mirror: its metadata and spec, the config hash as config.mirror, owned by the Node, no status or service account")
+    func mirror() throws {
+        var p = try PodManifest.decode(Array(#"{"apiVersion":"v1","kind":"Pod","metadata":{"name":"s-node1","namespace":"default","uid":"u1","annotations":{"kubernetes.io/config.hash":"abc","swiftlet.io/manifest":"/m/s.yaml"}},"spec":{"nodeName":"node1","serviceAccountName":"default","containers":[{"name":"c","image":"busybox"}]}}"#.utf8))
+        p.status = PodStatus()
+        let m = try #require(PodSync.mirror(p, nodeUID: "n-uid"))
+        #expect(m["metadata"]?["annotations"]?["kubernetes.io/config.mirror"] == .string("abc"))
+        #expect(m["metadata"]?["annotations"]?["swiftlet.io/manifest"] == nil)
+        #expect(m["metadata"]?["uid"] == nil && m["status"] == nil && m["spec"]?["serviceAccountName"] == nil)
+        #expect(m["spec"]?["nodeName"] == .string("node1"))
+        if case .array(let o)? = m["metadata"]?["ownerReferences"] { #expect(o.first?["uid"] == .string("n-uid") && o.first?["controller"] == .bool(true)) } else { Issue.record("no owner") }
+        #expect(PodSync.isMirror(m))
     }
 }
