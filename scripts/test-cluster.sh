@@ -21,7 +21,7 @@ AGENT_PID=
 MASTER_PID=
 PORT=6643
 ARGS=(--node-name node1 --manifests "$M" --root-dir "$T/root" --run-dir "$T/run" --pod-logs-dir "$T/logs"
-      --healthz-port 0 --allow-unenforced-resources --bridge swl-clu0 --pod-subnet 10.91.0.0/24
+      --healthz-port 0 --allow-unenforced-resources --bridge swl-clu0 --pod-subnet 10.91.0.0/24 --backoff-initial 1 --backoff-max 2
       --cgroup-root "swiftlet-test-$$" --node-ip 192.0.2.9)
 cleanup() {
   [ -n "$MASTER_PID" ] && kill "$MASTER_PID" 2>/dev/null && wait "$MASTER_PID" 2>/dev/null
