@@ -57,6 +57,12 @@ PY
 
 # remove_cgroups NAME: deletes <cgroup2 root>/NAME and everything below it (a test agent's tree),
 # deepest first; only ever a tree the caller created.
+# wait_for SECONDS CMD...: until CMD succeeds (polled every 0.1 s) or the time is up (status 1).
+wait_for() {
+  local end=$(( $(date +%s%N) + $1 * 1000000000 )); shift
+  while [ "$(date +%s%N)" -lt "$end" ]; do "$@" >/dev/null 2>&1 && return 0; sleep 0.1; done
+  return 1
+}
 remove_cgroups() {
   local root
   root=$(awk '$9 == "cgroup2" {print $5; exit}' /proc/self/mountinfo)

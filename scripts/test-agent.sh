@@ -32,11 +32,6 @@ ip netns add "$NODE" && ip -n "$NODE" link set lo up
 ps_() { timeout 10 "$S" ps --socket "$SOCK" "$@" 2>&1; }
 pod_json() { timeout 10 "$S" inspect --socket "$SOCK" "$1" 2>/dev/null; }
 jq_() { python3 -c "import json,sys; d=json.load(sys.stdin); print($1)" 2>/dev/null; }
-wait_for() {  # wait_for SECONDS CMD... : until CMD succeeds (or the time is up)
-  local end=$(( $(date +%s%N) + $1 * 1000000000 )); shift
-  while [ "$(date +%s%N)" -lt "$end" ]; do "$@" >/dev/null 2>&1 && return 0; sleep 0.05; done
-  return 1
-}
 phase_is() { [ "$(pod_json "$1" | jq_ 'd["status"]["phase"]')" = "$2" ]; }
 running() { [ "$(pod_json "$1" | jq_ 'sum(1 for c in d["status"]["containerStatuses"] if "running" in c["state"])')" = "$2" ]; }
 manifest() {  # manifest NAME YAML-SPEC-BODY (indented 2); grace 2 s unless the body sets it

@@ -33,11 +33,6 @@ ip netns add "$NODE" && ip -n "$NODE" link set lo up
 python3 "$here/make-images.py" "$T/imgs" >/dev/null || { echo "image build failed" >&2; exit 1; }
 "$S" images import --store "$T/root/images" --name busybox:test "$T/imgs/busybox" >/dev/null
 
-wait_for() {  # wait_for SECONDS CMD... : until CMD succeeds (or the time is up)
-  local end=$(( $(date +%s%N) + $1 * 1000000000 )); shift
-  while [ "$(date +%s%N)" -lt "$end" ]; do "$@" >/dev/null 2>&1 && return 0; sleep 0.1; done
-  return 1
-}
 in_node() { nsenter --net=/run/netns/$NODE "$@"; }
 k() { in_node kubectl --kubeconfig "$T/master/admin.kubeconfig" "$@"; }
 k120() { in_node "$K120" --kubeconfig "$T/master/admin.kubeconfig" "$@"; }

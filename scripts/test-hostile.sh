@@ -38,11 +38,6 @@ ip netns add "$NODE" && ip -n "$NODE" link set lo up
 ps_() { timeout 10 "$S" ps --socket "$SOCK" "$@" 2>&1; }
 pod_json() { timeout 10 "$S" inspect --socket "$SOCK" "$1" 2>/dev/null; }
 jq_() { python3 -c "import json,sys; d=json.load(sys.stdin); print($1)" 2>/dev/null; }
-wait_for() {
-  local end=$(( $(date +%s%N) + $1 * 1000000000 )); shift
-  while [ "$(date +%s%N)" -lt "$end" ]; do "$@" >/dev/null 2>&1 && return 0; sleep 0.1; done
-  return 1
-}
 no_pod() { [ "$(ps_ | grep -c "$1")" = 0 ]; }
 running() { [ "$(pod_json "$1" | jq_ 'sum(1 for c in d["status"]["containerStatuses"] if "running" in c["state"])')" = "$2" ]; }
 ready() { [ "$(pod_json "$1" | jq_ '[c["status"] for c in d["status"]["conditions"] if c["type"] == "Ready"][0]')" = "True" ]; }

@@ -28,11 +28,6 @@ trap cleanup EXIT
 ps_() { timeout 10 "$S" ps --socket "$SOCK" "$@" 2>&1; }
 pod_json() { timeout 10 "$S" inspect --socket "$SOCK" "$1" 2>/dev/null; }
 jq_() { python3 -c "import json,sys; d=json.load(sys.stdin); print($1)" 2>/dev/null; }
-wait_for() {
-  local end=$(( $(date +%s%N) + $1 * 1000000000 )); shift
-  while [ "$(date +%s%N)" -lt "$end" ]; do "$@" >/dev/null 2>&1 && return 0; sleep 0.2; done
-  return 1
-}
 ready() { [ "$(pod_json "$1" | jq_ '[c["status"] for c in d["status"]["conditions"] if c["type"] == "Ready"][0]')" = "True" ]; }
 pod_ip() { pod_json "$1" | jq_ 'd["status"]["podIP"]'; }
 in_node() { nsenter --net=/run/netns/$NODE "$@"; }

@@ -76,8 +76,6 @@ public final class AgentContext: Sendable {
     /// negative values even with CAP_SYS_RESOURCE); Guaranteed pods' -997 is clamped to it.
     let minOOMScoreAdj: Int
     let hostIP: String?
-    /// The node's address (configured or detected): status.hostIP and the Node's InternalIP.
-    public var nodeIP: String? { hostIP }
     let logMaxBytes: Int64
     /// Prefix of container ids and IPAM owners ("run-" for `swiftlet run` instances).
     let idPrefix: String

@@ -45,13 +45,11 @@ public struct NodeFacts: Sendable, Equatable {
         self.version = version
     }
 
-    /// Reads this machine: /proc/meminfo, the online CPUs, statvfs of `rootDir`, os-release, ids.
-    public static func measure(name: String, rootDir: String, internalIP: String?, maxPods: Int, version: String) -> NodeFacts {
+    /// This machine: the memory and CPUs the agent measured at start, statvfs of `rootDir`,
+    /// os-release, kernel and ids.
+    public static func measure(name: String, rootDir: String, memoryBytes: Int64, cpus: Int, internalIP: String?,
+                               maxPods: Int, version: String) -> NodeFacts {
         func read(_ p: String) -> String { (try? Files.readString(p))?.trimmingCharacters(in: .whitespacesAndNewlines) ?? "" }
-        var mem: Int64 = 0
-        for line in read("/proc/meminfo").split(separator: "\n") where line.hasPrefix("MemTotal:") {
-            mem = (Int64(line.split(separator: " ").dropFirst().first ?? "") ?? 0) * 1024
-        }
         var vfs = statvfs()
         let disk: Int64 = statvfs(rootDir, &vfs) == 0 ? Int64(vfs.f_blocks) * Int64(vfs.f_frsize) : 0
         var uts = utsname()
@@ -65,10 +63,18 @@ public struct NodeFacts: Sendable, Equatable {
         let host = field(uts.nodename)
         return NodeFacts(name: name, hostname: host.isEmpty ? name : host,
                          arch: ["x86_64": "amd64", "aarch64": "arm64", "armv7l": "arm", "ppc64le": "ppc64le", "s390x": "s390x"][machine] ?? machine,
-                         cpus: max(1, Int(sysconf(Int32(_SC_NPROCESSORS_ONLN)))), memoryBytes: mem, ephemeralStorageBytes: disk,
+                         cpus: cpus, memoryBytes: memoryBytes, ephemeralStorageBytes: disk,
                          maxPods: maxPods, kernelVersion: field(uts.release), osImage: osImage,
                          machineID: read("/etc/machine-id"), systemUUID: read("/sys/class/dmi/id/product_uuid").lowercased(),
                          bootID: read("/proc/sys/kernel/random/boot_id"), internalIP: internalIP, version: version)
+    }
+}
+
+extension AgentContext {
+    /// The Node's facts from what this agent measured at start (memory, CPUs, address).
+    public func nodeFacts(version: String) -> NodeFacts {
+        NodeFacts.measure(name: config.nodeName, rootDir: config.rootDir, memoryBytes: memoryCapacity, cpus: cpuCount,
+                          internalIP: hostIP, maxPods: config.maxPods, version: version)
     }
 }
 

@@ -180,8 +180,7 @@ func runAgent(config: AgentConfig, master: KubeConfig?, logger: Logger, monitor:
     try await AgentAPI(agent: agent).serve(socketPath: config.apiSocket, healthzHost: config.healthzAddress,
                                           healthzPort: config.healthzPort, logger: logger)
     if let master, let client {
-        let facts = NodeFacts.measure(name: config.nodeName, rootDir: config.rootDir, internalIP: agent.ctx.nodeIP,
-                                      maxPods: config.maxPods, version: Swiftlet.configuration.version)
+        let facts = agent.ctx.nodeFacts(version: Swiftlet.configuration.version)
         let sync = NodeSync(client: client, agent: agent, facts: facts,
                             labels: NodeReport.labels(facts, extra: config.nodeLabels),
                             taints: try config.registerWithTaints.map { try NodeReport.parseTaint($0) },
