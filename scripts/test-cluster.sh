@@ -126,6 +126,12 @@ k wait --for=condition=Ready pod/web --timeout=30s >/dev/null 2>&1 && ok "the po
   || not_ok "pod web Ready" "$(k get pod web -o yaml 2>&1 | sed -n '/^status/,$p'; tail -5 "$T/agent.log")"
 check_match "kubectl get pods -o wide: Running, the pod IP, node1" "^web +1/1 +Running +0 +[0-9]+s +10\.91\.0\.[0-9]+ +node1 " "$(k get pod web -o wide --no-headers 2>&1)"
 check_match "kubectl 1.20 sees it Running too" "^web +1/1 +Running" "$(k120 get pod web --no-headers 2>&1)"
+check_match "the Python client: node1 Ready, web Running on it" "^node1 True web Running node1$" "$(in_node "$PY" -c '
+import sys
+from kubernetes import client, config
+config.load_kube_config(sys.argv[1]); v1 = client.CoreV1Api()
+n = v1.read_node("node1"); p = v1.read_namespaced_pod("web", "default")
+print(n.metadata.name, [c.status for c in n.status.conditions if c.type == "Ready"][0], p.metadata.name, p.status.phase, p.spec.node_name)' "$T/master/admin.kubeconfig" 2>&1)"
 check_eq "hostIP is the node's" "192.0.2.9" "$(jp pod web default '{.status.hostIP}')"
 check_eq "a ConfigMap from the API: env and volume" "hello-from-the-api hello-from-the-api" \
   "$("$S" exec --socket "$SOCK" web -- sh -c 'echo $GREETING $(cat /etc/cfg/greeting)' 2>&1)"
