@@ -107,6 +107,8 @@ let package = Package(
                 .product(name: "X509", package: "swift-certificates"),
                 .product(name: "HTTPTypes", package: "swift-http-types"),
                 .product(name: "NIOHTTP1", package: "swift-nio"),
+                .product(name: "NIOPosix", package: "swift-nio"),
+                .product(name: "AsyncHTTPClient", package: "async-http-client"),
             ]
         ),
         // Kubernetes API types (Codable), Quantity, validation, defaulting: pure.
@@ -115,8 +117,10 @@ let package = Package(
         .target(
             name: "Agent",
             dependencies: [
-                "CShims", "LinuxSystem", "Cgroups", "Runtime", "Networking", "Images", "KubeModel", "KubeClient",
+                "CShims", "LinuxSystem", "Cgroups", "Runtime", "Networking", "Images", "KubeModel", "KubeClient", "Auth",
                 .product(name: "Crypto", package: "swift-crypto"),
+                .product(name: "X509", package: "swift-certificates"),
+                .product(name: "NIOWebSocket", package: "swift-nio"),
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "Yams", package: "Yams"),
                 .product(name: "NIOCore", package: "swift-nio"),

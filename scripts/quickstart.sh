@@ -1,9 +1,10 @@
 #!/usr/bin/env bash
 # Quick start: installs dependencies, builds Swiftlet, starts a one-machine cluster with
 # `swiftlet up` (the master and a node agent joined to it, every setting at its default but the
-# data dir), applies examples/web.yaml with kubectl, shows `kubectl get pods -o wide` and fetches
-# the page from the pod's IP. The sample's image is built from Debian's busybox-static and imported
-# into the node's image store (/var/lib/swiftlet/images), so no registry is needed.
+# data dir), applies examples/web.yaml with kubectl, shows `kubectl get pods -o wide`, fetches
+# the page from the pod's IP and runs a command in the pod with `kubectl exec`. The sample's image
+# is built from Debian's busybox-static and imported into the node's image store
+# (/var/lib/swiftlet/images), so no registry is needed.
 #
 # The "machine" is a network namespace (swiftlet-demo), so the demo never touches this machine's own
 # interfaces or firewall. At the end it deletes the pod, stops `up` and removes what it created
@@ -65,6 +66,8 @@ k get pods -o wide
 ip=$(k get pod web -o jsonpath='{.status.podIP}')
 echo "--- curl http://$ip:8080/ (from the node)"
 for _ in $(seq 20); do nsenter --net=/run/netns/$NS curl -s --max-time 2 "http://$ip:8080/" && break; sleep 0.2; done
+echo "--- kubectl exec web -- sh -c 'echo \$POD_NAME; id -un'"
+k exec web -- sh -c 'echo $POD_NAME; id -un'
 if [ "${QUICKSTART_KEEP:-}" = 1 ]; then
   echo "--- left running (pid $(cat "$dir.pid")): nsenter --net=/run/netns/$NS kubectl --kubeconfig $dir/admin.kubeconfig get pods"
 else

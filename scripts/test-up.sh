@@ -19,6 +19,8 @@ check_match "kubectl get nodes: the node Ready, swiftlet runtime" " Ready +<none
 check_match "kubectl apply -f examples/web.yaml" "pod/web created" "$out"
 check_match "kubectl get pods -o wide: Running, a pod IP, bound to the node by up" "web +1/1 +Running +0 +[0-9]+s +10\.88\.0\.[0-9]+ " "$out"
 check_match "the page answers on the pod's IP" "<h1>hello from swiftlet</h1>" "$out"
+check_eq "kubectl exec reaches the container through the master and the node's kubelet API" "web app" \
+  "$(echo "$out" | grep -A2 -- "--- kubectl exec web" | tail -2 | xargs)"
 check_eq "nothing left: the default directories as before" "$before" "$(ls -d /var/lib/swiftlet /run/swiftlet/agent /run/swiftlet/agent.sock /var/log/pods /etc/swiftlet 2>/dev/null | xargs)"
 check_eq "nothing left: the data dir, the netns, processes" "0 0 0" \
   "$(ls -d "$T/qs" 2>/dev/null | wc -l) $(ip netns list | grep -c '^swiftlet-demo') $(pgrep -fc "swiftlet up --data-dir $T/qs")"

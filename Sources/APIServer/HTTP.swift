@@ -124,7 +124,7 @@ public enum MasterHTTP {
 
     public static func run(server: APIServer, host: String, port: Int, tls: MasterTLS?, logger: Logger,
                            onReady: @escaping @Sendable (Int) async -> Void) async throws {
-        let http1 = HTTPServerBuilder.http1(configuration: .init(additionalChannelHandlers: [HTTP10Close.Installer()], idleTimeout: idleTimeout))
+        let http1 = HTTPServerBuilder.http1(configuration: .init(additionalChannelHandlers: [HTTP10Close.Installer(server: server, logger: logger)], idleTimeout: idleTimeout))
         let app = Application(
             responder: APIResponder(server: server, logger: logger),
             server: try tls.map { try .tls(http1, tlsConfiguration: $0.configuration()) } ?? http1,
@@ -173,13 +173,30 @@ final class HTTP10Close: ChannelDuplexHandler, RemovableChannelHandler {
     }
 
     /// Hummingbird adds its extra handlers after its HTTP types codec; this one puts the real
-    /// handler behind the decoder and takes itself out.
+    /// handlers where they belong and takes itself out: HTTP10Close and the upgrade interceptor
+    /// behind the decoder, the raw tap for proxied sessions right after TLS.
     final class Installer: ChannelInboundHandler, RemovableChannelHandler {
         typealias InboundIn = Never
+        let server: APIServer
+        let logger: Logger
+
+        init(server: APIServer, logger: Logger) {
+            self.server = server
+            self.logger = logger
+        }
+
         func handlerAdded(context: ChannelHandlerContext) {
             let ops = context.pipeline.syncOperations
             if let decoder = try? ops.handler(type: ByteToMessageHandler<HTTPRequestDecoder>.self) {
-                try? ops.addHandler(HTTP10Close(), position: .after(decoder))
+                let tap = RawTap()
+                let close10 = HTTP10Close()
+                try? ops.addHandler(close10, position: .after(decoder))
+                try? ops.addHandler(UpgradeInterceptor(server: server, tap: tap, logger: logger), position: .after(close10))
+                if let tls = try? ops.handler(type: NIOSSLServerHandler.self) {
+                    try? ops.addHandler(tap, position: .after(tls))
+                } else {
+                    try? ops.addHandler(tap, position: .first)
+                }
             }
             context.pipeline.syncOperations.removeHandler(context: context, promise: nil)
         }

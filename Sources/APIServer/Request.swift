@@ -110,6 +110,8 @@ public struct APIResponse: Sendable {
     public var headers: [(String, String)]
     public var body: [UInt8]
     public var stream: AsyncStream<[UInt8]>?
+    /// An authorized exec/attach: the HTTP layer hands the connection to this kubelet endpoint.
+    public var upgrade: KubeletTarget?
 
     public init(status: Int, headers: [(String, String)] = [], body: [UInt8] = [], stream: AsyncStream<[UInt8]>? = nil) {
         self.status = status

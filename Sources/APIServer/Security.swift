@@ -12,9 +12,12 @@ public struct SecurityConfig: Sendable {
     public var audiences: [String]
     public var staticTokens: [String: UserInfo]
     public var caPEM: String
+    /// The master's credentials toward node agents (logs, exec); nil: those are unavailable.
+    public var kubeletClient: KubeletClientTLS?
 
     public init(serviceAccountTokens: ServiceAccountTokens, audiences: [String] = [ServiceAccountTokens.defaultIssuer],
-                staticTokens: [String: UserInfo] = [:], caPEM: String = "") {
+                staticTokens: [String: UserInfo] = [:], caPEM: String = "", kubeletClient: KubeletClientTLS? = nil) {
+        self.kubeletClient = kubeletClient
         self.serviceAccountTokens = serviceAccountTokens
         self.audiences = audiences
         self.staticTokens = staticTokens
@@ -312,6 +315,9 @@ extension APIServer {
         case "DELETE": a.verb = a.name.isEmpty ? "deletecollection" : "delete"
         default: a.verb = method.lowercased()
         }
+        // a WebSocket exec/attach/port-forward is a GET, but it creates a session: `create` as
+        // kube-apiserver asks since 1.31 (a `get`-only role must not open a shell)
+        if ["exec", "attach", "portforward"].contains(a.subresource) && a.resource == "pods" { a.verb = "create" }
         return a
     }
 

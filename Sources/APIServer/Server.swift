@@ -28,10 +28,12 @@ public final class APIServer: Sendable {
     /// nil: `--insecure-http`, every caller is an administrator.
     public let security: SecurityConfig?
     let rbac = RBACCache()
+    let kubeletConnector: KubeletConnector?
 
     public init(store: any RevisionedStore, hub: WatchHub, registry: ResourceRegistry = .standard, serverAddress: String,
                 security: SecurityConfig? = nil) {
         self.security = security
+        self.kubeletConnector = security?.kubeletClient.flatMap { try? KubeletConnector(tls: $0) }
         self.store = store
         self.hub = hub
         self.registry = registry
@@ -193,10 +195,10 @@ public final class APIServer: Sendable {
         case ("GET", let n?, nil), ("GET", let n?, "status"):
             let (obj, _) = try await get(info, namespace: namespace, name: n)
             return table ? .json(200, tableFor(info, [obj], rv: obj["metadata"]?["resourceVersion"]?.stringValue, req: req)) : .json(200, obj)
-        case ("GET", let n?, "log"):
-            let (pod, _) = try await get(info, namespace: namespace, name: n)
-            if (pod["spec"]?["nodeName"]?.stringValue ?? "").isEmpty { return APIResponse(status: 204) }
-            throw APIStatus(code: 503, reason: "ServiceUnavailable", message: "pods \"\(n)\": the API server does not proxy to node agents yet", hasDetails: false)
+        case ("GET", let n?, "log") where info.resource == "pods":
+            return try await podLog(namespace: namespace ?? "", name: n, req)
+        case (let m, let n?, let s?) where (m == "GET" || m == "POST") && info.resource == "pods" && ["exec", "attach", "portforward"].contains(s):
+            return try await streamUpgrade(namespace: namespace ?? "", name: n, sub: s, req)
         case ("POST", nil, nil) where info.virtual:
             guard info.namespaced == false || namespace != nil else { throw APIStatus.methodNotAllowed }
             if info.kind == "Binding" {

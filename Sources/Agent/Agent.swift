@@ -75,7 +75,7 @@ public final class AgentContext: Sendable {
     /// The lowest oom_score_adj this node lets a root process set (sandboxed kernels refuse
     /// negative values even with CAP_SYS_RESOURCE); Guaranteed pods' -997 is clamped to it.
     let minOOMScoreAdj: Int
-    let hostIP: String?
+    public let hostIP: String?
     let logMaxBytes: Int64
     /// Prefix of container ids and IPAM owners ("run-" for `swiftlet run` instances).
     let idPrefix: String

@@ -63,6 +63,15 @@ public struct AgentConfig: Codable, Sendable, Equatable {
     public var maxPods: Int = 110
     /// How often the node's status is computed (sent when it changed, or every 5 minutes).
     public var nodeStatusUpdateFrequencySeconds: Double = 10
+    /// The kubelet API (logs, exec for the master): TLS on this address and port (0: off).
+    public var port: Int = 10250
+    public var address: String = "0.0.0.0"
+    /// Its serving pair; unset: issued by the cluster CA (`swiftlet up`) or requested from the
+    /// master as a kubelet-serving CertificateSigningRequest.
+    public var tlsCertFile: String?
+    public var tlsPrivateKeyFile: String?
+    /// The CA whose client certificates the kubelet API accepts (default: the master's CA).
+    public var clientCAFile: String?
 
     /// A `swiftlet run` instance: its own pods/containers/sandboxes dirs under run/<instance>
     /// (not a config-file setting). nil: the agent.
@@ -116,7 +125,7 @@ public struct AgentConfig: Codable, Sendable, Equatable {
              allowUnenforcedResources, logLevel, cgroupRoot, nodeIP, seccompProfileRoot, allowedUnsafeSysctls, objectsDir,
              imageGCHighThresholdPercent, imageGCLowThresholdPercent, imageMinimumGCAgeSeconds, evictionHard,
              evictionPressureTransitionSeconds, housekeepingIntervalSeconds, kubeconfig, nodeLabels, registerWithTaints, maxPods,
-             nodeStatusUpdateFrequencySeconds
+             nodeStatusUpdateFrequencySeconds, port, address, tlsCertFile, tlsPrivateKeyFile, clientCAFile
     }
 
     public init(from decoder: any Decoder) throws {
@@ -161,6 +170,11 @@ public struct AgentConfig: Codable, Sendable, Equatable {
         registerWithTaints = try c.decodeIfPresent([String].self, forKey: .registerWithTaints) ?? []
         maxPods = try c.decodeIfPresent(Int.self, forKey: .maxPods) ?? d.maxPods
         nodeStatusUpdateFrequencySeconds = try c.decodeIfPresent(Double.self, forKey: .nodeStatusUpdateFrequencySeconds) ?? d.nodeStatusUpdateFrequencySeconds
+        port = try c.decodeIfPresent(Int.self, forKey: .port) ?? d.port
+        address = try c.decodeIfPresent(String.self, forKey: .address) ?? d.address
+        tlsCertFile = try c.decodeIfPresent(String.self, forKey: .tlsCertFile)
+        tlsPrivateKeyFile = try c.decodeIfPresent(String.self, forKey: .tlsPrivateKeyFile)
+        clientCAFile = try c.decodeIfPresent(String.self, forKey: .clientCAFile)
     }
 
     /// The parsed eviction thresholds; the image store keeps its own threshold's share free.

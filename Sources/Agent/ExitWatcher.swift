@@ -12,7 +12,8 @@ import Glibc
 public final class ExitWatcher: @unchecked Sendable {
     struct Waiter {
         var pid: Int32
-        var resume: CheckedContinuation<Bool, Never>
+        /// The status (as Spawn.wait decodes it), nil when given up on.
+        var resume: CheckedContinuation<Int32?, Never>
     }
     let waiters = Mutex<[Int32: Waiter]>([:])   // by pidfd
     let wakeR: Int32
@@ -40,10 +41,16 @@ public final class ExitWatcher: @unchecked Sendable {
 
     /// True when `pid` exited, false when `timeout` passed first.
     public func wait(pid: Int32, timeout: Duration?) async -> Bool {
-        guard pid > 0 else { return true }
+        await status(pid: pid, timeout: timeout) != nil
+    }
+
+    /// The exit status of `pid` (a child of this process, reaped here; -1 if it was reaped
+    /// elsewhere), or nil when `timeout` passed first.
+    public func status(pid: Int32, timeout: Duration? = nil) async -> Int32? {
+        guard pid > 0 else { return -1 }
         let fd = sl_pidfd_open(pid, 0)
-        if fd < 0 { reap(pid); return true }
-        return await withCheckedContinuation { (c: CheckedContinuation<Bool, Never>) in
+        if fd < 0 { return reap(pid) }
+        return await withCheckedContinuation { (c: CheckedContinuation<Int32?, Never>) in
             waiters.withLock { $0[fd] = Waiter(pid: pid, resume: c) }
             var b: UInt8 = 1
             _ = write(wakeW, &b, 1)
@@ -54,7 +61,7 @@ public final class ExitWatcher: @unchecked Sendable {
                     if let w = self.waiters.withLock({ $0.removeValue(forKey: fd) }) {
                         var b: UInt8 = 1
                         _ = write(self.wakeW, &b, 1)
-                        w.resume.resume(returning: false)
+                        w.resume.resume(returning: nil)
                         self.closeLater(fd)
                     }
                 }
@@ -66,9 +73,9 @@ public final class ExitWatcher: @unchecked Sendable {
     let retired = Mutex<[Int32]>([])
     func closeLater(_ fd: Int32) { retired.withLock { $0.append(fd) } }
 
-    func reap(_ pid: Int32) {
-        var status: Int32 = 0
-        _ = waitpid(pid, &status, WNOHANG)
+    @discardableResult
+    func reap(_ pid: Int32) -> Int32 {
+        Spawn.tryWait(pid) ?? -1
     }
 
     func loop() {
@@ -83,8 +90,7 @@ public final class ExitWatcher: @unchecked Sendable {
             for p in pfds.dropFirst() where p.revents != 0 {
                 guard let w = waiters.withLock({ $0.removeValue(forKey: p.fd) }) else { continue }
                 close(p.fd)
-                reap(w.pid)
-                w.resume.resume(returning: true)
+                w.resume.resume(returning: reap(w.pid))
             }
         }
     }

@@ -142,7 +142,8 @@ extension Certificate {
 /// The master's key material under its PKI directory (every key 0600, the directory 0700):
 /// `ca.crt`/`ca.key`, the serving pair `apiserver.crt`/`apiserver.key` (re-issued when the names
 /// it must cover change), the admin client pair `admin.crt`/`admin.key` (`O=system:masters`), and
-/// `sa.key`, which signs service-account tokens.
+/// the master's client pair toward kubelets `apiserver-kubelet-client.crt`/`.key`, and `sa.key`,
+/// which signs service-account tokens.
 public struct ClusterPKI: Sendable {
     public let directory: String
     public let ca: CertificateAuthority
@@ -150,6 +151,9 @@ public struct ClusterPKI: Sendable {
     public let servingKey: P256.Signing.PrivateKey
     public let admin: Certificate
     public let adminKey: P256.Signing.PrivateKey
+    /// The master's identity toward node agents (`kube-apiserver-kubelet-client`, O=system:masters).
+    public let kubeletClient: Certificate
+    public let kubeletClientKey: P256.Signing.PrivateKey
     public let serviceAccountKey: P256.Signing.PrivateKey
 
     /// Loads what exists and creates what does not. `dnsNames`/`ipAddresses` are what the serving
@@ -192,6 +196,9 @@ public struct ClusterPKI: Sendable {
         let (admin, adminKey) = try pair("admin", { key in
             try ca.issue(commonName: "kubernetes-admin", organizations: ["system:masters"], publicKey: Certificate.PrivateKey(key).publicKey, usage: .client, now: now)
         }, reuse: { _ in true })
+        let (kubeletClient, kubeletClientKey) = try pair("apiserver-kubelet-client", { key in
+            try ca.issue(commonName: "kube-apiserver-kubelet-client", organizations: ["system:masters"], publicKey: Certificate.PrivateKey(key).publicKey, usage: .client, now: now)
+        }, reuse: { _ in true })
         let saKey: P256.Signing.PrivateKey
         if let k = try readIfExists(dir + "/sa.key") {
             do { saKey = try P256.Signing.PrivateKey(pemRepresentation: k) } catch { throw PKIError("load \(dir)/sa.key: \(error)") }
@@ -199,7 +206,8 @@ public struct ClusterPKI: Sendable {
             saKey = P256.Signing.PrivateKey()
             try writeSecret(dir + "/sa.key", saKey.pemRepresentation)
         }
-        return ClusterPKI(directory: dir, ca: ca, serving: serving, servingKey: servingKey, admin: admin, adminKey: adminKey, serviceAccountKey: saKey)
+        return ClusterPKI(directory: dir, ca: ca, serving: serving, servingKey: servingKey, admin: admin, adminKey: adminKey,
+                         kubeletClient: kubeletClient, kubeletClientKey: kubeletClientKey, serviceAccountKey: saKey)
     }
 
     static func readIfExists(_ path: String) throws -> String? {

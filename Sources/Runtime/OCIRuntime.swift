@@ -597,6 +597,77 @@ public struct OCIRuntime: Sendable {
         return Spawn.wait(pid)
     }
 
+    /// A process started in a container whose stdio the caller relays (the kubelet API's exec).
+    /// The fds are this process's ends, close-on-exec; the caller owns and closes them. With a
+    /// terminal, `terminal` is the pty master (input and output both) and the others are nil.
+    public struct StreamingExec: Sendable {
+        public var pid: pid_t
+        public var stdin: Int32?
+        public var stdout: Int32?
+        public var stderr: Int32?
+        public var terminal: Int32?
+    }
+
+    /// Starts `args` in container `id` with pipes for the streams asked for (/dev/null for the
+    /// others), or a pty on the container's devpts when `tty` (initial size `rows`×`cols`).
+    /// Does not wait: the caller reaps `pid`.
+    public func execStreaming(id: String, args: [String], stdin: Bool, stdout: Bool, stderr: Bool, tty: Bool,
+                              rows: UInt16 = 24, cols: UInt16 = 80) throws -> StreamingExec {
+        var (plan, r) = try execPlan(id: id, args: args, options: ExecOptions())
+        let image = try monitorImage()
+        let devnull = open("/dev/null", O_RDWR | O_CLOEXEC)
+        guard devnull >= 0 else { throw RuntimeError.system(SystemError(op: "open", code: errno, detail: "/dev/null")) }
+        defer { close(devnull) }
+        if tty {
+            plan.controllingTTY = true
+            if !plan.env.contains(where: { $0.hasPrefix("TERM=") }) { plan.env.append("TERM=xterm") }
+            var master: Int32 = -1, slave: Int32 = -1
+            let rc = sl_pty_open("/proc/\(r.pid)/root", &master, &slave)
+            if rc < 0 { throw RuntimeError.system(SystemError(op: "open pty", code: -rc, detail: "container \(id)")) }
+            _ = sl_tty_set_size(master, (Int(rows == 0 ? 24 : rows) << 16) | Int(cols == 0 ? 80 : cols))
+            let planFD: FileDescriptor
+            do { planFD = try wrap { try Files.memfd(name: "swiftlet-exec-plan", PlanEncoder.encode(plan)) } } catch {
+                close(master); close(slave)
+                throw error
+            }
+            defer { planFD.close() }
+            do {
+                let pid = try Spawn.spawn(MonitorBinary.childPath, args: ["swiftlet-monitor", "exec", "fd:3"], env: [],
+                                          fds: [(slave, 0), (slave, 1), (slave, 2), (planFD.raw, 3), (image, MonitorBinary.childSlot)], setsid: true)
+                close(slave)
+                return StreamingExec(pid: pid, stdin: nil, stdout: nil, stderr: nil, terminal: master)
+            } catch {
+                close(master); close(slave)
+                throw RuntimeError.system(error)
+            }
+        }
+        var opened: [FileDescriptor] = []
+        func pipe() throws -> (FileDescriptor, FileDescriptor) {
+            let p = try wrap { try Pipes.make() }
+            opened += [p.0, p.1]
+            return p
+        }
+        do {
+            let inPipe = stdin ? try pipe() : nil
+            let outPipe = stdout ? try pipe() : nil
+            let errPipe = stderr ? try pipe() : nil
+            let planFD = try wrap { try Files.memfd(name: "swiftlet-exec-plan", PlanEncoder.encode(plan)) }
+            opened.append(planFD)
+            let pid = try wrap {
+                try Spawn.spawn(MonitorBinary.childPath, args: ["swiftlet-monitor", "exec", "fd:3"], env: [],
+                                fds: [(inPipe?.0.raw ?? devnull, 0), (outPipe?.1.raw ?? devnull, 1), (errPipe?.1.raw ?? devnull, 2),
+                                      (planFD.raw, 3), (image, MonitorBinary.childSlot)], setsid: true)
+            }
+            // the child's ends and the plan are the child's now
+            for fd in [inPipe?.0, outPipe?.1, errPipe?.1, planFD].compactMap({ $0 }) { fd.close() }
+            // the parent's ends leave the wrappers (which would close them) to the caller
+            return StreamingExec(pid: pid, stdin: inPipe?.1.take(), stdout: outPipe?.0.take(), stderr: errPipe?.0.take(), terminal: nil)
+        } catch {
+            for fd in opened { fd.close() }
+            throw error
+        }
+    }
+
     // MARK: ps
 
     public func pids(id: String) throws -> [Int32] {

@@ -1,6 +1,7 @@
 import Agent
+import Auth
 import ArgumentParser
-import FoundationEssentials
+import Foundation
 import KubeClient
 import KubeModel
 import LinuxSystem
@@ -52,6 +53,11 @@ struct AgentOptions: ParsableArguments {
     @Option(name: .customLong("eviction-hard"), help: "Hard eviction thresholds, SIGNAL<VALUE, comma-separated (memory.available<100Mi,nodefs.available<10%,nodefs.inodesFree<5%,imagefs.available<15%).") var evictionHard: String?
     @Option(name: .customLong("eviction-pressure-transition-period"), help: "Seconds a pressure condition stays after its threshold (300).") var pressureTransition: Double?
     @Option(name: .customLong("housekeeping-interval"), help: "Seconds between node pressure checks (10).") var housekeeping: Double?
+    @Option(name: .customLong("port"), help: "The kubelet API's port (10250; 0: off). Served only when joined to a master.") var port: Int?
+    @Option(name: .customLong("address"), help: "The kubelet API's address (0.0.0.0).") var address: String?
+    @Option(name: .customLong("tls-cert-file"), help: "The kubelet API's serving certificate (default: requested from the master).") var tlsCertFile: String?
+    @Option(name: .customLong("tls-private-key-file"), help: "Its key.") var tlsKeyFile: String?
+    @Option(name: .customLong("client-ca-file"), help: "CA of the client certificates the kubelet API accepts (default: the master's).") var clientCAFile: String?
 
     func resolved() throws -> AgentConfig {
         var c = AgentConfig()
@@ -87,6 +93,13 @@ struct AgentOptions: ParsableArguments {
         if let evictionHard { c.evictionHard = evictionHard.split(separator: ",").map(String.init) }
         if let pressureTransition { c.evictionPressureTransitionSeconds = pressureTransition }
         if let housekeeping { c.housekeepingIntervalSeconds = housekeeping }
+        if let port { c.port = port }
+        if let address { c.address = address }
+        if let tlsCertFile { c.tlsCertFile = tlsCertFile }
+        if let tlsKeyFile { c.tlsPrivateKeyFile = tlsKeyFile }
+        if let clientCAFile { c.clientCAFile = clientCAFile }
+        if (c.tlsCertFile == nil) != (c.tlsPrivateKeyFile == nil) { throw ConfigError("tlsCertFile and tlsPrivateKeyFile: give both or neither") }
+        guard (0...65535).contains(c.port) else { throw ConfigError("port must be between 0 and 65535 (got \(c.port))") }
         if let kubeconfig { c.kubeconfig = kubeconfig }
         if let nodeLabels {
             for pair in nodeLabels.split(separator: ",") {
@@ -163,7 +176,8 @@ struct AgentCommand: ParsableCommand {
 
 /// The agent's services: pods (static, and the master's), its local API, and with a master its
 /// Node, Lease and pod status. Returns once everything is started, with what must stay alive.
-func runAgent(config: AgentConfig, master: KubeConfig?, logger: Logger, monitor: String) async throws -> [any Sendable] {
+func runAgent(config: AgentConfig, master: KubeConfig?, logger: Logger, monitor: String,
+              servingIssuer: CertificateAuthority? = nil) async throws -> [any Sendable] {
     var keep: [any Sendable] = []
     let agent = try Agent(config: config, logger: logger, monitorPath: monitor)
     var client: KubeClient?
@@ -189,6 +203,13 @@ func runAgent(config: AgentConfig, master: KubeConfig?, logger: Logger, monitor:
         await sync.start()
         await podSync?.start()
         keep += [sync, podSync as any Sendable]
+        if config.port > 0, let tls = try KubeletTLS.resolve(config: config, masterCA: master.certificateAuthorityPEM,
+                                                             hostIP: agent.ctx.hostIP, issuer: servingIssuer, logger: logger) {
+            let server = KubeletServer(agent: agent, auth: KubeletAuthorizer(nodeName: config.nodeName, client: client), logger: logger)
+            let bound = try await server.serve(host: config.address, port: config.port, tls: tls)
+            logger.info("kubelet API serving", metadata: ["address": "\(config.address):\(bound)"])
+            keep.append(server)
+        }
         logger.info("joining the master", metadata: ["server": "\(master.server)"])
     }
     logger.info("agent ready", metadata: ["node": "\(config.nodeName)", "manifests": "\(config.manifestsDir)",
@@ -372,7 +393,7 @@ struct LogsCommand: ParsableCommand {
             guard let file = r.files.last else { return }
             var lines: [String] = []
             for f in r.files {
-                lines += CRILog.render((try? Files.readString(f)) ?? "", timestamps: timestamps)
+                lines += CRILogLine.render((try? Files.readString(f)) ?? "", timestamps: timestamps)
             }
             if let tail { lines = Array(lines.suffix(max(0, tail))) }
             for l in lines { stdoutWrite(l + "\n") }
@@ -388,7 +409,7 @@ struct LogsCommand: ParsableCommand {
                     offset = size
                     var chunks = text.split(separator: "\n", omittingEmptySubsequences: false)
                     partial = String(chunks.removeLast())
-                    for l in CRILog.render(chunks.joined(separator: "\n"), timestamps: timestamps) { stdoutWrite(l + "\n") }
+                    for l in CRILogLine.render(chunks.joined(separator: "\n"), timestamps: timestamps) { stdoutWrite(l + "\n") }
                 }
             }
         } catch { fail(error) }
@@ -397,28 +418,6 @@ struct LogsCommand: ParsableCommand {
     func fileSize(_ p: String) -> Int64 {
         var st = stat()
         return stat(p, &st) == 0 ? Int64(st.st_size) : 0
-    }
-}
-
-/// CRI log lines (`<time> <stream> <P|F> <text>`) back to what the container wrote.
-enum CRILog {
-    static func render(_ text: String, timestamps: Bool) -> [String] {
-        var out: [String] = []
-        var pending = ""
-        var pendingTime = ""
-        for line in text.split(separator: "\n") {
-            let f = line.split(separator: " ", maxSplits: 3, omittingEmptySubsequences: false)
-            guard f.count >= 3 else { continue }
-            let msg = f.count == 4 ? String(f[3]) : ""
-            if pending.isEmpty { pendingTime = String(f[0]) }
-            pending += msg
-            if f[2] == "F" {
-                out.append(timestamps ? pendingTime + " " + pending : pending)
-                pending = ""
-            }
-        }
-        if !pending.isEmpty { out.append(timestamps ? pendingTime + " " + pending : pending) }
-        return out
     }
 }
 

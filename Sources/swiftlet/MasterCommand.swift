@@ -199,7 +199,9 @@ struct MasterRunner: Sendable {
             if let f = tokenAuthFile {
                 do { tokens = try TokenFile.parse(try String(contentsOfFile: f, encoding: .utf8)) } catch { throw MasterError("--token-auth-file \(f): \(error)") }
             }
-            security = SecurityConfig(serviceAccountTokens: ServiceAccountTokens(key: p.serviceAccountKey), staticTokens: tokens, caPEM: p.ca.certificate.pem)
+            security = SecurityConfig(serviceAccountTokens: ServiceAccountTokens(key: p.serviceAccountKey), staticTokens: tokens, caPEM: p.ca.certificate.pem,
+                                      kubeletClient: KubeletClientTLS(certificatePEM: p.kubeletClient.pem, keyPEM: p.kubeletClientKey.pemRepresentation,
+                                                                      caPEM: p.ca.certificate.pem))
             tls = MasterTLS(certificatePEM: p.serving.pem, keyPEM: p.servingKey.pemRepresentation, clientCAPEM: p.ca.certificate.pem)
             pki = p
         }

@@ -46,6 +46,7 @@ struct UpCommand: ParsableCommand {
             binder = try pki.ca.issueClient(user: "system:kube-scheduler", groups: [])
         } catch { fail(error) }
         let caPEM = Array(master.pki!.ca.certificate.pem.utf8)
+        let issuer = master.pki!.ca
         signal(SIGPIPE, SIG_IGN)
         SignalThread.blockTerminationSignals()
         let socketPath = config.apiSocket
@@ -70,7 +71,8 @@ struct UpCommand: ParsableCommand {
                 guard let url else { try await serving.value; throw ConfigError("up: the master stopped before serving") }
                 let nodeConfig = KubeConfig(server: url, certificateAuthorityPEM: caPEM, clientCertificatePEM: Array(node.certificatePEM.utf8),
                                             clientKeyPEM: Array(node.keyPEM.utf8))
-                var running = try await runAgent(config: agentConfig, master: nodeConfig, logger: logger, monitor: monitor)
+                var running = try await runAgent(config: agentConfig, master: nodeConfig, logger: logger, monitor: monitor,
+                                                 servingIssuer: issuer)
                 let binderClient = try KubeClient(config: KubeConfig(server: url, certificateAuthorityPEM: caPEM,
                                                                       clientCertificatePEM: Array(binder.certificatePEM.utf8),
                                                                       clientKeyPEM: Array(binder.keyPEM.utf8)),
