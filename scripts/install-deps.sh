@@ -2,7 +2,7 @@
 # Installs the Debian packages Swiftlet builds and tests with (idempotent; needs root).
 #   scripts/install-deps.sh [--bench] [--vm] [--images]
 set -euo pipefail
-pkgs=(libseccomp-dev libcap-dev libsqlite3-dev libarchive-dev libzstd-dev liblz4-dev libacl1-dev liblzma-dev libbz2-dev zlib1g-dev nettle-dev libxml2-dev busybox-static python3 etcd-server time procps nftables iptables iproute2 util-linux containernetworking-plugins curl)
+pkgs=(libseccomp-dev libcap-dev libsqlite3-dev libarchive-dev libzstd-dev liblz4-dev libacl1-dev liblzma-dev libbz2-dev zlib1g-dev nettle-dev libxml2-dev busybox-static python3 etcd-server time procps nftables iptables iproute2 util-linux containernetworking-plugins curl tmux openssl)
 for a in "$@"; do
   case "$a" in
     --bench) pkgs+=(crun runc hyperfine containernetworking-plugins) ;;

@@ -24,12 +24,14 @@ ARGS=(--node-name node1 --manifests "$M" --root-dir "$T/root" --run-dir "$T/run"
       --healthz-port 0 --allow-unenforced-resources --bridge swl-clu0 --pod-subnet 10.91.0.0/24 --backoff-initial 1 --backoff-max 2
       --cgroup-root "swiftlet-test-$$" --node-ip 192.0.2.9)
 cleanup() {
+  tmux kill-session -t "swl-$$" 2>/dev/null
   [ -n "$MASTER_PID" ] && kill "$MASTER_PID" 2>/dev/null && wait "$MASTER_PID" 2>/dev/null
   agent_teardown "swiftlet-test-$$" "$T"/run/run/*/containers
 }
 trap cleanup EXIT
 kube_clients "$T/clients" || exit 1
 ip netns add "$NODE" && ip -n "$NODE" link set lo up
+ip -n "$NODE" addr add 192.0.2.9/32 dev lo   # the node's address (--node-ip): the master reaches its kubelet API there
 python3 "$here/make-images.py" "$T/imgs" >/dev/null || { echo "image build failed" >&2; exit 1; }
 "$S" images import --store "$T/root/images" --name busybox:test "$T/imgs/busybox" >/dev/null
 
@@ -52,6 +54,8 @@ ready() { [ "$(jp node node1 "" '{.status.conditions[?(@.type=="Ready")].status}
 master_start || { not_ok "master starts" "$(cat "$T/master.log")"; summary; exit 1; }
 node_kubeconfig system:node:node1 "$T/node1.kc"
 node_kubeconfig system:node:node2 "$T/node2.kc"
+"$S" master kubelet-certificate --pki-dir "$T/master/pki" --node node1 --ip 192.0.2.9 --cert "$T/kubelet.crt" --key "$T/kubelet.key"
+ARGS+=(--tls-cert-file "$T/kubelet.crt" --tls-private-key-file "$T/kubelet.key")
 
 # --- bad input: nothing registered, a clear message ------------------------------------------------
 out=$(in_node "$S" agent "${ARGS[@]}" --kubeconfig "$T/missing.kc" 2>&1); rc=$?
@@ -143,6 +147,86 @@ check_eq "restartPolicy Never, exit 3: Failed with the exit code" "Failed 3" "$(
 check_eq "a pod bound to node2 is not run here" "" "$(ps_ | grep elsewhere)"
 check_eq "… and has no status from node1" "Pending " "$(jp pod elsewhere default '{.status.phase} {.status.hostIP}')"
 web_pid=$(own_pids 'echo started' | head -1)
+
+# --- kubectl logs and exec: through the master to the node's kubelet API --------------------------------
+cat >"$T/streams.yaml" <<'YAML'
+apiVersion: v1
+kind: Pod
+metadata: {name: ticker}
+spec:
+  nodeName: node1
+  terminationGracePeriodSeconds: 1
+  containers: [{name: c, image: busybox:test, command: [sh, -c, "i=0; while true; do echo tick $i; i=$((i+1)); sleep 0.2; done"]}]
+---
+apiVersion: v1
+kind: Pod
+metadata: {name: crashy}
+spec:
+  nodeName: node1
+  terminationGracePeriodSeconds: 1
+  containers: [{name: c, image: busybox:test, command: [sh, -c, "echo instance $(cat /proc/sys/kernel/random/uuid); sleep 0.5; exit 1"]}]
+YAML
+k apply -f "$T/streams.yaml" >/dev/null
+k wait --for=condition=Ready pod/ticker --timeout=30s >/dev/null 2>&1
+check_eq "kubectl logs: what the container wrote" "started hello-from-the-api" "$(k logs web 2>&1)"
+check_eq "kubectl 1.20 logs" "started hello-from-the-api" "$(k120 logs web 2>&1)"
+check_match "logs --timestamps --tail=1: one line, RFC 3339 time first" "^[0-9-]{10}T[0-9:.]+Z started hello-from-the-api$" "$(k logs web --timestamps --tail=1 2>&1)"
+wait_for 10 sh -c "nsenter --net=/run/netns/$NODE kubectl --kubeconfig $T/master/admin.kubeconfig logs ticker | grep -q 'tick 2'"
+last=$(k logs ticker 2>&1 | tail -1 | awk '{print $2}')
+followed=$(timeout 3 nsenter --net=/run/netns/$NODE kubectl --kubeconfig "$T/master/admin.kubeconfig" logs -f --tail=0 ticker 2>&1)
+check_match "logs -f streams lines written after it started" "^[0-9]+ [0-9]+$" \
+  "$(first=$(echo "$followed" | head -1 | awk '{print $2}'); [ -n "$first" ] && [ "$first" -gt "$last" ] && [ "$(echo "$followed" | wc -l)" -ge 2 ] && echo "$last $first")"
+check_eq "logs --limit-bytes=6" "tick 0" "$(k logs ticker --limit-bytes=6 2>&1)"
+wait_for 30 sh -c "[ \"\$(nsenter --net=/run/netns/$NODE kubectl --kubeconfig $T/master/admin.kubeconfig get pod crashy -o jsonpath='{.status.containerStatuses[0].restartCount}')\" -ge 1 ] 2>/dev/null"
+prev=$(k logs crashy --previous 2>&1)
+check_match "logs --previous after a restart: the earlier instance's line" "^instance [0-9a-f-]{36}$" "$prev"
+check_match "logs for a container the pod does not have: 400, named" "container nope is not valid for pod web" "$(k logs web -c nope 2>&1)"
+out=$(k exec web -- sh -c 'echo exec-$GREETING; echo to-stderr >&2; exit 4' 2>&1); rc=$?
+check_eq "kubectl exec: stdout and stderr" "exec-hello-from-the-api to-stderr" "$(echo "$out" | grep -v 'command terminated' | sort | xargs)"
+check_eq "… the exit code (4) is kubectl's" "4" "$rc"
+check_eq "exec -i: stdin piped through" "piped-in" "$(echo piped-in | k exec -i web -- cat 2>&1)"
+check_eq "exec into a completed pod: refused" "1" "$(k exec once -- true >/dev/null 2>&1; echo $?)"
+# the container's shell waits for the resize to arrive (no race with the second stty)
+cat >"$T/tty.sh" <<TTY
+nsenter --net=/run/netns/$NODE kubectl --kubeconfig $T/master/admin.kubeconfig exec -it web -- \\
+  sh -c 'tty; stty size; while [ "\$(stty size)" = "30 100" ]; do sleep 0.1; done; stty size; exit 7'
+echo rc=\$?
+sleep 30
+TTY
+tmux new-session -d -x 100 -y 30 -s "swl-$$" "bash $T/tty.sh"
+pane() { tmux capture-pane -p -t "swl-$$" 2>/dev/null; }
+wait_for 15 sh -c "tmux capture-pane -p -t swl-$$ | grep -q '^[0-9]* [0-9]*\$'"
+tmux resize-window -t "swl-$$" -x 90 -y 25 2>/dev/null
+wait_for 15 sh -c "tmux capture-pane -p -t swl-$$ | grep -q '^rc='"
+tty_out=$(pane | tr -d '\r' | xargs); tmux kill-session -t "swl-$$" 2>/dev/null
+check_match "exec -it under tmux: a pty, its size, a resize, the exit code" "^/dev/pts/[0-9]+ 30 100 25 90 command terminated with exit code 7 rc=7$" "$tty_out"
+check_eq "the Python client's exec (WebSocket v4)" "py-hello-from-the-api" "$(in_node "$PY" -c '
+import sys
+from kubernetes import client, config
+from kubernetes.stream import stream
+config.load_kube_config(sys.argv[1])
+print(stream(client.CoreV1Api().connect_get_namespaced_pod_exec, "web", "default", command=["sh", "-c", "echo py-$GREETING"],
+             stderr=True, stdin=False, stdout=True, tty=False).strip())' "$T/master/admin.kubeconfig" 2>&1)"
+# who may not get in
+"$S" master kubeconfig --pki-dir "$T/master/pki" --user viewer --server https://127.0.0.1:$PORT --output "$T/viewer.kc"
+k create rolebinding viewer-view --clusterrole=view --user=viewer >/dev/null
+kv() { in_node kubectl --kubeconfig "$T/viewer.kc" "$@"; }
+check_eq "a view-only user: logs allowed" "started hello-from-the-api" "$(kv logs web 2>&1)"
+check_match "… exec forbidden (create pods/exec)" "cannot create resource \"pods/exec\"" "$(kv exec web -- id 2>&1)"
+kc_field() { grep "$2" "$1" | awk '{print $2}' | base64 -d; }
+kc_field "$T/node2.kc" client-certificate-data >"$T/n2.crt"; kc_field "$T/node2.kc" client-key-data >"$T/n2.key"
+kc_field "$T/master/admin.kubeconfig" client-certificate-data >"$T/adm.crt"; kc_field "$T/master/admin.kubeconfig" client-key-data >"$T/adm.key"
+kcurl() { in_node curl -s --cacert "$T/master/pki/ca.crt" -o /dev/null -w '%{http_code}' "$@"; }
+check_eq "kubelet API, no client certificate: 401" "401" "$(kcurl https://192.0.2.9:10250/containerLogs/default/web/c)"
+check_eq "kubelet API, another node's certificate: 403" "403" "$(kcurl --cert "$T/n2.crt" --key "$T/n2.key" https://192.0.2.9:10250/containerLogs/default/web/c)"
+check_eq "kubelet API, an administrator's certificate: 200" "200" "$(kcurl --cert "$T/adm.crt" --key "$T/adm.key" https://192.0.2.9:10250/containerLogs/default/web/c)"
+check_eq "kubelet API, a dot segment in the path: 400" "400" "$(kcurl --path-as-is --cert "$T/adm.crt" --key "$T/adm.key" https://192.0.2.9:10250/containerLogs/default/web/..)"
+openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes -subj "/O=system:masters/CN=mallory" -days 1 \
+  -keyout "$T/evil.key" -out "$T/evil.crt" >/dev/null 2>&1
+check_match "kubelet API, a self-made system:masters certificate: the TLS handshake fails" "^000$" \
+  "$(kcurl --cert "$T/evil.crt" --key "$T/evil.key" https://192.0.2.9:10250/containerLogs/default/web/c)"
+check_eq "kubelet API, healthz needs no identity" "200" "$(kcurl https://192.0.2.9:10250/healthz)"
+k delete -f "$T/streams.yaml" --grace-period=1 >/dev/null 2>&1
 
 # static pods show up as mirror pods
 printf '%s\n' 'apiVersion: v1' 'kind: Pod' 'metadata: {name: static, labels: {tier: node}}' 'spec:' '  terminationGracePeriodSeconds: 1' \

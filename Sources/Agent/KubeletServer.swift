@@ -13,7 +13,6 @@ import NIOSSL
 import NIOWebSocket
 import Runtime
 import X509
-import Crypto
 
 #if canImport(Glibc)
 import Glibc
@@ -650,10 +649,9 @@ extension KubeletTLS {
         }
         if let issuer {
             let (names, ips) = servingNames(config: config, hostIP: hostIP)
-            let key = P256.Signing.PrivateKey()
-            let cert = try issuer.issue(commonName: "system:node:" + config.nodeName, organizations: ["system:nodes"],
-                                        publicKey: Certificate.PrivateKey(key).publicKey, usage: .server(dnsNames: names, ipAddresses: ips))
-            return KubeletTLS(certificatePEM: cert.pem, keyPEM: key.pemRepresentation, clientCAPEM: caPEM)
+            let issued = try issuer.issueServer(commonName: "system:node:" + config.nodeName, organizations: ["system:nodes"],
+                                                dnsNames: names, ipAddresses: ips)
+            return KubeletTLS(certificatePEM: issued.certificatePEM, keyPEM: issued.keyPEM, clientCAPEM: caPEM)
         }
         logger.warning("kubelet API off: no serving certificate (set tlsCertFile and tlsPrivateKeyFile); kubectl logs/exec cannot reach this node")
         return nil

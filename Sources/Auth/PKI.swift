@@ -103,6 +103,15 @@ public struct CertificateAuthority: Sendable {
         return (cert.pem, key.pemRepresentation)
     }
 
+    /// A fresh key and a serving certificate for it (CN, O, and the names and addresses it covers).
+    public func issueServer(commonName: String, organizations: [String] = [], dnsNames: [String], ipAddresses: [String],
+                            validity: TimeInterval = 365 * 86400, now: Date = Date()) throws -> (certificatePEM: String, keyPEM: String) {
+        let key = P256.Signing.PrivateKey()
+        let cert = try issue(commonName: commonName, organizations: organizations, publicKey: Certificate.PrivateKey(key).publicKey,
+                             usage: .server(dnsNames: dnsNames, ipAddresses: ipAddresses), validity: validity, now: now)
+        return (cert.pem, key.pemRepresentation)
+    }
+
     static func ipBytes(_ s: String) -> [UInt8]? {
         var v4 = in_addr()
         if inet_pton(AF_INET, s, &v4) == 1 { return withUnsafeBytes(of: &v4) { Array($0) } }
