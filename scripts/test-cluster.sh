@@ -54,8 +54,6 @@ ready() { [ "$(jp node node1 "" '{.status.conditions[?(@.type=="Ready")].status}
 master_start || { not_ok "master starts" "$(cat "$T/master.log")"; summary; exit 1; }
 node_kubeconfig system:node:node1 "$T/node1.kc"
 node_kubeconfig system:node:node2 "$T/node2.kc"
-"$S" master kubelet-certificate --pki-dir "$T/master/pki" --node node1 --ip 192.0.2.9 --cert "$T/kubelet.crt" --key "$T/kubelet.key"
-ARGS+=(--tls-cert-file "$T/kubelet.crt" --tls-private-key-file "$T/kubelet.key")
 
 # --- bad input: nothing registered, a clear message ------------------------------------------------
 out=$(in_node "$S" agent "${ARGS[@]}" --kubeconfig "$T/missing.kc" 2>&1); rc=$?
@@ -149,6 +147,23 @@ check_eq "… and has no status from node1" "Pending " "$(jp pod elsewhere defau
 web_pid=$(own_pids 'echo started' | head -1)
 
 # --- kubectl logs and exec: through the master to the node's kubelet API --------------------------------
+wait_for 20 grep -q "kubelet API serving" "$T/agent.log"
+csr=$(k get csr -o jsonpath='{range .items[?(@.spec.signerName=="kubernetes.io/kubelet-serving")]}{.metadata.name}{end}' 2>&1)
+check_eq "the kubelet API's serving certificate: requested by node1, approved and signed by the master" \
+  "system:node:node1 Approved AutoApproved issued" \
+  "$(jp csr "$csr" "" '{.spec.username} {.status.conditions[0].type} {.status.conditions[0].reason}') $( [ -n "$(jp csr "$csr" "" '{.status.certificate}')" ] && echo issued)"
+check_eq "… its key kept 0600 under the agent's root dir" "600" "$(stat -c %a "$T/root/pki/kubelet-server.key" 2>&1)"
+# node2's credentials asking for a serving certificate in node1's name: not approved
+openssl req -new -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes -keyout "$T/steal.key" -subj "/O=system:nodes/CN=system:node:node1" \
+  -addext "subjectAltName=IP:192.0.2.9,DNS:node1" -out "$T/steal.csr" 2>/dev/null
+printf '%s\n' 'apiVersion: certificates.k8s.io/v1' 'kind: CertificateSigningRequest' 'metadata: {name: steal}' 'spec:' \
+  "  request: $(base64 -w0 "$T/steal.csr")" '  signerName: kubernetes.io/kubelet-serving' '  usages: [digital signature, server auth]' >"$T/steal.yaml"
+check_match "node2 files a serving request in node1's name" "created" "$(in_node kubectl --kubeconfig "$T/node2.kc" create -f "$T/steal.yaml" 2>&1)"
+wait_for 20 grep -q 'csr=steal .*left for an administrator\|left for an administrator.*csr=steal\|steal.*not by the node' "$T/master.log"
+check_eq "… left pending: no approval, no certificate, the requester recorded as node2" "system:node:node2  " \
+  "$(jp csr steal "" '{.spec.username} {.status.conditions[0].type} {.status.certificate}')"
+check_match "… node2 cannot approve it itself" "forbidden" "$(in_node kubectl --kubeconfig "$T/node2.kc" certificate approve steal 2>&1)"
+k delete csr steal >/dev/null 2>&1
 cat >"$T/streams.yaml" <<'YAML'
 apiVersion: v1
 kind: Pod

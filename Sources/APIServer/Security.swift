@@ -450,6 +450,9 @@ extension APIServer {
                 throw Self.forbiddenStatus(a, message: "nodes \"\(name)\" is forbidden: is not allowed to modify labels: " + changed.joined(separator: ", "))
             }
         }
+        if info.kind == "CertificateSigningRequest", let old {
+            try CSRStrategy.admitSigners(new: new, old: old, user: caller.user, policy: caller.policy, attributes: a)
+        }
         guard info.group == "rbac.authorization.k8s.io", let policy = caller.policy else { return }
         let held = policy.rules(for: caller.user, namespace: ns)
         func may(_ verb: String, _ resource: String, _ object: String) -> Bool {

@@ -225,14 +225,14 @@ public final class APIServer: Sendable {
             return try await evict(info, namespace: namespace, name: n, req)
         case (_, let n?, "scale") where info.subresource("scale") != nil:
             return try await scale(info, namespace: namespace, name: n, req)
-        case ("PUT", let n?, let s) where s == nil || s == "status" || s == "finalize":
+        case ("PUT", let n?, let s) where s == nil || s == "status" || s == "finalize" || (s == "approval" && info.resource == "certificatesigningrequests"):
             var warnings: [String] = []
             let obj = try checkFields(decodeObject(req, info), info, req, warnings: &warnings)
             if let bn = obj["metadata"]?["name"]?.stringValue, bn != n {
                 throw APIStatus.badRequest("the name of the object (\(bn)) does not match the name on the URL (\(n))")
             }
             return .json(200, try await update(info, namespace: namespace, name: n, sub: s, manager: req.fieldManager, dryRun: req.dryRun) { _ in obj }).warning(warnings)
-        case ("PATCH", let n?, let s) where s == nil || s == "status":
+        case ("PATCH", let n?, let s) where s == nil || s == "status" || (s == "approval" && info.resource == "certificatesigningrequests"):
             var warnings: [String] = []
             let patched = try await patch(info, namespace: namespace, name: n, sub: s, req, warnings: &warnings)
             return .json(200, patched).warning(warnings)
@@ -374,6 +374,7 @@ public final class APIServer: Sendable {
         obj.set(["metadata", "creationTimestamp"], .string(now))
         Strategy.prepareForCreate(info, &obj)
         Strategy.defaults(info, &obj)
+        if info.kind == "CertificateSigningRequest" { try CSRStrategy.prepareForCreate(&obj, caller: Caller.current?.user) }
         let causes = Strategy.validate(info, obj, old: nil)
         if !causes.isEmpty { throw APIStatus.invalid(kind: info.kind, group: info.group, name: name, causes: causes) }
         if let applied {

@@ -243,6 +243,17 @@ public enum Strategy {
     public static func prepareForUpdate(_ info: ResourceInfo, new: inout JSON, old: JSON, subresource: String?) {
         // pods/binding: the server itself sets spec.nodeName and the PodScheduled condition
         if subresource == "binding" { return }
+        if info.kind == "CertificateSigningRequest" {
+            // the spec is what was requested, for good; approval changes the conditions only
+            new.set(["spec"], old["spec"])
+            if subresource == "approval" {
+                var kept = old
+                kept.set(["status", "conditions"], new["status"]?["conditions"])
+                for k in ["labels", "annotations", "resourceVersion"] { kept.set(["metadata", k], new["metadata"]?[k]) }
+                new = kept
+                return
+            }
+        }
         if subresource == "status" {
             var kept = old
             kept.set(["status"], new["status"])

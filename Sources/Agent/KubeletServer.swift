@@ -632,38 +632,33 @@ final class PipeReader: ChannelInboundHandler, Sendable {
 }
 
 extension KubeletTLS {
-    /// The kubelet API's TLS: the configured files, or a pair the cluster CA issues (`up`).
-    /// Client certificates are checked against `clientCAFile` or the master's CA. nil: no
-    /// serving certificate yet (the API stays off and the log says so).
-    public static func resolve(config: AgentConfig, masterCA: [UInt8]?, hostIP: String?, issuer: CertificateAuthority?,
-                               logger: Logger) throws -> KubeletTLS? {
-        let caPEM: String
-        if let f = config.clientCAFile { caPEM = try Files.readString(f) } else if let ca = masterCA {
-            caPEM = String(decoding: ca, as: UTF8.self)
-        } else {
-            logger.warning("kubelet API off: no CA to check its clients against (set clientCAFile, or give the master's CA); kubectl logs/exec cannot reach this node")
-            return nil
-        }
+    /// The CA whose client certificates the kubelet API accepts: `clientCAFile`, else the
+    /// master's. nil: none known (the API stays off and the log says so).
+    public static func clientCA(config: AgentConfig, masterCA: [UInt8]?, logger: Logger) throws -> String? {
+        if let f = config.clientCAFile { return try Files.readString(f) }
+        if let ca = masterCA { return String(decoding: ca, as: UTF8.self) }
+        logger.warning("kubelet API off: no CA to check its clients against (set clientCAFile, or give the master's CA); kubectl logs/exec cannot reach this node")
+        return nil
+    }
+
+    /// A serving pair known without asking the master: the configured files, or one the cluster
+    /// CA issues (`up`). nil: request one (ServingCertificate).
+    public static func fixed(config: AgentConfig, clientCA: String, hostIP: String?, issuer: CertificateAuthority?) throws -> KubeletTLS? {
         if let cert = config.tlsCertFile, let key = config.tlsPrivateKeyFile {
-            return KubeletTLS(certificatePEM: try Files.readString(cert), keyPEM: try Files.readString(key), clientCAPEM: caPEM)
+            return KubeletTLS(certificatePEM: try Files.readString(cert), keyPEM: try Files.readString(key), clientCAPEM: clientCA)
         }
         if let issuer {
             let (names, ips) = servingNames(config: config, hostIP: hostIP)
             let issued = try issuer.issueServer(commonName: "system:node:" + config.nodeName, organizations: ["system:nodes"],
-                                                dnsNames: names, ipAddresses: ips)
-            return KubeletTLS(certificatePEM: issued.certificatePEM, keyPEM: issued.keyPEM, clientCAPEM: caPEM)
+                                                dnsNames: names, ipAddresses: ips + ["127.0.0.1"])
+            return KubeletTLS(certificatePEM: issued.certificatePEM, keyPEM: issued.keyPEM, clientCAPEM: clientCA)
         }
-        logger.warning("kubelet API off: no serving certificate (set tlsCertFile and tlsPrivateKeyFile); kubectl logs/exec cannot reach this node")
         return nil
     }
 
-    /// What the serving certificate names: the node, the host, loopback and the node's address.
+    /// What the serving certificate names: what the Node reports (its name, which is also its
+    /// Hostname address, and its InternalIP), so the master's approver can match them.
     public static func servingNames(config: AgentConfig, hostIP: String?) -> (dns: [String], ips: [String]) {
-        var host = [CChar](repeating: 0, count: 256)
-        gethostname(&host, 255)
-        let hostname = String(cString: host)
-        let names = Array(Set([config.nodeName, hostname, "localhost"].filter { !$0.isEmpty })).sorted()
-        let ips = Array(Set([hostIP, "127.0.0.1"].compactMap { $0 })).sorted()
-        return (names, ips)
+        ([config.nodeName], [hostIP].compactMap { $0 })
     }
 }

@@ -123,17 +123,7 @@ public struct CertificateAuthority: Sendable {
 
 extension Certificate {
     /// The subject's CN (the user) and O values (the groups), as kube-apiserver's x509 authenticator reads them.
-    public var kubernetesUser: UserInfo {
-        var cn = ""
-        var orgs: [String] = []
-        for rdn in subject {
-            for attr in rdn {
-                if attr.type == .RDNAttributeType.commonName, let s = String(attr.value) { cn = s }
-                if attr.type == .RDNAttributeType.organizationName, let s = String(attr.value) { orgs.append(s) }
-            }
-        }
-        return UserInfo(name: cn, groups: orgs)
-    }
+    public var kubernetesUser: UserInfo { subject.kubernetesUser }
 
     public var pem: String { (try? serializeAsPEM().pemString) ?? "" }
 

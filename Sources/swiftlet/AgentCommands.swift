@@ -203,12 +203,33 @@ func runAgent(config: AgentConfig, master: KubeConfig?, logger: Logger, monitor:
         await sync.start()
         await podSync?.start()
         keep += [sync, podSync as any Sendable]
-        if config.port > 0, let tls = try KubeletTLS.resolve(config: config, masterCA: master.certificateAuthorityPEM,
-                                                             hostIP: agent.ctx.hostIP, issuer: servingIssuer, logger: logger) {
+        if config.port > 0, let caPEM = try KubeletTLS.clientCA(config: config, masterCA: master.certificateAuthorityPEM, logger: logger) {
             let server = KubeletServer(agent: agent, auth: KubeletAuthorizer(nodeName: config.nodeName, client: client), logger: logger)
-            let bound = try await server.serve(host: config.address, port: config.port, tls: tls)
-            logger.info("kubelet API serving", metadata: ["address": "\(config.address):\(bound)"])
             keep.append(server)
+            let hostIP = agent.ctx.hostIP
+            if let tls = try KubeletTLS.fixed(config: config, clientCA: caPEM, hostIP: hostIP, issuer: servingIssuer) {
+                let bound = try await server.serve(host: config.address, port: config.port, tls: tls)
+                logger.info("kubelet API serving", metadata: ["address": "\(config.address):\(bound)"])
+            } else {
+                // the serving certificate comes from the master: the agent runs its pods meanwhile
+                keep.append(Task {
+                    var backoff = Backoff(initial: .seconds(1), maximum: .seconds(60))
+                    while !Task.isCancelled {
+                        do {
+                            let (names, ips) = KubeletTLS.servingNames(config: config, hostIP: hostIP)
+                            let pair = try await ServingCertificate.obtain(client: client, nodeName: config.nodeName, dnsNames: names, ipAddresses: ips,
+                                                                           directory: config.rootDir + "/pki", logger: logger)
+                            let bound = try await server.serve(host: config.address, port: config.port,
+                                                               tls: KubeletTLS(certificatePEM: pair.certificatePEM, keyPEM: pair.keyPEM, clientCAPEM: caPEM))
+                            logger.info("kubelet API serving", metadata: ["address": "\(config.address):\(bound)"])
+                            return
+                        } catch {
+                            logger.warning("kubelet API: \(error)")
+                            try? await Task.sleep(for: backoff.next())
+                        }
+                    }
+                })
+            }
         }
         logger.info("joining the master", metadata: ["server": "\(master.server)"])
     }

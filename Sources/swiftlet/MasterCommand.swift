@@ -1,4 +1,5 @@
 import APIServer
+import KubeClient
 import ArgumentParser
 import Auth
 import Foundation
@@ -20,7 +21,7 @@ struct MasterCommand: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "master",
         abstract: "The Kubernetes API server (state in embedded SQLite under --data-dir, or in etcd with --etcd-servers).",
-        subcommands: [MasterServe.self, MasterKubeconfig.self, MasterKubeletCertificate.self], defaultSubcommand: MasterServe.self)
+        subcommands: [MasterServe.self, MasterKubeconfig.self], defaultSubcommand: MasterServe.self)
 }
 
 /// `https://host:port` as a URL (IPv6 bracketed; a wildcard bind is reached on loopback).
@@ -110,33 +111,6 @@ struct MasterKubeconfig: ParsableCommand {
         }
         let text = kubeconfigText(server: server, caPEM: ca.certificate.pem, certPEM: issued.certificatePEM, keyPEM: issued.keyPEM, user: user)
         if let output { try writePrivate(output, text) } else { stdoutWrite(text) }
-    }
-}
-
-struct MasterKubeletCertificate: ParsableCommand {
-    static let configuration = CommandConfiguration(
-        commandName: "kubelet-certificate",
-        abstract: "Issue a node's kubelet API serving certificate from the cluster CA (for the agent's --tls-cert-file and --tls-private-key-file).")
-
-    @Option(help: "The master's PKI directory (ca.crt, ca.key).") var pkiDir = "/var/lib/swiftlet/master/pki"
-    @Option(help: "The node's name (CN system:node:NAME, and a DNS name of the certificate).") var node: String
-    @Option(name: .customLong("ip"), help: "An address the master reaches the node at; repeat for more.") var ips: [String] = []
-    @Option(name: .customLong("dns"), help: "Another DNS name; repeat for more.") var names: [String] = []
-    @Option(help: "Certificate lifetime in days.") var days = 365
-    @Option(help: "Write the certificate here.") var cert: String
-    @Option(help: "Write the key here (0600).") var key: String
-
-    func run() throws {
-        guard !node.isEmpty, !node.contains("\n") else { throw MasterError("kubelet-certificate: --node must be a non-empty single line") }
-        do {
-            let ca = try CertificateAuthority.load(directory: pkiDir)
-            let issued = try ca.issueServer(commonName: "system:node:" + node, organizations: ["system:nodes"],
-                                            dnsNames: Array(Set([node] + names)).sorted(), ipAddresses: ips, validity: TimeInterval(days) * 86400)
-            try ClusterPKI.writeSecret(key, issued.keyPEM)
-            try ClusterPKI.writeFile(cert, issued.certificatePEM, mode: 0o644)
-        } catch {
-            throw MasterError("kubelet-certificate for \(node): \(error)")
-        }
     }
 }
 
@@ -274,7 +248,29 @@ struct MasterRunner: Sendable {
                 logger.notice("master ready", metadata: ["address": "\(url)", "kubeconfig": "\(path)"])
                 stderrLine("swiftlet master: serving on \(url)\(adminPKI == nil ? " (insecure: no authentication)" : ""); kubeconfig \(path)")
                 ready(url)
+                // the built-in certificate controller, through the API as kube-controller-manager
+                if let pki = adminPKI {
+                    do {
+                        let local = serverURL(host == "0.0.0.0" || host == "::" ? "127.0.0.1" : host, bound, tls: true)
+                        let cred = try pki.ca.issueClient(user: "system:kube-controller-manager", groups: [])
+                        let client = try KubeClient(config: KubeConfig(server: local, certificateAuthorityPEM: Array(pki.ca.certificate.pem.utf8),
+                                                                       clientCertificatePEM: Array(cred.certificatePEM.utf8), clientKeyPEM: Array(cred.keyPEM.utf8)),
+                                                    userAgent: "swiftlet-master/\(Swiftlet.configuration.version) (certificates)")
+                        let csr = CSRController(client: client, ca: pki.ca, logger: logger)
+                        await csr.start()
+                        await keeper.keep(csr)
+                    } catch {
+                        logger.error("the certificate controller did not start: \(error)")
+                    }
+                }
             }
         }
     }
 }
+
+/// Holds what must live as long as the process (controllers started from callbacks).
+actor Keeper {
+    var held: [any Sendable] = []
+    func keep(_ x: any Sendable) { held.append(x) }
+}
+let keeper = Keeper()
