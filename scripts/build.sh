@@ -99,6 +99,9 @@ done
 out+=(-Xlinker --end-group -static-executable)
 mkdir -p bin
 "${out[@]}" 2> >(grep -v "statically linked applications requires at runtime\|use of \`mktemp' is dangerous" >&2)
+# what users run is stripped; the symbols and debug info stay beside it (gdb finds them by the link)
+objcopy --only-keep-debug bin/swiftlet.tmp bin/swiftlet.debug
+objcopy --strip-all --add-gnu-debuglink=bin/swiftlet.debug bin/swiftlet.tmp
 mv bin/swiftlet.tmp bin/swiftlet
 cc -O2 -Wall -static -o bin/swiftlet-monitor.tmp CShims/monitor/main.c CShims/src/plan.c CShims/src/child.c \
   CShims/src/helpers.c CShims/src/netlink.c CShims/src/devfilter.c -ICShims/include -lcap -lseccomp

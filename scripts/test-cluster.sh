@@ -241,6 +241,13 @@ openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes -subj "/O=s
 check_match "kubelet API, a self-made system:masters certificate: the TLS handshake fails" "^000$" \
   "$(kcurl --cert "$T/evil.crt" --key "$T/evil.key" https://192.0.2.9:10250/containerLogs/default/web/c)"
 check_eq "kubelet API, healthz needs no identity" "200" "$(kcurl https://192.0.2.9:10250/healthz)"
+# the node's events for its pods
+check_match "kubectl describe pod: the node's events (image present, created, started) from kubelet on node1" \
+  "Normal +Pulled .*kubelet +Container image \"busybox:test\" already present on machine.*Normal +Created .*Created container c.*Normal +Started .*Started container c" \
+  "$(k describe pod web 2>&1 | tr '\n' ' ')"
+wait_for 20 sh -c "nsenter --net=/run/netns/$NODE kubectl --kubeconfig $T/master/admin.kubeconfig get events --field-selector involvedObject.name=crashy,reason=BackOff -o jsonpath='{.items[0].count}' | grep -q '^[2-9]'"
+check_match "a crash loop: a BackOff Warning whose count grows (one Event, patched)" "^Warning BackOff [2-9][0-9]* kubelet node1 spec.containers\{c\}$" \
+  "$(k get events --field-selector involvedObject.name=crashy,reason=BackOff -o jsonpath='{range .items[*]}{.type} {.reason} {.count} {.source.component} {.source.host} {.involvedObject.fieldPath}{"\n"}{end}' 2>&1)"
 k delete -f "$T/streams.yaml" --grace-period=1 >/dev/null 2>&1
 
 # static pods show up as mirror pods

@@ -21,6 +21,9 @@ public actor PodSync {
     /// Decoded pods by UID with the resourceVersion they were decoded at.
     var decoded: [String: (rv: String, pod: Pod?, raw: JSON)] = [:]
     var lastSent: [String: JSON] = [:]
+    /// Events sent, by pod UID and event key: the Event's name and the count it has.
+    var sentEvents: [String: [String: (name: String, count: Int)]] = [:]
+    public private(set) var eventWrites = 0
     var pokes: AsyncStream<Void>.Continuation?
     var tasks: [Task<Void, Never>] = []
     public private(set) var statusPatches = 0
@@ -247,8 +250,8 @@ public actor PodSync {
         for (uid, w) in await agent.apiWorkers() {
             let pod = await w.snapshot()
             guard let status = pod.status, let json = Self.json(status) else { continue }
-            if lastSent[uid] == json { continue }
-            await send(pod, json)
+            if lastSent[uid] != json { await send(pod, json) }
+            await syncEvents(pod, uid: uid, events: await w.events.events)
         }
         // a static pod's status goes to its mirror pod (that object's UID as the precondition)
         var mirrors: [String: String] = [:]
@@ -262,6 +265,55 @@ public actor PodSync {
         }
         let live = Set(decoded.keys)
         for uid in lastSent.keys where !live.contains(uid) { lastSent[uid] = nil }
+        for uid in sentEvents.keys where !live.contains(uid) { sentEvents[uid] = nil }
+    }
+
+    /// The pod's events (the kubelet's: Pulling, Pulled, Created, Started, Killing, BackOff,
+    /// Unhealthy, FailedMount…) as core/v1 Events: new ones created, repeats PATCHed with their
+    /// count and last time.
+    func syncEvents(_ pod: Pod, uid: String, events: [PodEvent]) async {
+        let ns = pod.metadata.namespace ?? "default", name = pod.metadata.name ?? ""
+        var sent = sentEvents[uid] ?? [:]
+        for e in events {
+            let key = "\(e.type)\u{0}\(e.reason)\u{0}\(e.fieldPath ?? "")\u{0}\(e.message)"
+            if let s = sent[key] {
+                guard e.count > s.count else { continue }
+                let patch = JSON.object([("count", .number(String(e.count))), ("lastTimestamp", .string(e.lastTimestamp))])
+                do {
+                    _ = try await client.patch(.events, namespace: ns, name: s.name, type: .merge, patch)
+                    eventWrites += 1
+                    sent[key] = (s.name, e.count)
+                    continue
+                } catch let err as KubeError where err.isNotFound {
+                    // expired or removed: created again below
+                } catch {
+                    report("updating event \(ns)/\(s.name)", error)
+                    continue
+                }
+            }
+            let eventName = "\(name).\(String(UInt64(Timestamp.now().seconds) * 1_000_000_000 + UInt64(Timestamp.now().nanoseconds), radix: 16))\(sent.count)"
+            var involved: [(String, JSON)] = [("apiVersion", .string("v1")), ("kind", .string("Pod")), ("namespace", .string(ns)),
+                                              ("name", .string(name)), ("uid", .string(uid))]
+            if let fp = e.fieldPath { involved.append(("fieldPath", .string(fp))) }
+            let body = JSON.object([
+                ("apiVersion", .string("v1")), ("kind", .string("Event")),
+                ("metadata", .object([("name", .string(eventName)), ("namespace", .string(ns))])),
+                ("involvedObject", .object(involved)),
+                ("reason", .string(e.reason)), ("message", .string(e.message)), ("type", .string(e.type)),
+                ("count", .number(String(e.count))), ("firstTimestamp", .string(e.firstTimestamp)), ("lastTimestamp", .string(e.lastTimestamp)),
+                ("source", .object([("component", .string("kubelet")), ("host", .string(nodeName))])),
+                ("reportingComponent", .string("kubelet")), ("reportingInstance", .string(nodeName)),
+            ])
+            do {
+                _ = try await client.create(.events, namespace: ns, body)
+                eventWrites += 1
+                sent[key] = (eventName, e.count)
+            } catch {
+                report("recording event \(e.reason) for pod \(ns)/\(name)", error)
+                break   // the rest next time, in order
+            }
+        }
+        sentEvents[uid] = sent
     }
 
     func send(_ pod: Pod, _ status: JSON) async {

@@ -180,6 +180,7 @@ public actor PodWorker {
                     volumesReady = true
                 } catch {
                     log.warning("volumes: \(error)")
+                    self.events.record(type: "Warning", reason: "FailedMount", message: "MountVolume.SetUp failed: \(error)", at: nowRFC3339())
                     for slot in allSlots where record(slot).containerID == nil {
                         var r = record(slot)
                         r.waitingReason = "ContainerCreating"
@@ -254,6 +255,8 @@ public actor PodWorker {
                 rec.notBefore = wallClock() + seconds
                 rec.terminated = nil
                 if seconds > 0 {
+                    events.record(type: "Warning", reason: "BackOff", message: "Back-off restarting failed container \(c.name) in pod \(pod.metadata.name ?? "")_\(pod.metadata.namespace ?? "")(\(uid))",
+                                  fieldPath: fieldPath(slot), at: nowRFC3339())
                     rec.waitingReason = "CrashLoopBackOff"
                     rec.waitingMessage = "back-off \(formatSeconds(seconds)) restarting failed container=\(c.name) pod=\(pod.metadata.name ?? "")_\(pod.metadata.namespace ?? "")(\(uid))"
                 }
@@ -267,6 +270,7 @@ public actor PodWorker {
         if let nb = rec.notBefore, nb > wallClock() {
             // kubelet: ErrImagePull on the failed attempt, then ImagePullBackOff while waiting
             if rec.waitingReason == "ErrImagePull" {
+                events.record(type: "Normal", reason: "BackOff", message: "Back-off pulling image \"\(c.image ?? "")\"", fieldPath: fieldPath(slot), at: nowRFC3339())
                 rec.waitingReason = "ImagePullBackOff"
                 rec.waitingMessage = "Back-off pulling image \"\(c.image ?? "")\": \(rec.waitingMessage ?? "")"
             }
@@ -278,7 +282,7 @@ public actor PodWorker {
         setRecord(slot, rec)
         let isRestart = rec.lastTerminated != nil
         do {
-            try await startContainer(c, &rec)
+            try await startContainer(c, &rec, fieldPath: fieldPath(slot))
             if isRestart { rec.restartCount += 1 }
             rec.notBefore = nil
             rec.waitingReason = nil
@@ -286,6 +290,9 @@ public actor PodWorker {
         } catch let e as StartError {
             rec.waitingReason = e.reason
             rec.waitingMessage = e.message
+            events.record(type: "Warning", reason: "Failed", message: e.reason == "ErrImagePull" ? "Failed to pull image \"\(c.image ?? "")\": \(e.message)" : e.message,
+                          fieldPath: fieldPath(slot), at: nowRFC3339())
+            if e.reason == "ErrImagePull" { events.record(type: "Warning", reason: "Failed", message: "Error: ErrImagePull", fieldPath: fieldPath(slot), at: nowRFC3339()) }
             log.warning("container start failed", metadata: ["container": "\(c.name)", "reason": "\(e.reason)", "error": "\(e.message)"])
             let delay = ctx.config.backoff.delay(failures: max(1, rec.backoffCount))
             rec.backoffCount += 1
@@ -451,12 +458,12 @@ public actor PodWorker {
         "\(ctx.idPrefix)\(uid.prefix(8))-\(c.name)-\(attempt)"
     }
 
-    func startContainer(_ c: Container, _ rec: inout ContainerRecordState) async throws {
+    func startContainer(_ c: Container, _ rec: inout ContainerRecordState, fieldPath: String) async throws {
         if [c.livenessProbe, c.readinessProbe, c.startupProbe].contains(where: { $0?.grpc != nil }) {
             throw StartError(reason: "CreateContainerConfigError", message: "grpc probes are not supported by this node (use exec, httpGet or tcpSocket)")
         }
         log.debug("starting container", metadata: ["container": "\(c.name)"])
-        let image = try await ensureImage(c)
+        let image = try await ensureImage(c, fieldPath: fieldPath)
         let attempt = rec.restartCount + (rec.lastTerminated != nil ? 1 : 0)
         let id = containerID(c, attempt: attempt)
         // leftovers of an interrupted earlier attempt with the same id
@@ -556,6 +563,8 @@ public actor PodWorker {
             rec.imageRef = image.name
             rec.imageID = PodWorker.imageID(name: image.name, digest: image.digest.description)
             log.info("container started", metadata: ["container": "\(c.name)", "id": "\(id)", "pid": "\(record.pid)"])
+            events.record(reason: "Created", message: "Created container \(c.name)", fieldPath: fieldPath, at: nowRFC3339())
+            events.record(reason: "Started", message: "Started container \(c.name)", fieldPath: fieldPath, at: nowRFC3339())
             persist()
             watch(id: id)
             if let hook = c.lifecycle?.postStart { await runPostStart(hook, id: id, container: c) }
@@ -573,13 +582,13 @@ public actor PodWorker {
         return name + "@" + digest
     }
 
-    func ensureImage(_ c: Container) async throws -> ImageRecord {
-        let r = try await pullIfNeeded(c)
+    func ensureImage(_ c: Container, fieldPath: String) async throws -> ImageRecord {
+        let r = try await pullIfNeeded(c, fieldPath: fieldPath)
         await ctx.imageUsage.used(r.name)
         return r
     }
 
-    func pullIfNeeded(_ c: Container) async throws -> ImageRecord {
+    func pullIfNeeded(_ c: Container, fieldPath: String) async throws -> ImageRecord {
         let name = c.image ?? ""
         let ref: ImageReference
         do { ref = try ImageReference.parse(name) } catch {
@@ -587,12 +596,21 @@ public actor PodWorker {
         }
         let policy = c.imagePullPolicy ?? PodDefaults.pullPolicy(image: name)
         let local = try? ctx.store.image(ref.description)
-        if let local, policy != "Always" { return local }
+        if let local, policy != "Always" {
+            events.record(reason: "Pulled", message: "Container image \"\(name)\" already present on machine", fieldPath: fieldPath, at: nowRFC3339())
+            return local
+        }
         if local == nil && policy == "Never" {
             throw StartError(reason: "ErrImageNeverPull", message: "Container image \"\(name)\" is not present with pull policy of Never")
         }
+        events.record(reason: "Pulling", message: "Pulling image \"\(name)\"", fieldPath: fieldPath, at: nowRFC3339())
+        let began = ContinuousClock.now
         do {
-            return try await ctx.pulls.pull(ref, puller: ctx.puller)
+            let r = try await ctx.pulls.pull(ref, puller: ctx.puller)
+            let took = ContinuousClock.now - began
+            let secs = Double(took.components.seconds) + Double(took.components.attoseconds) / 1e18
+            events.record(reason: "Pulled", message: "Successfully pulled image \"\(name)\" in \(formatSeconds(secs))", fieldPath: fieldPath, at: nowRFC3339())
+            return r
         } catch {
             if let local, policy == "Always" {
                 log.warning("pull failed, using the local copy", metadata: ["image": "\(name)", "error": "\(error)"])
