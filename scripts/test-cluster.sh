@@ -280,7 +280,16 @@ check_match "an idle node with a running pod, 31 s: 3 or 4 Lease renewals, no No
 # --- restart: the same Node taken over, labels reconciled; pods adopted ---------------------------------
 kill -9 "$AGENT_PID"; wait "$AGENT_PID" 2>/dev/null
 k patch cm web-config -p '{"data":{"greeting":"while-away"}}' >/dev/null
-agent_start --kubeconfig "$T/node1.kc" --node-labels tier=prod || { summary; exit 1; }
+# it comes back with a bootstrap token only (TLS bootstrap): its own kubeconfig is requested and written
+in_node "$S" master bootstrap-token --kubeconfig "$T/master/admin.kubeconfig" --ttl 10m --output "$T/bootstrap.kc" 2>/dev/null
+check_match "a bootstrap token for joining nodes: a kubeconfig with <id>.<secret>" "token: [a-z0-9]{6}\.[a-z0-9]{16}$" "$(cat "$T/bootstrap.kc")"
+agent_start --bootstrap-kubeconfig "$T/bootstrap.kc" --kubeconfig "$T/joined/node1.kc" --node-labels tier=prod || { summary; exit 1; }
+check_eq "TLS bootstrap: the node's kubeconfig written, 0600, its identity system:node:node1" "600 system:node:node1" \
+  "$(stat -c %a "$T/joined/node1.kc" 2>&1) $(in_node kubectl --kubeconfig "$T/joined/node1.kc" auth whoami -o jsonpath='{.status.userInfo.username}' 2>&1)"
+boot_csr=$(k get csr -o jsonpath='{range .items[?(@.spec.signerName=="kubernetes.io/kube-apiserver-client-kubelet")]}{.metadata.name}{end}' 2>&1)
+check_match "… from a request the bootstrap token filed, approved by the master (nodeclient) and signed" "^system:bootstrap:[a-z0-9]{6} Approved AutoApproved issued$" \
+  "$(jp csr "$boot_csr" "" '{.spec.username} {.status.conditions[0].type} {.status.conditions[0].reason}') $( [ -n "$(jp csr "$boot_csr" "" '{.status.certificate}')" ] && echo issued)"
+check_match "a bootstrap token cannot act as a node (list pods: forbidden)" "forbidden" "$(in_node kubectl --kubeconfig "$T/bootstrap.kc" get pods -A 2>&1)"
 check_match "the web container's process is found before the restart" "^[0-9]+$" "$web_pid"
 check_eq "after an agent restart: the same container process, no restart counted" "$web_pid 0" \
   "$(own_pids 'echo started' | head -1) $(jp pod web default '{.status.containerStatuses[0].restartCount}')"

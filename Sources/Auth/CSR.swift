@@ -110,6 +110,30 @@ public enum CSRPolicy {
         return nil
     }
 
+    /// Identity rules of the kubelet-client signer (a node's client certificate): CN
+    /// `system:node:<name>`, O exactly `system:nodes`, client usages only, no names at all.
+    public static func kubeletClientProblem(_ r: CSRRequest, usages: [String]) -> String? {
+        guard r.commonName.hasPrefix("system:node:"), r.commonName.count > "system:node:".count else {
+            return "the subject's CN must be system:node:<node name>, not \"\(r.commonName)\""
+        }
+        guard r.organizations == ["system:nodes"] else { return "the subject's O must be exactly system:nodes" }
+        let allowed: Set<String> = ["digital signature", "key encipherment", "client auth"]
+        guard usages.contains("client auth"), Set(usages).isSubset(of: allowed) else {
+            return "usages must include \"client auth\" and be among \(allowed.sorted())"
+        }
+        guard r.dnsNames.isEmpty && r.ipAddresses.isEmpty else { return "a client certificate names no DNS name or IP address" }
+        return nil
+    }
+
+    /// Which permission approving a node client request needs of its requester (what
+    /// kube-controller-manager's approver asks): a node renewing its own certificate needs
+    /// `certificatesigningrequests/selfnodeclient`, anyone else (a bootstrap token)
+    /// `certificatesigningrequests/nodeclient`. nil: not a request this approver takes.
+    public static func kubeletClientPermission(_ r: CSRRequest, usages: [String], username: String) -> String? {
+        guard kubeletClientProblem(r, usages: usages) == nil else { return nil }
+        return username == r.commonName ? "selfnodeclient" : "nodeclient"
+    }
+
     /// Approves a kubelet's serving certificate automatically when the node asks for itself and
     /// only for names the Node reports: its name, its Hostname/InternalDNS/ExternalDNS addresses
     /// and its InternalIP/ExternalIP addresses. `nodeAddresses` is nil when there is no such Node.
@@ -130,10 +154,10 @@ public enum CSRPolicy {
 
     /// The signed certificate (PEM) for an approved request: the requested subject and names, the
     /// requested lifetime if shorter than a year.
-    public static func sign(_ r: CSRRequest, ca: CertificateAuthority, expirationSeconds: Int?, now: Date = Date()) throws -> String {
+    public static func sign(_ r: CSRRequest, ca: CertificateAuthority, expirationSeconds: Int?, client: Bool = false, now: Date = Date()) throws -> String {
         let validity = TimeInterval(min(expirationSeconds ?? 365 * 86400, 365 * 86400))
         let cert = try ca.issue(commonName: r.commonName, organizations: r.organizations, publicKey: r.csr.publicKey,
-                                usage: .server(dnsNames: r.dnsNames, ipAddresses: r.ipAddresses), validity: max(600, validity), now: now)
+                                usage: client ? .client : .server(dnsNames: r.dnsNames, ipAddresses: r.ipAddresses), validity: max(600, validity), now: now)
         return cert.pem
     }
 }

@@ -112,3 +112,37 @@ public struct KubeConfig: Sendable, Equatable {
         return cfg
     }
 }
+
+extension KubeConfig {
+    /// A kubeconfig file's text for one user of the cluster at `server`: its CA, and a client
+    /// certificate or a bearer token (or neither, for plain HTTP).
+    public static func text(server: String, caPEM: String?, certPEM: String?, keyPEM: String?, token: String?, user: String) -> String {
+        func b64(_ s: String) -> String { Data(s.utf8).base64EncodedString() }
+        var cluster = "    server: \(server)\n"
+        if let caPEM { cluster += "    certificate-authority-data: \(b64(caPEM))\n" }
+        var creds = "{}"
+        if let certPEM, let keyPEM {
+            creds = "\n    client-certificate-data: \(b64(certPEM))\n    client-key-data: \(b64(keyPEM))"
+        } else if let token {
+            creds = "\n    token: \(token)"
+        }
+        return """
+            apiVersion: v1
+            kind: Config
+            clusters:
+            - name: swiftlet
+              cluster:
+            \(cluster)contexts:
+            - name: swiftlet
+              context:
+                cluster: swiftlet
+                user: \(user)
+                namespace: default
+            current-context: swiftlet
+            users:
+            - name: \(user)
+              user: \(creds)
+
+            """
+    }
+}

@@ -40,6 +40,7 @@ struct AgentOptions: ParsableArguments {
     @Option(name: .customLong("objects-dir"), help: "More ConfigMap/Secret files for static pods.") var objectsDir: String?
     @Flag(name: .customLong("allow-unenforced-resources")) var allowUnenforced = false
     @Option(name: .customLong("kubeconfig"), help: "Join the master this kubeconfig names: register the Node, renew its Lease, report its status.") var kubeconfig: String?
+    @Option(name: .customLong("bootstrap-kubeconfig"), help: "A kubeconfig with a bootstrap token: when --kubeconfig has no valid certificate of this node, one is requested from the master with it and --kubeconfig written.") var bootstrapKubeconfig: String?
     @Option(name: .customLong("server"), help: "The master's URL (with --token; instead of --kubeconfig).") var server: String?
     @Option(name: .customLong("token"), help: "A bearer token for --server.") var token: String?
     @Option(name: .customLong("certificate-authority"), help: "PEM CA file the master's certificate must chain to (with --server).") var certificateAuthority: String?
@@ -117,6 +118,7 @@ struct AgentOptions: ParsableArguments {
         guard c.nodeStatusUpdateFrequencySeconds >= 0.1 else { throw ConfigError("nodeStatusUpdateFrequencySeconds must be at least 0.1") }
         if server != nil && c.kubeconfig != nil { throw ConfigError("--server and --kubeconfig: give one of them") }
         if token != nil && server == nil { throw ConfigError("--token needs --server") }
+        if bootstrapKubeconfig != nil && c.kubeconfig == nil { throw ConfigError("--bootstrap-kubeconfig needs --kubeconfig: the file it writes") }
         return c
     }
 
@@ -151,9 +153,18 @@ struct AgentCommand: ParsableCommand {
 
     func run() throws {
         let config: AgentConfig
-        let master: KubeConfig?
-        do { config = try options.resolved(); master = try options.masterConfig(config) } catch { fail(error) }
-        let logger = makeLogger(level: config.logLevel)
+        var master: KubeConfig?
+        var bootstrap: KubeConfig?
+        let logger: Logger
+        do {
+            config = try options.resolved()
+            logger = makeLogger(level: config.logLevel)
+            if let b = options.bootstrapKubeconfig, let path = config.kubeconfig, !NodeBootstrap.usable(path: path, nodeName: config.nodeName) {
+                bootstrap = try KubeConfig.load(path: b)
+            } else {
+                master = try options.masterConfig(config)
+            }
+        } catch { fail(error) }
         let monitor = Files.executableDirectory() + "/swiftlet-monitor"
         signal(SIGPIPE, SIG_IGN)
         // SIGTERM/SIGINT: stop serving, leave pods running (the next start adopts them). The
@@ -166,8 +177,14 @@ struct AgentCommand: ParsableCommand {
             unlink(socketPath)
             _exit(0)
         }
+        let joined = master, bootstrapWith = bootstrap
         do {
             try blockOn {
+                var master = joined
+                if let bootstrap = bootstrapWith, let path = config.kubeconfig {
+                    try await NodeBootstrap.run(bootstrap: bootstrap, kubeconfigPath: path, nodeName: config.nodeName, logger: logger)
+                    master = try KubeConfig.load(path: path)
+                }
                 try await holdForever(try await runAgent(config: config, master: master, logger: logger, monitor: monitor))
             }
         } catch { fail(error) }

@@ -4,7 +4,8 @@ import KubeClient
 import LinuxSystem
 import Logging
 
-/// The master's certificate controller for `kubernetes.io/kubelet-serving`, a client of the API
+/// The master's certificate controller for `kubernetes.io/kubelet-serving` and
+/// `kubernetes.io/kube-apiserver-client-kubelet` (TLS bootstrap), a client of the API
 /// like kube-controller-manager's: it approves a node's request for its own serving certificate
 /// when the names are the Node's (CSRPolicy), and signs approved requests with the cluster CA.
 /// Requests it will not approve stay pending for an administrator (`kubectl certificate approve`).
@@ -54,7 +55,8 @@ actor CSRController {
     func handle(_ csr: JSON) async {
         let name = csr.meta("name")
         let spec = csr["spec"]
-        guard case .string(CSRPolicy.kubeletServing)? = spec?["signerName"] else { return }
+        guard case .string(let signer)? = spec?["signerName"], signer == CSRPolicy.kubeletServing || signer == CSRPolicy.kubeletClient else { return }
+        let isClient = signer == CSRPolicy.kubeletClient
         if case .string(let c)? = csr["status"]?["certificate"], !c.isEmpty { return }
         var conditions: [JSON] = []
         if case .array(let cs)? = csr["status"]?["conditions"] { conditions = cs }
@@ -68,6 +70,10 @@ actor CSRController {
             var username = ""
             if case .string(let u)? = spec?["username"] { username = u }
             let node = String(request.commonName.dropFirst("system:node:".count))
+            if isClient {
+                await approveClient(csr, request, usages: usages, username: username, conditions: conditions, now: now)
+                return
+            }
             var addresses: [(type: String, address: String)]?
             if request.commonName.hasPrefix("system:node:"), let n = try? await client.get(.nodes, name: node) {
                 var list: [(type: String, address: String)] = []
@@ -94,7 +100,7 @@ actor CSRController {
             }
         }
         var status = csr["status"] ?? .object([])
-        if let problem = CSRPolicy.kubeletServingProblem(request, usages: usages) {
+        if let problem = isClient ? CSRPolicy.kubeletClientProblem(request, usages: usages) : CSRPolicy.kubeletServingProblem(request, usages: usages) {
             let cond = JSON.object([("type", .string("Failed")), ("status", .string("True")), ("reason", .string("SignerValidationFailure")),
                                     ("message", .string(problem)), ("lastUpdateTime", .string(now)), ("lastTransitionTime", .string(now))])
             status = Self.replacing(status, "conditions", .array(conditions + [cond]))
@@ -102,7 +108,7 @@ actor CSRController {
             var expiration: Int?
             if case .number(let n)? = spec?["expirationSeconds"] { expiration = Int(n) }
             do {
-                let pem = try CSRPolicy.sign(request, ca: ca, expirationSeconds: expiration)
+                let pem = try CSRPolicy.sign(request, ca: ca, expirationSeconds: expiration, client: isClient)
                 status = Self.replacing(status, "certificate", .string(Data(pem.utf8).base64EncodedString()))
             } catch {
                 log.error("signing certificate request \(name): \(error)")
@@ -114,6 +120,51 @@ actor CSRController {
             log.info("certificate request signed", metadata: ["csr": "\(name)", "subject": "\(request.commonName)"])
         } catch {
             log.warning("writing the certificate of request \(name): \(error)")
+        }
+    }
+
+    /// A node client certificate (TLS bootstrap, renewal): approved when the requester holds
+    /// `create` on `certificatesigningrequests/nodeclient` (or `selfnodeclient` for a node's own),
+    /// asked of the master with a SubjectAccessReview.
+    func approveClient(_ csr: JSON, _ request: CSRRequest, usages: [String], username: String, conditions: [JSON], now: String) async {
+        let name = csr.meta("name")
+        guard let sub = CSRPolicy.kubeletClientPermission(request, usages: usages, username: username) else {
+            if reported.insert(name).inserted {
+                log.info("certificate request left for an administrator", metadata: ["csr": "\(name)", "reason": "\(CSRPolicy.kubeletClientProblem(request, usages: usages) ?? "")"])
+            }
+            return
+        }
+        var groups: [JSON] = []
+        if case .array(let g)? = csr["spec"]?["groups"] { groups = g }
+        let review = JSON.object([
+            ("apiVersion", .string("authorization.k8s.io/v1")), ("kind", .string("SubjectAccessReview")),
+            ("spec", .object([("user", .string(username)), ("groups", .array(groups)),
+                              ("resourceAttributes", .object([("verb", .string("create")), ("group", .string("certificates.k8s.io")),
+                                                              ("resource", .string("certificatesigningrequests")), ("subresource", .string(sub))]))])),
+        ])
+        let allowed: Bool
+        do {
+            let r = try await client.create(Resource(group: "authorization.k8s.io", resource: "subjectaccessreviews", namespaced: false), review)
+            allowed = r["status"]?["allowed"] == .bool(true)
+        } catch {
+            log.warning("reviewing certificate request \(name): \(error)")
+            return
+        }
+        guard allowed else {
+            if reported.insert(name).inserted {
+                log.info("certificate request left for an administrator", metadata: ["csr": "\(name)", "reason": "\(username) may not create certificatesigningrequests/\(sub)"])
+            }
+            return
+        }
+        let cond = JSON.object([("type", .string("Approved")), ("status", .string("True")), ("reason", .string("AutoApproved")),
+                                ("message", .string("swiftlet: auto approving a node client certificate (\(sub))")),
+                                ("lastUpdateTime", .string(now)), ("lastTransitionTime", .string(now))])
+        let status = Self.replacing(csr["status"] ?? .object([]), "conditions", .array(conditions + [cond]))
+        do {
+            _ = try await client.update(.csrs, name: name, Self.replacing(csr, "status", status), subresource: "approval")
+            log.info("certificate request approved", metadata: ["csr": "\(name)", "subject": "\(request.commonName)"])
+        } catch {
+            log.warning("approving certificate request \(name): \(error)")
         }
     }
 }

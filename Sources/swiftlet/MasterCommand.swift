@@ -21,7 +21,7 @@ struct MasterCommand: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "master",
         abstract: "The Kubernetes API server (state in embedded SQLite under --data-dir, or in etcd with --etcd-servers).",
-        subcommands: [MasterServe.self, MasterKubeconfig.self], defaultSubcommand: MasterServe.self)
+        subcommands: [MasterServe.self, MasterKubeconfig.self, MasterBootstrapToken.self], defaultSubcommand: MasterServe.self)
 }
 
 /// `https://host:port` as a URL (IPv6 bracketed; a wildcard bind is reached on loopback).
@@ -32,31 +32,7 @@ func serverURL(_ host: String, _ port: Int, tls: Bool) -> String {
 
 /// A kubeconfig for one user of the cluster at `server` (client certificate, or none for plain HTTP).
 func kubeconfigText(server: String, caPEM: String?, certPEM: String?, keyPEM: String?, user: String) -> String {
-    func b64(_ s: String) -> String { Data(s.utf8).base64EncodedString() }
-    var cluster = "    server: \(server)\n"
-    if let caPEM { cluster += "    certificate-authority-data: \(b64(caPEM))\n" }
-    var creds = "{}"
-    if let certPEM, let keyPEM {
-        creds = "\n    client-certificate-data: \(b64(certPEM))\n    client-key-data: \(b64(keyPEM))"
-    }
-    return """
-        apiVersion: v1
-        kind: Config
-        clusters:
-        - name: swiftlet
-          cluster:
-        \(cluster)contexts:
-        - name: swiftlet
-          context:
-            cluster: swiftlet
-            user: \(user)
-            namespace: default
-        current-context: swiftlet
-        users:
-        - name: \(user)
-          user: \(creds)
-
-        """
+    KubeConfig.text(server: server, caPEM: caPEM, certPEM: certPEM, keyPEM: keyPEM, token: nil, user: user)
 }
 
 /// The host's own IPv4/IPv6 addresses (what a wildcard-bound serving certificate must name).
@@ -111,6 +87,57 @@ struct MasterKubeconfig: ParsableCommand {
         }
         let text = kubeconfigText(server: server, caPEM: ca.certificate.pem, certPEM: issued.certificatePEM, keyPEM: issued.keyPEM, user: user)
         if let output { try writePrivate(output, text) } else { stdoutWrite(text) }
+    }
+}
+
+struct MasterBootstrapToken: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "bootstrap-token",
+        abstract: "Create a bootstrap token (a Secret in kube-system) and write a bootstrap kubeconfig for joining nodes (swiftlet agent --bootstrap-kubeconfig).")
+
+    @Option(help: "An administrator's kubeconfig.") var kubeconfig = "/var/lib/swiftlet/master/admin.kubeconfig"
+    @Option(help: "How long the token is valid: Ns, Nm or Nh.") var ttl = "24h"
+    @Option(help: "Write the bootstrap kubeconfig here (0600).") var output: String
+
+    static func seconds(_ s: String) -> Int? {
+        guard let unit = s.last, let n = Int(s.dropLast()), n > 0 else { return nil }
+        switch unit {
+        case "s": return n
+        case "m": return n * 60
+        case "h": return n * 3600
+        default: return nil
+        }
+    }
+
+    func run() throws {
+        guard let ttlSeconds = Self.seconds(ttl) else { throw MasterError("bootstrap-token: --ttl \(ttl): expected a positive number of s, m or h") }
+        let admin: KubeConfig
+        do { admin = try KubeConfig.load(path: kubeconfig) } catch { throw MasterError("bootstrap-token: \(error)") }
+        let alphabet = Array("abcdefghijklmnopqrstuvwxyz0123456789")
+        var rng = SystemRandomNumberGenerator()
+        let id = String((0..<6).map { _ in alphabet.randomElement(using: &rng)! })
+        let secret = String((0..<16).map { _ in alphabet.randomElement(using: &rng)! })
+        let expiration = Timestamp(seconds: Timestamp.now().seconds + ttlSeconds, nanoseconds: 0).rfc3339Nano
+        func b64(_ s: String) -> JSON { .string(Data(s.utf8).base64EncodedString()) }
+        let obj = JSON.object([
+            ("apiVersion", .string("v1")), ("kind", .string("Secret")),
+            ("metadata", .object([("name", .string("bootstrap-token-" + id)), ("namespace", .string("kube-system"))])),
+            ("type", .string("bootstrap.kubernetes.io/token")),
+            ("data", .object([("token-id", b64(id)), ("token-secret", b64(secret)), ("expiration", b64(expiration)),
+                              ("usage-bootstrap-authentication", b64("true")), ("usage-bootstrap-signing", b64("true")),
+                              ("description", b64("swiftlet master bootstrap-token"))])),
+        ])
+        do {
+            _ = try blockOn {
+                let client = try KubeClient(config: admin, userAgent: "swiftlet/\(Swiftlet.configuration.version) (bootstrap-token)")
+                defer { Task { await client.shutdown() } }
+                return try await client.create(.secrets, namespace: "kube-system", obj)
+            }
+        } catch { throw MasterError("bootstrap-token: creating the token: \(error)") }
+        let text = KubeConfig.text(server: admin.server, caPEM: admin.certificateAuthorityPEM.map { String(decoding: $0, as: UTF8.self) },
+                                   certPEM: nil, keyPEM: nil, token: id + "." + secret, user: "kubelet-bootstrap")
+        try writePrivate(output, text)
+        stderrLine("bootstrap token \(id) valid until \(expiration); join a node with: swiftlet agent --bootstrap-kubeconfig \(output) --kubeconfig /var/lib/swiftlet/kubelet.kubeconfig")
     }
 }
 

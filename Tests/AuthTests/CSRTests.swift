@@ -72,4 +72,20 @@ struct CSRTests {
         #expect(cert.notValidAfter.timeIntervalSince(cert.notValidBefore) < 3600 + 301)
         #expect(try cert.extensions.extendedKeyUsage?.contains(.serverAuth) == true)
     }
+
+    @Test("node client requests: the identity rules, and which permission approving asks of the requester")
+    func nodeClient() throws {
+        let client = ["digital signature", "client auth"]
+        let r = try request(dns: [], ips: [])
+        #expect(CSRPolicy.kubeletClientProblem(r, usages: client) == nil)
+        #expect(CSRPolicy.kubeletClientPermission(r, usages: client, username: "system:bootstrap:abcdef") == "nodeclient")
+        #expect(CSRPolicy.kubeletClientPermission(r, usages: client, username: "system:node:worker-1") == "selfnodeclient")
+        #expect(CSRPolicy.kubeletClientProblem(try request(), usages: client)?.contains("no DNS name") == true)
+        #expect(CSRPolicy.kubeletClientProblem(r, usages: ["digital signature", "server auth"])?.contains("client auth") == true)
+        #expect(CSRPolicy.kubeletClientPermission(try request(orgs: ["system:masters"], dns: [], ips: []), usages: client, username: "x") == nil)
+        let ca = try CertificateAuthority.create()
+        let cert = try Certificate(pemEncoded: try CSRPolicy.sign(r, ca: ca, expirationSeconds: nil, client: true))
+        #expect(try cert.extensions.extendedKeyUsage?.contains(.clientAuth) == true)
+        #expect(try cert.extensions.extendedKeyUsage?.contains(.serverAuth) == false)
+    }
 }
