@@ -32,7 +32,7 @@ let package = Package(
             sources: ["src"],
             publicHeadersPath: "include",
             cSettings: [.unsafeFlags(["-O2", "-Wall", "-Wno-unused-function"])],
-            linkerSettings: [.linkedLibrary("seccomp"), .linkedLibrary("cap"), .linkedLibrary("archive"), .linkedLibrary("nettle")]
+            linkerSettings: [.linkedLibrary("seccomp"), .linkedLibrary("cap"), .linkedLibrary("archive"), .linkedLibrary("nettle"), .linkedLibrary("z")]
         ),
         // C: one per container, outlives the agent/CLI (like conmon).
         .executableTarget(

@@ -200,6 +200,10 @@ out=$(k exec web -- sh -c 'echo exec-$GREETING; echo to-stderr >&2; exit 4' 2>&1
 check_eq "kubectl exec: stdout and stderr" "exec-hello-from-the-api to-stderr" "$(echo "$out" | grep -v 'command terminated' | sort | xargs)"
 check_eq "… the exit code (4) is kubectl's" "4" "$rc"
 check_eq "exec -i: stdin piped through" "piped-in" "$(echo piped-in | k exec -i web -- cat 2>&1)"
+out=$(k120 exec web -- sh -c 'echo spdy-$GREETING; echo err >&2; exit 5' 2>&1); rc=$?
+check_eq "kubectl 1.20 exec (SPDY/3.1, v4.channel.k8s.io): stdout and stderr" "err spdy-hello-from-the-api" "$(echo "$out" | grep -v 'command terminated' | sort | xargs)"
+check_eq "… its exit code (5)" "5" "$rc"
+check_eq "kubectl 1.20 exec -i: stdin piped through" "piped-spdy" "$(echo piped-spdy | k120 exec -i web -- cat 2>&1)"
 check_eq "exec into a completed pod: refused" "1" "$(k exec once -- true >/dev/null 2>&1; echo $?)"
 # the container's shell waits for the resize to arrive (no race with the second stty)
 cat >"$T/tty.sh" <<TTY
@@ -215,6 +219,13 @@ tmux resize-window -t "swl-$$" -x 90 -y 25 2>/dev/null
 wait_for 15 sh -c "tmux capture-pane -p -t swl-$$ | grep -q '^rc='"
 tty_out=$(pane | tr -d '\r' | xargs); tmux kill-session -t "swl-$$" 2>/dev/null
 check_match "exec -it under tmux: a pty, its size, a resize, the exit code" "^/dev/pts/[0-9]+ 30 100 25 90 command terminated with exit code 7 rc=7$" "$tty_out"
+sed -i "s|kubectl --kubeconfig|$K120 --kubeconfig|" "$T/tty.sh"
+tmux new-session -d -x 100 -y 30 -s "swl-$$" "bash $T/tty.sh"
+wait_for 15 sh -c "tmux capture-pane -p -t swl-$$ | grep -q '^[0-9]* [0-9]*\$'"
+tmux resize-window -t "swl-$$" -x 90 -y 25 2>/dev/null
+wait_for 15 sh -c "tmux capture-pane -p -t swl-$$ | grep -q '^rc='"
+tty_out=$(pane | tr -d '\r' | xargs); tmux kill-session -t "swl-$$" 2>/dev/null
+check_match "kubectl 1.20 exec -it under tmux (SPDY): a pty, its size, a resize, the exit code" "^/dev/pts/[0-9]+ 30 100 25 90 command terminated with exit code 7 rc=7$" "$tty_out"
 check_eq "the Python client's exec (WebSocket v4)" "py-hello-from-the-api" "$(in_node "$PY" -c '
 import sys
 from kubernetes import client, config

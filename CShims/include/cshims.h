@@ -286,6 +286,11 @@ struct sl_unpack_result {
 // naming the entry.
 int sl_unpack_layer(int in_fd, int dest_fd, int flags, uint64_t max_bytes, struct sl_unpack_result *res, char *err, size_t errlen);
 
+// zlib streams with a preset dictionary (SPDY/3 header blocks): deflating != 0 compresses.
+void *sl_zstream_new(int deflating, const unsigned char *dict, unsigned dictlen);
+void sl_zstream_free(void *z);
+int sl_zstream_run(void *z, const unsigned char *in, size_t inlen, unsigned char **out, size_t *outlen);
+
 #ifdef __cplusplus
 }
 #endif

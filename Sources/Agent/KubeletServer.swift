@@ -137,7 +137,7 @@ public final class KubeletServer: Sendable {
                         })
                     // after an upgrade the HTTP handler goes: WebSocket frames reach the exec session
                     try ch.pipeline.syncOperations.configureHTTPServerPipeline(
-                        withServerUpgrade: (upgraders: [upgrader], completionHandler: { context in
+                        withServerUpgrade: (upgraders: [upgrader, SPDYUpgrader(server: server, conn: conn)], completionHandler: { context in
                             context.pipeline.removeHandler(name: "kubelet-http", promise: nil)
                         }))
                     try ch.pipeline.syncOperations.addHandler(KubeletHTTPHandler(server: server, conn: conn), name: "kubelet-http")
@@ -186,21 +186,32 @@ public final class KubeletServer: Sendable {
     }
 
     /// The WebSocket upgrade's checks; nil (no upgrade) leaves the error for the HTTP handler.
-    func prepareExec(_ channel: any Channel, _ head: HTTPRequestHead, _ conn: KubeletConnection) async -> HTTPHeaders? {
+    func prepareExec(_ channel: any Channel, _ head: HTTPRequestHead, _ conn: KubeletConnection, spdy: Bool = false) async -> HTTPHeaders? {
         do throws(any Error) {
             let (path, query) = Self.split(head.uri)
             let route = try KubeletRoute.parse(path: path)
-            guard case .exec(let ns, let pod, let ctr) = route else { throw KubeletAPIError.badRequest("only /exec takes a WebSocket upgrade") }
+            guard case .exec(let ns, let pod, let ctr) = route else { throw KubeletAPIError.badRequest("only /exec takes an upgrade") }
             let req = try ExecRequest.parse(parseQuery(query))
             try await admit(channel, head, route)
-            let offered = head.headers["sec-websocket-protocol"]
-            guard let proto = ExecChannel.negotiate(offered) else {
-                throw KubeletAPIError.badRequest("no supported stream protocol in Sec-WebSocket-Protocol (want one of \(ExecChannel.protocols.joined(separator: ", ")))")
+            var h = HTTPHeaders()
+            let proto: String
+            if spdy {
+                // kubectl before 1.30: one X-Stream-Protocol-Version header per protocol it speaks
+                let offered = head.headers["x-stream-protocol-version"].flatMap { $0.split(separator: ",").map { $0.trimmingSpaces } }
+                guard offered.contains("v4.channel.k8s.io") else {
+                    throw KubeletAPIError.badRequest("no supported stream protocol in X-Stream-Protocol-Version (want v4.channel.k8s.io)")
+                }
+                proto = "v4.channel.k8s.io"
+                h.add(name: "X-Stream-Protocol-Version", value: proto)
+            } else {
+                guard let p = ExecChannel.negotiate(head.headers["sec-websocket-protocol"]) else {
+                    throw KubeletAPIError.badRequest("no supported stream protocol in Sec-WebSocket-Protocol (want one of \(ExecChannel.protocols.joined(separator: ", ")))")
+                }
+                proto = p
+                h.add(name: "Sec-WebSocket-Protocol", value: proto)
             }
             let (id, _) = try await container(namespace: ns, pod: pod, name: ctr)
             conn.setExec(ExecSetup(containerID: id, request: req, protocolName: proto, what: "\(ns)/\(pod)/\(ctr)"))
-            var h = HTTPHeaders()
-            h.add(name: "Sec-WebSocket-Protocol", value: proto)
             return h
         } catch let e as KubeletAPIError {
             conn.setError(e)
@@ -389,60 +400,66 @@ final class KubeletHTTPHandler: ChannelInboundHandler, RemovableChannelHandler {
     }
 }
 
-/// One exec over WebSocket: the process's streams relayed as channel-tagged binary messages,
-/// its exit status on the error channel, then a close. The client going away kills the process.
-final class ExecSession: ChannelInboundHandler, RemovableChannelHandler {
-    typealias InboundIn = WebSocketFrame
-    typealias OutboundOut = WebSocketFrame
+/// How an exec's streams travel to the client: WebSocket channels or SPDY streams.
+protocol ExecTransport: AnyObject {
+    /// Output on stdout or stderr.
+    func send(_ tag: ExecChannel, _ buf: ByteBuffer)
+    /// That output stream ended.
+    func endStream(_ tag: ExecChannel)
+    /// The final Status on the error stream, then the session ends.
+    func finish(status json: String)
+}
 
+/// One exec: the process started with the streams asked for, its output relayed to the
+/// transport, the client's stdin and terminal size relayed to it, its exit status last. The
+/// client going away kills the process. Lives on the connection's event loop.
+final class ExecRelay {
     let setup: ExecSetup
     let server: KubeletServer
-    var context: ChannelHandlerContext?
+    let loop: any EventLoop
+    weak var transport: (any ExecTransport)?
     var process: OCIRuntime.StreamingExec?
     var stdinChannel: (any Channel)?
     var outputs: [any Channel] = []
     var openOutputs = 0
     var exitStatus: Int32?
     var finished = false
+    var closed = false
     var pendingStdin: [ByteBuffer] = []
     var stdinClosed = false
     var pendingSize: (UInt16, UInt16)?
-    var message = ByteBuffer()
-    var messageOpcode: WebSocketOpcode = .binary
 
-    init(setup: ExecSetup, server: KubeletServer) {
+    init(setup: ExecSetup, server: KubeletServer, loop: any EventLoop, transport: any ExecTransport) {
         self.setup = setup
         self.server = server
+        self.loop = loop
+        self.transport = transport
     }
 
-    func handlerAdded(context: ChannelHandlerContext) {
-        self.context = context
+    func start() {
         let rt = server.agent.ctx.runtime
         let setup = self.setup
-        let loop = context.eventLoop
+        let loop = self.loop
         let bound = NIOLoopBound(self, eventLoop: loop)
-        let size = pendingSize
         Task {
             let started: Result<OCIRuntime.StreamingExec, Error> = await offload {
                 Result { try rt.execStreaming(id: setup.containerID, args: setup.request.command, stdin: setup.request.stdin,
-                                              stdout: setup.request.stdout, stderr: setup.request.stderr, tty: setup.request.tty,
-                                              rows: size?.1 ?? 24, cols: size?.0 ?? 80) }
+                                              stdout: setup.request.stdout, stderr: setup.request.stderr, tty: setup.request.tty) }
             }
             loop.execute { bound.value.started(started) }
         }
     }
 
     func started(_ r: Result<OCIRuntime.StreamingExec, Error>) {
-        guard let context else { return }
         switch r {
         case .failure(let e):
             server.logger.info("exec failed", metadata: ["container": "\(setup.what)", "error": "\(e)"])
-            sendStatus(ExecChannel.failure("exec in \(setup.what): \(e)"))
+            finish(ExecChannel.failure("exec in \(setup.what): \(e)"))
         case .success(let p):
             process = p
-            if !context.channel.isActive { kill(p.pid, SIGKILL) }
-            let loop = context.eventLoop
+            if closed { kill(p.pid, SIGKILL) }
             let bound = NIOLoopBound(self, eventLoop: loop)
+            let loop = self.loop
             // the exit, seen through a pidfd, then reaped
             let exits = server.agent.ctx.exits
             Task {
@@ -458,10 +475,7 @@ final class ExecSession: ChannelInboundHandler, RemovableChannelHandler {
                 if let fd = p.stdout { attach(fd: fd, channel: .stdout, input: false) }
                 if let fd = p.stderr { attach(fd: fd, channel: .stderr, input: false) }
                 if let fd = p.stdin {
-                    let loopBound = bound
-                    _ = NIOPipeBootstrap(group: loop).takingOwnershipOfDescriptor(output: fd).map { ch in
-                        loopBound.value.stdinReady(ch)
-                    }
+                    _ = NIOPipeBootstrap(group: loop).takingOwnershipOfDescriptor(output: fd).map { ch in bound.value.stdinReady(ch) }
                 }
             }
         }
@@ -469,10 +483,8 @@ final class ExecSession: ChannelInboundHandler, RemovableChannelHandler {
 
     /// Relays a read end (pipe, or the pty master) to the client on `channel`.
     func attach(fd: Int32, channel tag: ExecChannel, input: Bool) {
-        guard let context else { return }
-        let loop = context.eventLoop
         let bound = NIOLoopBound(self, eventLoop: loop)
-        let reader = PipeReader(onData: { buf in bound.value.output(tag, buf) }, onEnd: { bound.value.outputEnded() })
+        let reader = PipeReader(onData: { buf in bound.value.transport?.send(tag, buf) }, onEnd: { bound.value.outputEnded(tag) })
         let boot = NIOPipeBootstrap(group: loop).channelInitializer { ch in
             ch.eventLoop.makeCompletedFuture { try ch.pipeline.syncOperations.addHandler(reader) }
         }
@@ -484,7 +496,7 @@ final class ExecSession: ChannelInboundHandler, RemovableChannelHandler {
                 if input { bound.value.stdinReady(ch) }
             case .failure:
                 close(fd)
-                bound.value.outputEnded()
+                bound.value.outputEnded(tag)
             }
         }
     }
@@ -494,25 +506,45 @@ final class ExecSession: ChannelInboundHandler, RemovableChannelHandler {
         for b in pendingStdin { ch.write(b, promise: nil) }
         pendingStdin = []
         ch.flush()
-        if stdinClosed { closeStdin() }
+        if stdinClosed { endStdin() }
     }
 
-    func closeStdin() {
+    // MARK: from the client
+
+    func stdin(_ buf: ByteBuffer) {
+        guard setup.request.stdin, buf.readableBytes > 0 else { return }
+        if let ch = stdinChannel { ch.writeAndFlush(buf, promise: nil) } else { pendingStdin.append(buf) }
+    }
+
+    /// The client's end of input: the pipe closed, or for a terminal the line discipline's EOF (^D).
+    func endStdin() {
         stdinClosed = true
-        guard let ch = stdinChannel, process?.terminal == nil else { return }
-        ch.close(promise: nil)
+        guard let ch = stdinChannel else { return }
+        if process?.terminal != nil { ch.writeAndFlush(ByteBuffer(bytes: [4]), promise: nil) } else { ch.close(promise: nil) }
     }
 
-    func output(_ tag: ExecChannel, _ buf: ByteBuffer) {
-        guard let context, context.channel.isActive else { return }
-        var out = context.channel.allocator.buffer(capacity: buf.readableBytes + 1)
-        out.writeInteger(tag.rawValue)
-        out.writeImmutableBuffer(buf)
-        context.writeAndFlush(wrapOutboundOut(WebSocketFrame(fin: true, opcode: .binary, data: out)), promise: nil)
+    func resize(_ bytes: [UInt8]) {
+        // one JSON object per line (SPDY) or per message (WebSocket)
+        for line in bytes.split(separator: 10) {
+            guard let size = ExecChannel.parseResize(Array(line)) else { continue }
+            if let t = process?.terminal { _ = sl_tty_set_size(t, (Int(size.height) << 16) | Int(size.width)) } else { pendingSize = (size.width, size.height) }
+        }
     }
 
-    func outputEnded() {
+    /// The client went away: the process goes too.
+    func clientGone() {
+        closed = true
+        if let p = process, exitStatus == nil { kill(p.pid, SIGKILL) }
+        for ch in outputs { ch.close(promise: nil) }
+        stdinChannel?.close(promise: nil)
+        finished = true
+    }
+
+    // MARK: to the client
+
+    func outputEnded(_ tag: ExecChannel) {
         openOutputs -= 1
+        if !finished { transport?.endStream(tag) }
         maybeFinish()
     }
 
@@ -520,7 +552,6 @@ final class ExecSession: ChannelInboundHandler, RemovableChannelHandler {
         exitStatus = status
         maybeFinish()
         // a background process may keep a pipe open after the command exited: stop waiting for it
-        guard let loop = context?.eventLoop else { return }
         let bound = NIOLoopBound(self, eventLoop: loop)
         loop.scheduleTask(in: .seconds(2)) {
             guard !bound.value.finished else { return }
@@ -531,14 +562,54 @@ final class ExecSession: ChannelInboundHandler, RemovableChannelHandler {
 
     func maybeFinish() {
         guard !finished, let status = exitStatus, openOutputs <= 0 else { return }
-        sendStatus(ExecChannel.exitStatus(status))
+        finish(ExecChannel.exitStatus(status))
     }
 
-    func sendStatus(_ json: String) {
-        guard !finished, let context else { return }
+    func finish(_ json: String) {
+        guard !finished else { return }
         finished = true
         for ch in outputs { ch.close(promise: nil) }
         stdinChannel?.close(promise: nil)
+        transport?.finish(status: json)
+    }
+}
+
+/// An exec over WebSocket (`v5.channel.k8s.io`/`v4.channel.k8s.io`): each binary message is
+/// tagged with its channel; the Status goes on channel 3, then a close.
+final class ExecSession: ChannelInboundHandler, RemovableChannelHandler, ExecTransport {
+    typealias InboundIn = WebSocketFrame
+    typealias OutboundOut = WebSocketFrame
+
+    let setup: ExecSetup
+    let server: KubeletServer
+    var context: ChannelHandlerContext?
+    var relay: ExecRelay?
+    var message = ByteBuffer()
+
+    init(setup: ExecSetup, server: KubeletServer) {
+        self.setup = setup
+        self.server = server
+    }
+
+    func handlerAdded(context: ChannelHandlerContext) {
+        self.context = context
+        let r = ExecRelay(setup: setup, server: server, loop: context.eventLoop, transport: self)
+        relay = r
+        r.start()
+    }
+
+    func send(_ tag: ExecChannel, _ buf: ByteBuffer) {
+        guard let context, context.channel.isActive else { return }
+        var out = context.channel.allocator.buffer(capacity: buf.readableBytes + 1)
+        out.writeInteger(tag.rawValue)
+        out.writeImmutableBuffer(buf)
+        context.writeAndFlush(wrapOutboundOut(WebSocketFrame(fin: true, opcode: .binary, data: out)), promise: nil)
+    }
+
+    func endStream(_ tag: ExecChannel) {}
+
+    func finish(status json: String) {
+        guard let context else { return }
         var out = context.channel.allocator.buffer(capacity: json.utf8.count + 1)
         out.writeInteger(ExecChannel.error.rawValue)
         out.writeString(json)
@@ -552,7 +623,7 @@ final class ExecSession: ChannelInboundHandler, RemovableChannelHandler {
     }
 
     func channelRead(context: ChannelHandlerContext, data: NIOAny) {
-        var frame = unwrapInboundIn(data)
+        let frame = unwrapInboundIn(data)
         switch frame.opcode {
         case .ping:
             var d = frame.unmaskedData
@@ -566,45 +637,173 @@ final class ExecSession: ChannelInboundHandler, RemovableChannelHandler {
             return
         case .binary, .text:
             message = frame.unmaskedData
-            messageOpcode = frame.opcode
         case .continuation:
             var d = frame.unmaskedData
             message.writeBuffer(&d)
         default:
             return
         }
-        guard frame.fin else { return }
-        frame.data = ByteBuffer()
+        guard frame.fin, let relay else { return }
         var m = message
         message = ByteBuffer()
         guard let first: UInt8 = m.readInteger(), let tag = ExecChannel(rawValue: first) else { return }
         switch tag {
-        case .stdin:
-            guard setup.request.stdin, m.readableBytes > 0 else { return }
-            if let ch = stdinChannel { ch.writeAndFlush(m, promise: nil) } else { pendingStdin.append(m) }
-        case .resize:
-            guard let size = ExecChannel.parseResize(Array(m.readableBytesView)) else { return }
-            if let t = process?.terminal { _ = sl_tty_set_size(t, (Int(size.height) << 16) | Int(size.width)) } else { pendingSize = (size.width, size.height) }
+        case .stdin: relay.stdin(m)
+        case .resize: relay.resize(Array(m.readableBytesView))
         case .close:
             // v5: the client ended one of its streams; only stdin is the client's
-            if m.readInteger(as: UInt8.self) == ExecChannel.stdin.rawValue {
-                if process?.terminal != nil, let ch = stdinChannel {
-                    // a terminal's end of input: the line discipline's EOF (^D)
-                    ch.writeAndFlush(ByteBuffer(bytes: [4]), promise: nil)
-                } else {
-                    closeStdin()
-                }
-            }
-        default:
-            return
+            if m.readInteger(as: UInt8.self) == ExecChannel.stdin.rawValue { relay.endStdin() }
+        default: return
         }
     }
 
     func channelInactive(context: ChannelHandlerContext) {
-        if let p = process, exitStatus == nil { kill(p.pid, SIGKILL) }
-        for ch in outputs { ch.close(promise: nil) }
-        stdinChannel?.close(promise: nil)
-        finished = true
+        relay?.clientGone()
+        context.fireChannelInactive()
+    }
+}
+
+/// The `SPDY/3.1` upgrade kubectl before 1.30 (and the Python client's older versions) asks for,
+/// with the same checks as the WebSocket one; a refused check leaves its error for the HTTP handler.
+struct SPDYUpgrader: HTTPServerProtocolUpgrader, Sendable {
+    let server: KubeletServer
+    let conn: KubeletConnection
+    var supportedProtocol: String { "SPDY/3.1" }
+    var requiredUpgradeHeaders: [String] { [] }
+
+    func buildUpgradeResponse(channel: any Channel, upgradeRequest: HTTPRequestHead, initialResponseHeaders: HTTPHeaders) -> EventLoopFuture<HTTPHeaders> {
+        let server = self.server, conn = self.conn
+        return channel.eventLoop.makeFutureWithTask {
+            guard let extra = await server.prepareExec(channel, upgradeRequest, conn, spdy: true) else {
+                throw KubeletAPIError.badRequest("no upgrade")
+            }
+            var h = initialResponseHeaders
+            for f in extra { h.add(name: f.name, value: f.value) }
+            return h
+        }
+    }
+
+    func upgrade(context: ChannelHandlerContext, upgradeRequest: HTTPRequestHead) -> EventLoopFuture<Void> {
+        let conn = self.conn, server = self.server
+        return context.eventLoop.makeCompletedFuture {
+            guard let setup = conn.takeExec() else { throw ChannelError.inappropriateOperationForState }
+            try context.pipeline.syncOperations.addHandler(try SPDYSession(setup: setup, server: server))
+        }
+    }
+}
+
+/// An exec over SPDY/3.1 (`v4.channel.k8s.io`): the client opens one stream per channel, told
+/// apart by their `streamtype` header (error, stdin, stdout, stderr, resize); each is answered
+/// with a SYN_REPLY, the process starts once all are open, output goes as DATA with FIN at its
+/// end, and the Status on the error stream ends the session.
+final class SPDYSession: ChannelInboundHandler, RemovableChannelHandler, ExecTransport {
+    typealias InboundIn = ByteBuffer
+    typealias OutboundOut = ByteBuffer
+
+    let setup: ExecSetup
+    let server: KubeletServer
+    let inflater: ZStream
+    let deflater: ZStream
+    var parser = SPDY.Parser()
+    var context: ChannelHandlerContext?
+    var relay: ExecRelay?
+    var streams: [UInt32: String] = [:]
+    var byType: [String: UInt32] = [:]
+    var resizeBuffer: [UInt8] = []
+    let expected: Int
+
+    init(setup: ExecSetup, server: KubeletServer) throws {
+        self.setup = setup
+        self.server = server
+        inflater = try ZStream(deflating: false)
+        deflater = try ZStream(deflating: true)
+        let r = setup.request
+        expected = 1 + (r.stdin ? 1 : 0) + (r.stdout ? 1 : 0) + (r.stderr && !r.tty ? 1 : 0) + (r.tty ? 1 : 0)
+    }
+
+    func handlerAdded(context: ChannelHandlerContext) { self.context = context }
+
+    func write(_ f: SPDY.Frame) {
+        guard let context, context.channel.isActive else { return }
+        context.writeAndFlush(wrapOutboundOut(ByteBuffer(bytes: SPDY.encode(f))), promise: nil)
+    }
+
+    func channelRead(context: ChannelHandlerContext, data: NIOAny) {
+        parser.feed(unwrapInboundIn(data).readableBytesView)
+        do {
+            while let f = try parser.next() { try handle(f, context) }
+        } catch {
+            server.logger.info("exec over SPDY: \(error)", metadata: ["container": "\(setup.what)"])
+            context.close(promise: nil)
+        }
+    }
+
+    func handle(_ f: SPDY.Frame, _ context: ChannelHandlerContext) throws {
+        switch f {
+        case .control(let type, _, let payload):
+            switch type {
+            case SPDY.synStream:
+                guard payload.count >= 10 else { throw SPDY.ProtocolError(description: "a short SYN_STREAM") }
+                let id = SPDY.read32(payload[0..<4]) & 0x7fff_ffff
+                let headers = try SPDY.parseHeaderBlock(try inflater.run(Array(payload[10...])))
+                let type = headers.first { $0.0 == "streamtype" }?.1 ?? ""
+                streams[id] = type
+                byType[type] = id
+                write(.control(type: SPDY.synReply, flags: 0, payload: SPDY.be32(id) + (try deflater.run(SPDY.headerBlock([])))))
+                if streams.count == expected && relay == nil {
+                    let r = ExecRelay(setup: setup, server: server, loop: context.eventLoop, transport: self)
+                    relay = r
+                    r.start()
+                }
+            case SPDY.headers:
+                // its header block still moves the shared zlib stream on
+                if payload.count > 4 { _ = try inflater.run(Array(payload[4...])) }
+            case SPDY.ping:
+                write(f)
+            case SPDY.goAway:
+                context.close(promise: nil)
+            default:
+                break   // SETTINGS, WINDOW_UPDATE, RST_STREAM: spdystream does no flow control
+            }
+        case .data(let stream, let flags, let payload):
+            guard let type = streams[stream] else { return }
+            switch type {
+            case "stdin":
+                if !payload.isEmpty { relay?.stdin(ByteBuffer(bytes: payload)) }
+                if flags & SPDY.flagFin != 0 { relay?.endStdin() }
+            case "resize":
+                resizeBuffer += payload
+                if let nl = resizeBuffer.lastIndex(of: 10) {
+                    relay?.resize(Array(resizeBuffer[...nl]))
+                    resizeBuffer.removeFirst(nl + 1)
+                }
+            default:
+                break
+            }
+        }
+    }
+
+    func send(_ tag: ExecChannel, _ buf: ByteBuffer) {
+        guard let id = byType[tag == .stderr ? "stderr" : "stdout"] else { return }
+        write(.data(stream: id, flags: 0, payload: Array(buf.readableBytesView)))
+    }
+
+    func endStream(_ tag: ExecChannel) {
+        guard let id = byType[tag == .stderr ? "stderr" : "stdout"] else { return }
+        write(.data(stream: id, flags: SPDY.flagFin, payload: []))
+    }
+
+    func finish(status json: String) {
+        // streams never written to still end (kubectl waits for stdout and stderr to end)
+        if let id = byType["error"] { write(.data(stream: id, flags: SPDY.flagFin, payload: Array(json.utf8))) }
+        // the client answers with RST_STREAMs and GOAWAY, then closes; in case it does not:
+        guard let context else { return }
+        let channel = context.channel
+        context.eventLoop.scheduleTask(in: .seconds(5)) { channel.close(promise: nil) }
+    }
+
+    func channelInactive(context: ChannelHandlerContext) {
+        relay?.clientGone()
         context.fireChannelInactive()
     }
 }

@@ -97,3 +97,54 @@ struct KubeletAPITests {
         #expect(CRILogLine.render(Self.log, timestamps: false) == ["one", "two", "three", "four"])
     }
 }
+
+@Suite("SPDY/3.1 for kubectl before 1.30")
+struct SPDYTests {
+    @Test("the header dictionary: 1423 bytes, length-prefixed names first")
+    func dictionary() {
+        #expect(SPDY.dictionary.count == 1423)
+        #expect(Array(SPDY.dictionary.prefix(11)) == [0, 0, 0, 7] + Array("options".utf8))
+        #expect(String(decoding: SPDY.dictionary.suffix(10), as: UTF8.self) == "-,*,enq=0.")
+    }
+
+    @Test("header blocks compressed by another zlib (Python's, the same dictionary, one stream) decode in order")
+    func inflate() throws {
+        let z = try ZStream(deflating: false)
+        let first: [UInt8] = [120, 187, 227, 198, 167, 194, 2, 166, 35, 70, 112, 58, 43, 41, 74, 77, 204, 133, 22, 37, 172, 169, 160, 128, 6, 0, 0, 0, 255, 255]
+        let second: [UInt8] = [194, 42, 5, 76, 204, 41, 249, 165, 37, 0, 0, 0, 0, 255, 255]
+        #expect(try SPDY.parseHeaderBlock(z.run(first)).map { "\($0.0)=\($0.1)" } == ["streamtype=error"])
+        #expect(try SPDY.parseHeaderBlock(z.run(second)).map { "\($0.0)=\($0.1)" } == ["streamtype=stdout"])
+    }
+
+    @Test("our compressed blocks round-trip and end with a sync flush")
+    func deflate() throws {
+        let d = try ZStream(deflating: true), i = try ZStream(deflating: false)
+        for h in [[(String, String)](), [("streamtype", "stdin")], [("Upgrade", "x"), ("a", "b\u{0}c")]] {
+            let c = try d.run(SPDY.headerBlock(h))
+            #expect(Array(c.suffix(4)) == [0, 0, 0xff, 0xff])
+            #expect(try SPDY.parseHeaderBlock(i.run(c)).map { "\($0.0)=\($0.1)" } == h.map { "\($0.0.lowercased())=\($0.1)" })
+        }
+    }
+
+    @Test("frames: encode and parse, split across reads; too large or wrong version refused")
+    func frames() throws {
+        var p = SPDY.Parser()
+        let frames: [SPDY.Frame] = [.control(type: SPDY.ping, flags: 0, payload: [0, 0, 0, 1]), .data(stream: 5, flags: SPDY.flagFin, payload: Array("hi".utf8)),
+                                    .data(stream: 3, flags: 0, payload: [])]
+        let bytes = frames.flatMap { SPDY.encode($0) }
+        #expect(Array(bytes.prefix(8)) == [0x80, 3, 0, 6, 0, 0, 0, 4])
+        var got: [SPDY.Frame] = []
+        for b in bytes {
+            p.feed([b])
+            while let f = try p.next() { got.append(f) }
+        }
+        #expect(got == frames)
+        var big = SPDY.Parser()
+        big.feed([0, 0, 0, 1, 0, 0x7f, 0xff, 0xff])
+        #expect(throws: SPDY.ProtocolError.self) { try big.next() }
+        var v2 = SPDY.Parser()
+        v2.feed([0x80, 2, 0, 6, 0, 0, 0, 0])
+        #expect(throws: SPDY.ProtocolError.self) { try v2.next() }
+        #expect(throws: SPDY.ProtocolError.self) { try SPDY.parseHeaderBlock([0, 0, 0, 1, 0, 0, 0, 9, 65]) }
+    }
+}
