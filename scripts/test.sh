@@ -24,6 +24,7 @@ SUITES=(
   "auth|unit|scripts/test-auth.sh \$BIN"
   "cluster|unit|scripts/test-cluster.sh \$BIN"
   "up|unit|scripts/test-up.sh \$BIN"
+  "multinode|unit|scripts/test-multinode.sh \$BIN"
   "runtime|host1|scripts/test-runtime.sh \$BIN"
   "agent|host1|scripts/test-agent.sh \$BIN"
   "podspec|host1|scripts/test-podspec.sh \$BIN"
