@@ -281,11 +281,13 @@ wait_for 30 sh -c "! nsenter --net=/run/netns/$NODE kubectl --kubeconfig $T/mast
 r0=$(jp lease node1 kube-node-lease '{.spec.renewTime}')
 w0=$(grep -c '"PUT /apis/coordination.k8s.io/v1/namespaces/kube-node-lease/leases/node1"\|PUT /apis/coordination.k8s.io/v1/namespaces/kube-node-lease/leases/node1 ' "$T/master.log")
 s0=$(grep -c 'PATCH /api/v1/nodes/node1/status\|PATCH /api/v1/namespaces/default/pods/.*/status' "$T/master.log")
+g0=$(grep -c 'GET /api/v1/namespaces/default/configmaps' "$T/master.log")
 sleep 31
 check_match "the Lease is renewed (renewTime moves)" "^[0-9-]{10}T" "$( [ "$(jp lease node1 kube-node-lease '{.spec.renewTime}')" != "$r0" ] && echo "$r0")"
 w1=$(grep -c '"PUT /apis/coordination.k8s.io/v1/namespaces/kube-node-lease/leases/node1"\|PUT /apis/coordination.k8s.io/v1/namespaces/kube-node-lease/leases/node1 ' "$T/master.log")
 s1=$(grep -c 'PATCH /api/v1/nodes/node1/status\|PATCH /api/v1/namespaces/default/pods/.*/status' "$T/master.log")
 check_match "an idle node with a running pod, 31 s: 3 or 4 Lease renewals, no Node or pod status patch" "^(3|4) 0$" "$((w1 - w0)) $((s1 - s0))"
+check_eq "… and no ConfigMap read: the one in use is watched, not polled" "0" "$(( $(grep -c 'GET /api/v1/namespaces/default/configmaps' "$T/master.log") - g0 ))"
 
 
 # --- restart: the same Node taken over, labels reconciled; pods adopted ---------------------------------

@@ -318,6 +318,16 @@ extension APIServer {
         // a WebSocket exec/attach/port-forward is a GET, but it creates a session: `create` as
         // kube-apiserver asks since 1.31 (a `get`-only role must not open a shell)
         if ["exec", "attach", "portforward"].contains(a.subresource) && a.resource == "pods" { a.verb = "create" }
+        // a list or watch of one object by `metadata.name=` is a request for that object (what
+        // kube-apiserver's request info does since 1.17: the Node authorizer lets a kubelet watch
+        // the Secret a pod of its uses)
+        if (a.verb == "list" || a.verb == "watch"), a.name.isEmpty, let fs = req.q("fieldSelector") {
+            for prefix in ["metadata.name==", "metadata.name="] where fs.hasPrefix(prefix) {
+                let n = String(fs.dropFirst(prefix.count))
+                if !n.isEmpty && !n.contains(",") { a.name = n }
+                break
+            }
+        }
         return a
     }
 

@@ -3,6 +3,7 @@ import KubeClient
 import KubeModel
 import LinuxSystem
 import Logging
+import Synchronization
 
 /// The master as a pod source and the pods' status toward it (the kubelet's API config source and
 /// status manager): pods bound to this node (`spec.nodeName`) are watched and run by the same pod
@@ -21,6 +22,9 @@ public actor PodSync {
     /// Decoded pods by UID with the resourceVersion they were decoded at.
     var decoded: [String: (rv: String, pod: Pod?, raw: JSON)] = [:]
     var lastSent: [String: JSON] = [:]
+    /// One watch per ConfigMap/Secret in use (`Kind/namespace/name`), and what it last saw.
+    var objectWatches: [String: Task<Void, Never>] = [:]
+    var watchedObjects: [String: ConfigObject] = [:]
     /// Events sent, by pod UID and event key: the Event's name and the count it has.
     var sentEvents: [String: [String: (name: String, count: Int)]] = [:]
     public private(set) var eventWrites = 0
@@ -79,6 +83,7 @@ public actor PodSync {
 
     public func stop() {
         for t in tasks { t.cancel() }
+        for t in objectWatches.values { t.cancel() }
         pokes?.finish()
     }
 
@@ -199,24 +204,46 @@ public actor PodSync {
     }
 
     /// The ConfigMaps and Secrets the pods refer to (volumes, projected sources, env, envFrom),
-    /// read from the master; a change is written into the mounted volumes.
+    /// each watched while a pod uses it (a list+watch of that one object by `metadata.name`, as
+    /// the kubelet's watch strategy does); a change is written into the mounted volumes.
     func refreshObjects() async {
         var wanted = Set<String>()
         for d in decoded.values { Self.references(d.raw, into: &wanted) }
-        var out: [ConfigObject] = []
-        for ref in wanted.sorted() {
+        for ref in objectWatches.keys where !wanted.contains(ref) {
+            objectWatches.removeValue(forKey: ref)?.cancel()
+            watchedObjects[ref] = nil
+        }
+        var started: [Informer] = []
+        for ref in wanted where objectWatches[ref] == nil {
             let parts = ref.split(separator: "/", maxSplits: 2).map(String.init)
             let r: Resource = parts[0] == "Secret" ? .secrets : .configMaps
-            do {
-                let o = try await client.get(r, namespace: parts[1], name: parts[2])
-                out.append(try ObjectManifest.decodeObject(o.serialized()))
-            } catch let e as KubeError where e.isNotFound {
-                // optional references may be missing; a required one fails the container's start
-            } catch {
-                report("reading \(parts[0]) \(parts[1])/\(parts[2])", error)
+            let informer = Informer(client: client, resource: r, namespace: parts[1], fieldSelector: "metadata.name=" + parts[2])
+            await informer.addHandler { [self] e in await self.objectChanged(ref, e) }
+            objectWatches[ref] = Task { await informer.run() }
+            started.append(informer)
+        }
+        // a new pod's objects are there before it starts (unless the master does not answer soon)
+        if !started.isEmpty {
+            let informers = started
+            await firstOf(.seconds(5)) { for i in informers { await i.waitForSync() } }
+        }
+        await publishObjects()
+    }
+
+    func objectChanged(_ ref: String, _ e: InformerEvent) async {
+        guard objectWatches[ref] != nil else { return }
+        if case .deleted = e {
+            watchedObjects[ref] = nil
+        } else {
+            do { watchedObjects[ref] = try ObjectManifest.decodeObject(e.object.serialized()) } catch {
+                report("decoding \(ref)", error)
             }
         }
-        if agent.ctx.objects.replaceFromAPI(out) { await agent.refreshAllVolumes() }
+        await publishObjects()
+    }
+
+    func publishObjects() async {
+        if agent.ctx.objects.replaceFromAPI(Array(watchedObjects.values)) { await agent.refreshAllVolumes() }
     }
 
     /// `Kind/namespace/name` of every ConfigMap and Secret a pod object names.
@@ -352,5 +379,18 @@ public actor PodSync {
         } catch {
             report("removing pod \(ns)/\(name) after it stopped", error)
         }
+    }
+}
+
+/// Returns when `work` is done or `timeout` has passed, whichever is first (the work goes on).
+func firstOf(_ timeout: Duration, _ work: @escaping @Sendable () async -> Void) async {
+    final class Once: Sendable {
+        let fired = Mutex(false)
+        func fire() -> Bool { fired.withLock { f in defer { f = true }; return !f } }
+    }
+    let once = Once()
+    await withCheckedContinuation { (k: CheckedContinuation<Void, Never>) in
+        Task { await work(); if once.fire() { k.resume() } }
+        Task { try? await Task.sleep(for: timeout); if once.fire() { k.resume() } }
     }
 }

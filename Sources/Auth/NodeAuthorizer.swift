@@ -20,7 +20,7 @@ public enum NodeAuthorizer {
         let read = ["get", "list", "watch"]
         switch (a.apiGroup, a.resource, a.subresource) {
         case ("", "secrets", ""), ("", "configmaps", ""), ("", "persistentvolumeclaims", ""), ("", "serviceaccounts", ""):
-            guard a.verb == "get", !a.name.isEmpty else {
+            guard read.contains(a.verb), !a.name.isEmpty else {
                 return .noOpinion("can only get individual resources of this type")
             }
             return .ifReferenced(resource: a.resource, namespace: a.namespace, name: a.name)

@@ -258,6 +258,11 @@ struct NodeAuthorizerTests {
     @Test("its own Node and Lease only; secrets only by name and only when a bound pod references them")
     func decisions() {
         #expect(NodeAuthorizer.decide(node: "n1", req("patch", "nodes", "status", name: "n1"), nodeNameSelector: nil) == .allow)
+        // one Secret watched by metadata.name: the same question as a get of it; a list of all: no
+        #expect(NodeAuthorizer.decide(node: "n1", req("watch", "secrets", ns: "a", name: "s"), nodeNameSelector: nil) == .ifReferenced(resource: "secrets", namespace: "a", name: "s"))
+        #expect(NodeAuthorizer.decide(node: "n1", req("list", "configmaps", ns: "a", name: "c"), nodeNameSelector: nil) == .ifReferenced(resource: "configmaps", namespace: "a", name: "c"))
+        if case .noOpinion = NodeAuthorizer.decide(node: "n1", req("list", "secrets", ns: "a"), nodeNameSelector: nil) {} else { Issue.record("a node may list all secrets") }
+        if case .noOpinion = NodeAuthorizer.decide(node: "n1", req("delete", "secrets", ns: "a", name: "s"), nodeNameSelector: nil) {} else { Issue.record("a node may delete a secret") }
         if case .noOpinion = NodeAuthorizer.decide(node: "n1", req("patch", "nodes", "status", name: "n2"), nodeNameSelector: nil) {} else { Issue.record("n1 may patch n2") }
         #expect(NodeAuthorizer.decide(node: "n1", req("update", "leases", group: "coordination.k8s.io", ns: "kube-node-lease", name: "n1"), nodeNameSelector: nil) == .allow)
         if case .noOpinion = NodeAuthorizer.decide(node: "n1", req("update", "leases", group: "coordination.k8s.io", ns: "kube-node-lease", name: "n2"), nodeNameSelector: nil) {} else { Issue.record("n1 may renew n2's lease") }
