@@ -130,9 +130,16 @@ let package = Package(
                 .product(name: "NIOSSL", package: "swift-nio-ssl"),
             ]
         ),
+        // The scheduler: pods placed on the nodes that fit (filters and scores as values), bound
+        // through the API.
+        .target(
+            name: "Scheduler",
+            dependencies: ["KubeClient", "KubeModel", "LinuxSystem", .product(name: "Logging", package: "swift-log")]
+        ),
         .executableTarget(
             name: "swiftlet",
             dependencies: [
+                "Scheduler",
                 "Runtime",
                 "Networking",
                 "Images",
@@ -155,6 +162,7 @@ let package = Package(
         .testTarget(name: "StorageTests", dependencies: ["Storage"]),
         .testTarget(name: "KubeClientTests", dependencies: ["KubeClient", "APIServer", "Storage", "APIMachinery", "LinuxSystem"]),
         .testTarget(name: "AuthTests", dependencies: ["Auth", "LinuxSystem", .product(name: "X509", package: "swift-certificates"), .product(name: "Crypto", package: "swift-crypto")]),
+        .testTarget(name: "SchedulerTests", dependencies: ["Scheduler", "LinuxSystem"]),
         .testTarget(name: "APIServerTests", dependencies: ["APIServer", "Storage", "APIMachinery", "LinuxSystem", "Auth"]),
     ],
     swiftLanguageModes: [.v6]

@@ -5,7 +5,8 @@
 # certificates and kubelet serving certificates come from the master), and everything else is
 # the defaults. kubectl (1.32 and 1.20) sees three Ready nodes; a pod bound to each runs there
 # and nowhere else; logs and exec reach each node's kubelet API across the LAN; a node's agent
-# killed and back keeps its pods; the master away for two minutes changes nothing on the nodes.
+# killed and back keeps its pods; the master away for two minutes changes nothing on the nodes;
+# `swiftlet scheduler` places pods with no node where they fit (or says why nowhere).
 #   scripts/test-multinode.sh [BIN_DIR]
 set -uo pipefail
 here=$(cd "$(dirname "$0")" && pwd)
@@ -17,6 +18,7 @@ TOP=$(mktemp -d /tmp/swiftlet-multinode.XXXXXX)
 LAN=swl-lan-$$
 PORT=6743
 MASTER_PID=
+SCHED_PID=
 declare -A PIDS
 node_ns() { echo "swl-mn$1-$$"; }
 cleanup() {
@@ -25,6 +27,7 @@ cleanup() {
     T=$TOP/n$i NODE=$(node_ns $i) M=$TOP/n$i/manifests AGENT_PID=${PIDS[$i]:-}
     [ -d "$T" ] && agent_teardown "swiftlet-mn$i-$$" "$T"/run/agent/containers
   done
+  [ -n "$SCHED_PID" ] && kill "$SCHED_PID" 2>/dev/null
   [ -n "$MASTER_PID" ] && kill "$MASTER_PID" 2>/dev/null && wait "$MASTER_PID" 2>/dev/null
   ip netns del "$LAN" 2>/dev/null
   rm -rf "$TOP"
@@ -94,6 +97,35 @@ check_eq "kubectl logs reaches each node's kubelet API across the LAN" "hello fr
 check_eq "kubectl exec on each node (WebSocket)" "node1:p1 node2:p2 node3:p3" \
   "$(for i in 1 2 3; do k exec p$i -- sh -c "echo node$i:\$(hostname)" 2>&1; done | xargs)"
 check_eq "kubectl 1.20 exec on each node (SPDY)" "p1 p2 p3" "$(for i in 1 2 3; do k120 exec p$i -- hostname 2>&1; done | xargs)"
+
+# --- the scheduler, as its own process against the master: pods with no node placed where they fit
+in_lan "$S" master kubeconfig --pki-dir "$TOP/master/pki" --user system:kube-scheduler --server https://10.77.0.1:$PORT --output "$TOP/scheduler.kc"
+nsenter --net=/run/netns/$LAN "$S" scheduler --kubeconfig "$TOP/scheduler.kc" >"$TOP/scheduler.log" 2>&1 &
+SCHED_PID=$!
+for i in 1 2 3 4 5 6; do
+  printf '%s\n' 'apiVersion: v1' 'kind: Pod' "metadata: {name: s$i, labels: {app: spread}}" 'spec:' '  terminationGracePeriodSeconds: 1' \
+    "  containers: [{name: c, image: busybox:test, command: [sleep, '3601'], resources: {requests: {cpu: 100m, memory: 16Mi}}}]"
+  echo ---
+done >"$TOP/spread.yaml"
+printf '%s\n' 'apiVersion: v1' 'kind: Pod' 'metadata: {name: pinned}' 'spec:' '  nodeSelector: {kubernetes.io/hostname: node3}' \
+  '  terminationGracePeriodSeconds: 1' "  containers: [{name: c, image: busybox:test, command: [sleep, '3602']}]" '---' \
+  'apiVersion: v1' 'kind: Pod' 'metadata: {name: huge}' 'spec:' "  containers: [{name: c, image: busybox:test, resources: {requests: {cpu: '1000'}}}]" >>"$TOP/spread.yaml"
+k apply -f "$TOP/spread.yaml" >/dev/null
+k wait --for=condition=Ready pod -l app=spread --timeout=60s >/dev/null 2>&1
+check_eq "six pods with no node: bound by the scheduler, two per node (least allocated), Running" "node1=2 node2=2 node3=2" \
+  "$(k get pods -l app=spread -o jsonpath='{range .items[*]}{.spec.nodeName} {.status.phase}{"\n"}{end}' | awk '$2 == "Running" {c[$1]++} END {for (n in c) printf "%s=%d ", n, c[n]}' | xargs -n1 | sort | xargs)"
+k wait --for=condition=Ready pod/pinned --timeout=60s >/dev/null 2>&1
+check_eq "nodeSelector kubernetes.io/hostname=node3: on node3" "node3 Running" "$(k get pod pinned -o jsonpath='{.spec.nodeName} {.status.phase}' 2>&1)"
+wait_for 20 sh -c "nsenter --net=/run/netns/$LAN kubectl --kubeconfig $TOP/master/admin.kubeconfig get pod huge -o jsonpath='{.status.conditions[0].reason}' | grep -q Unschedulable"
+check_eq "a pod that fits nowhere: Pending, PodScheduled=False with kube-scheduler's message" \
+  "Pending False Unschedulable 0/3 nodes are available: 3 Insufficient cpu." \
+  "$(k get pod huge -o jsonpath='{.status.phase} {.status.conditions[0].status} {.status.conditions[0].reason} {.status.conditions[0].message}' 2>&1)"
+check_match "… and a FailedScheduling event from default-scheduler" "^Warning FailedScheduling default-scheduler" \
+  "$(k get events --field-selector involvedObject.name=huge,reason=FailedScheduling -o jsonpath='{.items[0].type} {.items[0].reason} {.items[0].source.component}' 2>&1)"
+check_match "kubectl describe pod shows the scheduler's Scheduled event" "Normal +Scheduled .*default-scheduler +Successfully assigned default/s1 to node[123]" \
+  "$(k describe pod s1 2>&1 | tr '\n' ' ')"
+k delete -f "$TOP/spread.yaml" --grace-period=1 --wait=false >/dev/null 2>&1
+kill "$SCHED_PID"; wait "$SCHED_PID" 2>/dev/null
 
 # --- the master away for two minutes: pods keep running, a crashing container is still restarted,
 # and when the master is back every node is Ready and the status it shows catches up

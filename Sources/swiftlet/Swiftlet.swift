@@ -27,7 +27,7 @@ struct Swiftlet: ParsableCommand {
         commandName: "swiftlet",
         abstract: "A Kubernetes node agent with its own Linux container runtime.",
         version: "0.1.0",
-        subcommands: [UpCommand.self, AgentCommand.self, MasterCommand.self, RunCommand.self, PsCommand.self, InspectCommand.self, EventsCommand.self, NodeCommand.self, LogsCommand.self, ExecCommand.self,
+        subcommands: [UpCommand.self, AgentCommand.self, MasterCommand.self, SchedulerCommand.self, RunCommand.self, PsCommand.self, InspectCommand.self, EventsCommand.self, NodeCommand.self, LogsCommand.self, ExecCommand.self,
                       OCI.self, Images.self, Check.self, Net.self]
     )
 }

@@ -1,4 +1,5 @@
 import Agent
+import Scheduler
 import ArgumentParser
 import Auth
 import Foundation
@@ -12,8 +13,7 @@ import Glibc
 
 /// `swiftlet up`: a one-machine cluster in one process — the master, and an agent joined to it as
 /// its node through the API like any other (its own node certificate, NodeRestriction applies).
-/// Until the scheduler exists, pods created without a node are bound to this one by `up` itself
-/// (through `pods/<name>/binding`, as the scheduler's identity).
+/// The scheduler runs in it too, as `system:kube-scheduler` through the API.
 struct UpCommand: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "up",
@@ -77,7 +77,7 @@ struct UpCommand: ParsableCommand {
                                                                       clientCertificatePEM: Array(binder.certificatePEM.utf8),
                                                                       clientKeyPEM: Array(binder.keyPEM.utf8)),
                                                   userAgent: "swiftlet-up/\(Swiftlet.configuration.version)")
-                let b = SingleNodeBinder(client: binderClient, node: nodeName, logger: logger)
+                let b = Scheduler(client: binderClient, logger: logger)
                 await b.start()
                 running += [b, serving]
                 stderrLine("swiftlet up: node \(nodeName) joined \(url); kubectl --kubeconfig \(dataDir)/admin.kubeconfig get nodes")
@@ -98,46 +98,28 @@ struct UpCommand: ParsableCommand {
     }
 }
 
-/// Binds every pod that names no node to the one node (what a scheduler does, with one choice):
-/// POST `pods/<name>/binding`; pods for another scheduler, gated or being deleted are left alone.
-actor SingleNodeBinder {
-    let client: KubeClient
-    let node: String
-    let log: Logger
-    let informer: Informer
-    var task: Task<Void, Never>?
 
-    init(client: KubeClient, node: String, logger: Logger) {
-        self.client = client
-        self.node = node
-        log = logger
-        informer = Informer(client: client, resource: .pods, fieldSelector: "spec.nodeName=")
-    }
+/// `swiftlet scheduler`: the scheduler as its own process, against any API server.
+struct SchedulerCommand: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "scheduler",
+        abstract: "Run the scheduler: bind pods with no node to the Ready nodes that fit (as kube-scheduler, through the API).")
+    @Option(help: "The kubeconfig of the scheduler's identity (system:kube-scheduler).") var kubeconfig: String
+    @Option(name: .customLong("log-level")) var logLevel = "info"
 
-    func start() async {
-        await informer.addHandler { [self] e in
-            if case .deleted = e { return }
-            await self.bind(e.object)
-        }
-        task = Task { await informer.run() }
-    }
-
-    func bind(_ pod: JSON) async {
-        let spec = pod["spec"]
-        if case .string(let n)? = spec?["nodeName"], !n.isEmpty { return }
-        if case .string(let s)? = spec?["schedulerName"], !s.isEmpty, s != "default-scheduler" { return }
-        if case .array(let gates)? = spec?["schedulingGates"], !gates.isEmpty { return }
-        if !pod.meta("deletionTimestamp").isEmpty { return }
-        let ns = pod.meta("namespace"), name = pod.meta("name")
-        let binding = JSON.object([("apiVersion", .string("v1")), ("kind", .string("Binding")),
-                                   ("metadata", .object([("name", .string(name)), ("namespace", .string(ns)), ("uid", .string(pod.meta("uid")))])),
-                                   ("target", .object([("apiVersion", .string("v1")), ("kind", .string("Node")), ("name", .string(node))]))])
+    func run() throws {
+        let logger = makeLogger(level: logLevel)
+        let config: KubeConfig
+        do { config = try KubeConfig.load(path: kubeconfig) } catch { fail(error) }
+        signal(SIGPIPE, SIG_IGN)
         do {
-            _ = try await client.create(.pods, namespace: ns, binding, subresource: "binding", name: name)
-        } catch let e as KubeError where e.isConflict || e.isNotFound {
-            // bound meanwhile, or gone
-        } catch {
-            log.warning("binding pod \(ns)/\(name) to node \(node): \(error)")
-        }
+            try blockOn {
+                let client = try KubeClient(config: config, userAgent: "swiftlet-scheduler/\(Swiftlet.configuration.version)")
+                let s = Scheduler(client: client, logger: logger)
+                await s.start()
+                logger.info("scheduler running", metadata: ["server": "\(config.server)"])
+                try await holdForever([s])
+            }
+        } catch { fail(error) }
     }
 }
