@@ -50,6 +50,7 @@ args=(up --data-dir "$dir")
 "$S" check >/dev/null 2>&1 || args+=(--allow-unenforced-resources)
 ip netns add "$NS" && ip -n "$NS" link set lo up
 mkdir -p "$dir"
+rm -f "$dir.log"   # a previous run's "joined" must not be found
 nsenter --net=/run/netns/$NS "$S" "${args[@]}" >"$dir.log" 2>&1 &
 echo $! > "$dir.pid"
 [ "${QUICKSTART_KEEP:-}" = 1 ] || trap stop EXIT

@@ -26,6 +26,7 @@ PKI="$D/pki"
 URL=https://127.0.0.1:6543
 printf '%s\n' 'edit-token-0123456789abcdef,eddie,2001' 'view-token-0123456789abcdef,vera,2002,"viewers,auditors"' >"$WORK/tokens.csv"
 start_master() {
+  rm -f "$WORK/master.log"   # not left to the background redirection: a restart must not see the last "master ready"
   "$SW" master --data-dir "$D" --secure-port 6543 --token-auth-file "$WORK/tokens.csv" >"$WORK/master.log" 2>&1 &
   MASTER_PID=$!
   for _ in $(seq 300); do

@@ -24,6 +24,9 @@ kube_clients "$WORK" || exit 1
 
 start_master() { # DATA_DIR [args...]
   local dir=$1; shift
+  # the old log goes before the start: the background redirection truncates it only once the child
+  # runs, and until then a restart would find the previous run's "master ready" (a race CI hit)
+  rm -f "$dir.log"
   "$SW" master --data-dir "$dir" "$@" >"$dir.log" 2>&1 &
   MASTER_PID=$!
   for _ in $(seq 300); do
