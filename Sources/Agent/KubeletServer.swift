@@ -428,6 +428,10 @@ final class ExecRelay {
     var pendingStdin: [ByteBuffer] = []
     var stdinClosed = false
     var pendingSize: (UInt16, UInt16)?
+    /// A terminal session starts once the client's first window size is in (kubectl sends it
+    /// right after the streams open), so the process never sees a default size first.
+    var waitingForSize = false
+    var launched = false
 
     init(setup: ExecSetup, server: KubeletServer, loop: any EventLoop, transport: any ExecTransport) {
         self.setup = setup
@@ -437,14 +441,27 @@ final class ExecRelay {
     }
 
     func start() {
+        guard setup.request.tty else { launch(); return }
+        waitingForSize = true
+        // a client that never says its size still gets its shell (80×24)
+        let bound = NIOLoopBound(self, eventLoop: loop)
+        loop.scheduleTask(in: .seconds(2)) { bound.value.launch() }
+    }
+
+    func launch() {
+        guard !launched, !closed else { return }
+        launched = true
+        waitingForSize = false
         let rt = server.agent.ctx.runtime
         let setup = self.setup
         let loop = self.loop
+        let size = pendingSize
         let bound = NIOLoopBound(self, eventLoop: loop)
         Task {
             let started: Result<OCIRuntime.StreamingExec, Error> = await offload {
                 Result { try rt.execStreaming(id: setup.containerID, args: setup.request.command, stdin: setup.request.stdin,
-                                              stdout: setup.request.stdout, stderr: setup.request.stderr, tty: setup.request.tty) }
+                                              stdout: setup.request.stdout, stderr: setup.request.stderr, tty: setup.request.tty,
+                                              rows: size?.1 ?? 24, cols: size?.0 ?? 80) }
             }
             loop.execute { bound.value.started(started) }
         }
@@ -529,6 +546,7 @@ final class ExecRelay {
             guard let size = ExecChannel.parseResize(Array(line)) else { continue }
             if let t = process?.terminal { _ = sl_tty_set_size(t, (Int(size.height) << 16) | Int(size.width)) } else { pendingSize = (size.width, size.height) }
         }
+        if waitingForSize && pendingSize != nil { launch() }
     }
 
     /// The client went away: the process goes too.
