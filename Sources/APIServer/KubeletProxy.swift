@@ -125,11 +125,11 @@ extension APIServer {
             if req.q("sinceSeconds") != nil {
                 throw APIStatus.invalid(kind: "PodLogOptions", name: "", causes: [.init(reason: "FieldValueForbidden", message: "at most one of `sinceTime` or `sinceSeconds` may be specified", field: "")])
             }
-            q.append("sinceTime=" + pathEscape(t))
+            q.append("sinceTime=" + percentEncode(t))
         }
         let conn = try connector()
         let (host, port) = try await kubeletEndpoint(node: node)
-        let url = "https://\(host.contains(":") ? "[\(host)]" : host):\(port)/containerLogs/\(pathEscape(namespace))/\(pathEscape(name))/\(pathEscape(container))" + (q.isEmpty ? "" : "?" + q.joined(separator: "&"))
+        let url = "https://\(host.contains(":") ? "[\(host)]" : host):\(port)/containerLogs/\(percentEncode(namespace))/\(percentEncode(name))/\(percentEncode(container))" + (q.isEmpty ? "" : "?" + q.joined(separator: "&"))
         let response: HTTPClientResponse
         do {
             response = try await conn.client.execute(HTTPClientRequest(url: url), timeout: .seconds(30))
@@ -174,29 +174,14 @@ extension APIServer {
         guard !command.isEmpty else { throw APIStatus.badRequest("you must specify at least one command for the container") }
         _ = try connector()
         let (host, port) = try await kubeletEndpoint(node: node)
-        var q = command.map { "command=" + pathEscape($0) }
+        var q = command.map { "command=" + percentEncode($0) }
         if flags["stdin"] == true { q.append("input=1") }
         if flags["stdout"] == true { q.append("output=1") }
         if flags["stderr"] == true { q.append("error=1") }
         if flags["tty"] == true { q.append("tty=1") }
-        let target = "/exec/\(pathEscape(namespace))/\(pathEscape(name))/\(pathEscape(container))?" + q.joined(separator: "&")
+        let target = "/exec/\(percentEncode(namespace))/\(percentEncode(name))/\(percentEncode(container))?" + q.joined(separator: "&")
         var r = APIResponse(status: 101)
         r.upgrade = KubeletTarget(host: host, port: port, target: target)
         return r
     }
-}
-
-/// Percent-encodes all but RFC 3986's unreserved characters (path segments and query values).
-func pathEscape(_ s: String) -> String {
-    var out = ""
-    for b in s.utf8 {
-        switch b {
-        case UInt8(ascii: "a")...UInt8(ascii: "z"), UInt8(ascii: "A")...UInt8(ascii: "Z"), UInt8(ascii: "0")...UInt8(ascii: "9"),
-             UInt8(ascii: "-"), UInt8(ascii: "."), UInt8(ascii: "_"), UInt8(ascii: "~"):
-            out.unicodeScalars.append(Unicode.Scalar(b))
-        default:
-            out += String(format: "%%%02X", b)
-        }
-    }
-    return out
 }

@@ -140,21 +140,6 @@ public struct ExecRequest: Equatable, Sendable {
     }
 }
 
-/// Percent-encodes everything but RFC 3986's unreserved characters.
-public func percentEncode(_ s: String) -> String {
-    var out = ""
-    for b in s.utf8 {
-        switch b {
-        case UInt8(ascii: "a")...UInt8(ascii: "z"), UInt8(ascii: "A")...UInt8(ascii: "Z"), UInt8(ascii: "0")...UInt8(ascii: "9"),
-             UInt8(ascii: "-"), UInt8(ascii: "."), UInt8(ascii: "_"), UInt8(ascii: "~"):
-            out.unicodeScalars.append(Unicode.Scalar(b))
-        default:
-            let h = String(b, radix: 16, uppercase: true)
-            out += "%" + (h.count == 1 ? "0" + h : h)
-        }
-    }
-    return out
-}
 
 /// The remote-command stream protocol over WebSocket (`v4.channel.k8s.io`, `v5.channel.k8s.io`):
 /// every binary message starts with its channel number. v5 adds a close message (255, channel)

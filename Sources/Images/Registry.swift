@@ -382,14 +382,3 @@ func errorMessage(_ body: [UInt8]) -> String {
     return String(decoding: body.prefix(200), as: UTF8.self).trimmingSpaces
 }
 
-func percentEncode(_ s: String) -> String {
-    var out = ""
-    for b in s.utf8 {
-        if isAlnum(b) || b == UInt8(ascii: "-") || b == UInt8(ascii: "_") || b == UInt8(ascii: ".") || b == UInt8(ascii: "~") {
-            out.unicodeScalars.append(Unicode.Scalar(b))
-        } else {
-            out += "%" + SHA256Hex.hex([b]).uppercased()
-        }
-    }
-    return out
-}
